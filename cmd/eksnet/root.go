@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// app carries what every command needs, so commands take it instead of
+// reaching for globals: the output streams (tests swap them) and the
+// environment lookup (tests pin it).
+type app struct {
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// Run builds the command tree and executes it with args. It is the whole
+// program minus process concerns, so tests call it directly.
+func Run(ctx context.Context, args []string) error {
+	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+}
+
+func runWith(ctx context.Context, args []string, a *app) error {
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	return root.ExecuteContext(ctx)
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "eksnet",
+		Short:         "Provision EKS with pod networking that is right by construction",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// One constructor per command, each in its own file.
+	root.AddCommand(
+	// commands are registered here, one line each
+	)
+	return root
+}
