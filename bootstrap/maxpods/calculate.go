@@ -1,0 +1,201 @@
+package maxpods
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Modes a Result can report.
+const (
+	ModeSecondaryIP      = "secondary-ip"
+	ModePrefixDelegation = "prefix-delegation"
+)
+
+// Kubelet scalability limits: the max pods a node may run whatever its ENIs
+// could address (EKS guidance: 110 up to 30 vCPUs, 250 above).
+const (
+	CapSmall      = 110
+	CapLarge      = 250
+	capSmallVCPUs = 30
+	// ipsPerPrefix is the size of the /28 prefix one secondary slot holds
+	// under prefix delegation.
+	ipsPerPrefix = 16
+)
+
+// ErrPrefixDelegationUnsupported is wrapped by Calculate when prefix
+// delegation is asked of a type that is neither Nitro nor bare metal.
+var ErrPrefixDelegationUnsupported = errors.New("prefix delegation unsupported")
+
+// ErrInvalidMaxENI is wrapped by Calculate when the max-ENI override is
+// negative or leaves no ENI for pods.
+var ErrInvalidMaxENI = errors.New("invalid max ENI")
+
+// Options are the networking choices that change max pods.
+type Options struct {
+	// PrefixDelegation assigns /28 prefixes instead of single secondary IPs.
+	PrefixDelegation bool
+	// CustomNetworking puts pods on other subnets, so the primary ENI hosts none.
+	CustomNetworking bool
+	// MaxENI limits the ENIs the CNI attaches; 0 means no override.
+	MaxENI int
+	// Uncapped returns the raw formula value instead of capping at 110/250.
+	Uncapped bool
+}
+
+// Result is the max-pods decision for one instance type, with the inputs that
+// produced it so a reader can check the arithmetic.
+type Result struct {
+	InstanceType string `json:"instanceType"`
+	// MaxPods is the value for kubelet's maxPods.
+	MaxPods int `json:"maxPods"`
+	// Uncapped is the formula value before the kubelet cap.
+	Uncapped int `json:"uncapped"`
+	// ENIs is the number of ENIs after the max-ENI override.
+	ENIs int `json:"enis"`
+	// PodENIs is the number of ENIs whose addresses pods use: ENIs, less the
+	// primary one under custom networking.
+	PodENIs   int    `json:"podENIs"`
+	IPsPerENI int    `json:"ipsPerENI"`
+	VCPUs     int    `json:"vcpus"`
+	Mode      string `json:"mode"`
+	// CustomNetworking reports whether the primary ENI was left out.
+	CustomNetworking bool `json:"customNetworking"`
+	// Cap is the kubelet limit for this type (110 or 250), applied unless
+	// Options.Uncapped.
+	Cap int `json:"cap"`
+	// CapReason explains why MaxPods differs from Uncapped, or that the vCPU
+	// count was unknown; empty when the formula value stands as is.
+	CapReason string `json:"capReason"`
+	// KubeReservedMemoryMiB is 11 * MaxPods + 255, the kubelet memory
+	// reservation that matches MaxPods.
+	KubeReservedMemoryMiB int `json:"kubeReservedMemoryMiB"`
+}
+
+// GroupResult is the max-pods decision for a node group of several instance
+// types: every node gets the same kubelet config, so the smallest value wins.
+type GroupResult struct {
+	MaxPods int `json:"maxPods"`
+	// LimitedBy names the type that gave the minimum (the first one on ties).
+	LimitedBy             string   `json:"limitedBy"`
+	KubeReservedMemoryMiB int      `json:"kubeReservedMemoryMiB"`
+	Types                 []Result `json:"types"`
+}
+
+// Calculate computes max pods for instanceType from the embedded table.
+func Calculate(instanceType string, o Options) (Result, error) {
+	return Default().Calculate(instanceType, o)
+}
+
+// Calculate computes max pods for instanceType with the rules in the package
+// doc. Errors: *UnknownInstanceTypeError, ErrPrefixDelegationUnsupported,
+// ErrInvalidMaxENI (the last two wrapped, with the input and accepted values).
+func (t *Table) Calculate(instanceType string, o Options) (Result, error) {
+	it, err := t.Lookup(instanceType)
+	if err != nil {
+		return Result{}, err
+	}
+	return calculate(it, o)
+}
+
+// CalculateGroup computes max pods for each of types and the group minimum.
+func (t *Table) CalculateGroup(types []string, o Options) (GroupResult, error) {
+	if len(types) == 0 {
+		return GroupResult{}, errors.New("calculating max pods for a node group: no instance types given; want at least one")
+	}
+	g := GroupResult{Types: make([]Result, 0, len(types))}
+	for i, name := range types {
+		r, err := t.Calculate(name, o)
+		if err != nil {
+			return GroupResult{}, err
+		}
+		g.Types = append(g.Types, r)
+		if i == 0 || r.MaxPods < g.MaxPods {
+			g.MaxPods, g.LimitedBy = r.MaxPods, r.InstanceType
+		}
+	}
+	g.KubeReservedMemoryMiB = KubeReservedMemoryMiB(g.MaxPods)
+	return g, nil
+}
+
+// KubeReservedMemoryMiB is the kubelet memory reservation EKS AMIs use for a
+// node running maxPods pods: 11 MiB per pod plus 255 MiB.
+func KubeReservedMemoryMiB(maxPods int) int { return 11*maxPods + 255 }
+
+func calculate(it InstanceType, o Options) (Result, error) {
+	mode := ModeSecondaryIP
+	if o.PrefixDelegation {
+		mode = ModePrefixDelegation
+		if !it.SupportsPrefixDelegation() {
+			return Result{}, fmt.Errorf("%w on %s (hypervisor %s, not bare metal): prefix delegation needs a nitro or bare-metal instance type; choose one or use secondary-IP mode",
+				ErrPrefixDelegationUnsupported, it.Name, it.Hypervisor)
+		}
+	}
+	enis := it.MaxENIs
+	switch {
+	case o.MaxENI < 0:
+		return Result{}, fmt.Errorf("%w %d for %s: accepted values are 0 (no override) or 1..%d", ErrInvalidMaxENI, o.MaxENI, it.Name, it.MaxENIs)
+	case o.MaxENI > 0:
+		enis = min(o.MaxENI, enis)
+	}
+	podENIs := enis
+	if o.CustomNetworking {
+		podENIs--
+	}
+	if podENIs < 1 {
+		if it.MaxENIs < 2 {
+			return Result{}, fmt.Errorf("%w: %s has %d ENI and custom networking leaves the primary ENI without pods: choose a type with at least 2 ENIs or turn custom networking off",
+				ErrInvalidMaxENI, it.Name, it.MaxENIs)
+		}
+		return Result{}, fmt.Errorf("%w %d for %s: with custom networking the primary ENI hosts no pods, so accepted values are 0 (no override) or 2..%d",
+			ErrInvalidMaxENI, o.MaxENI, it.Name, it.MaxENIs)
+	}
+
+	uncapped := secondaryIPMaxPods(podENIs, it.IPv4PerENI)
+	if o.PrefixDelegation {
+		uncapped = podENIs*((it.IPv4PerENI-1)*ipsPerPrefix) + 2
+	}
+
+	limit, reason := CapSmall, ""
+	switch {
+	case it.VCPUs == 0:
+		reason = fmt.Sprintf("vCPU count of %s unknown: assuming the %d-pod kubelet limit of small instances", it.Name, CapSmall)
+	case it.VCPUs > capSmallVCPUs:
+		limit = CapLarge
+	}
+	maxPods := uncapped
+	switch {
+	case o.Uncapped:
+		if uncapped > limit {
+			reason = fmt.Sprintf("uncapped on request: %d exceeds the kubelet limit of %d", uncapped, limit)
+		}
+	case uncapped > limit:
+		maxPods = limit
+		if it.VCPUs == 0 {
+			reason = fmt.Sprintf("capped at %d: vCPU count of %s unknown, so the kubelet limit of small instances applies", limit, it.Name)
+		} else {
+			cmpOp := "<="
+			if it.VCPUs > capSmallVCPUs {
+				cmpOp = ">"
+			}
+			reason = fmt.Sprintf("capped at %d: kubelet limit for instances with %s %d vCPUs (%s has %d)", limit, cmpOp, capSmallVCPUs, it.Name, it.VCPUs)
+		}
+	}
+	return Result{
+		InstanceType:          it.Name,
+		MaxPods:               maxPods,
+		Uncapped:              uncapped,
+		ENIs:                  enis,
+		PodENIs:               podENIs,
+		IPsPerENI:             it.IPv4PerENI,
+		VCPUs:                 it.VCPUs,
+		Mode:                  mode,
+		CustomNetworking:      o.CustomNetworking,
+		Cap:                   limit,
+		CapReason:             reason,
+		KubeReservedMemoryMiB: KubeReservedMemoryMiB(maxPods),
+	}, nil
+}
+
+// secondaryIPMaxPods is the secondary-IP formula: every ENI's addresses but
+// its primary one, plus 2 host-network pods.
+func secondaryIPMaxPods(enis, ipsPerENI int) int { return enis*(ipsPerENI-1) + 2 }

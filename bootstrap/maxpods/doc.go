@@ -1,0 +1,25 @@
+// Package maxpods computes the kubelet maxPods value for an EKS node from its
+// EC2 instance type and the pod networking mode, so that a node never
+// advertises more pod slots than its ENIs can give addresses to.
+//
+// The limits come from an embedded fact table (instance-types.tsv, one row per
+// EC2 instance type: vCPUs, ENIs and IPv4 addresses per ENI on the default
+// network card, hypervisor, bare metal). The rules, applied in this order:
+//
+//   - max-ENI override: enis = min(MaxENI, table ENIs) when MaxENI > 0;
+//   - custom networking: pods live on other subnets, so the primary ENI hosts
+//     none and enis-1 ENIs enter the formula;
+//   - secondary-IP mode: podENIs * (ipsPerENI - 1) + 2;
+//   - prefix delegation (nitro or bare metal only; asking it of a Xen type is an
+//     error, never a silent fallback): podENIs * ((ipsPerENI - 1) * 16) + 2,
+//     each secondary slot holding a /28 prefix of 16 addresses;
+//   - cap: 110 when the type has <= 30 vCPUs or its vCPU count is unknown,
+//     else 250 (the kubelet scalability guidance), unless Options.Uncapped;
+//   - multi-card types count the default network card only, as the table does;
+//   - a node group of several instance types takes the minimum;
+//   - kube-reserved memory that matches the result: 11 * maxPods + 255 MiB.
+//
+// The "+ 2" is for host-network pods (kube-proxy and the node agent itself),
+// which take no ENI address: the eksnet agent therefore hands out at most
+// MaxPods - 2 pod addresses per node.
+package maxpods
