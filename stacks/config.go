@@ -1,0 +1,140 @@
+// Package stacks holds the typed stack configuration of an eksnet
+// environment: the dev, staging and prod presets with their defaults, the
+// `eksnet:` config keys that override them, validation that runs before any
+// cloud call, and the Pulumi.<env>.yaml files `eksnet stack new` writes.
+//
+// It imports no Pulumi resource packages, so the CLI and tests validate a
+// stack in milliseconds; the infra packages consume the resolved Config.
+package stacks
+
+// Config is one environment, fully resolved: a preset's defaults with the
+// stack's `eksnet:` overrides applied. Field JSON names are the config keys.
+type Config struct {
+	// Preset is the preset the defaults came from: dev, staging or prod.
+	Preset string `json:"preset"`
+	// Env is the stack name (dev, team-a, ...), used in resource names.
+	Env string `json:"env"`
+	// Region is the AWS region (config key aws:region).
+	Region string `json:"region"`
+	// ClusterName names the EKS cluster and tags its subnets.
+	ClusterName string `json:"clusterName"`
+	// KubernetesVersion is the EKS minor version, e.g. "1.33".
+	KubernetesVersion string      `json:"kubernetesVersion"`
+	Network           Network     `json:"network"`
+	Cluster           Cluster     `json:"cluster"`
+	CNI               CNI         `json:"cni"`
+	NodeGroups        []NodeGroup `json:"nodeGroups"`
+	Addons            Addons      `json:"addons"`
+	// Protect marks stateful resources (VPC, cluster, KMS key, bucket) with
+	// Pulumi's protect option so `pulumi destroy` refuses to delete them.
+	Protect bool `json:"protect"`
+}
+
+// NAT strategies.
+const (
+	NATNone   = "none"
+	NATSingle = "single"
+	NATPerAZ  = "per-az"
+)
+
+// Network is the VPC layout.
+type Network struct {
+	VPCCIDR string `json:"vpcCidr"`
+	// AZCount is how many availability zones get one subnet of each role.
+	AZCount int `json:"azCount"`
+	// AvailabilityZones overrides the zones; default region + a, b, c...
+	AvailabilityZones []string `json:"availabilityZones,omitempty"`
+	// PublicSubnetBits is the public subnet prefix length; 0 = no public subnets.
+	PublicSubnetBits int `json:"publicSubnetBits"`
+	// PrivateSubnetBits is the node subnet prefix length.
+	PrivateSubnetBits int `json:"privateSubnetBits"`
+	// NAT is none, single or per-az.
+	NAT string `json:"nat"`
+	// PodCIDR, when set, is a secondary VPC block for pod subnets (custom networking).
+	PodCIDR string `json:"podCidr,omitempty"`
+	// PodSubnetBits is the pod subnet prefix length under custom networking.
+	PodSubnetBits int `json:"podSubnetBits,omitempty"`
+}
+
+// Cluster is the EKS control plane.
+type Cluster struct {
+	EndpointPublicAccess  bool     `json:"endpointPublicAccess"`
+	EndpointPrivateAccess bool     `json:"endpointPrivateAccess"`
+	PublicAccessCIDRs     []string `json:"publicAccessCidrs,omitempty"`
+	LogTypes              []string `json:"logTypes,omitempty"`
+	// SecretsEncryption creates a KMS key for envelope encryption of Secrets.
+	SecretsEncryption bool `json:"secretsEncryption"`
+	// ServiceCIDR is the Kubernetes service range; must not overlap the VPC.
+	ServiceCIDR string `json:"serviceCidr"`
+}
+
+// CNI modes.
+const (
+	// CNIAgent runs the bundled eksnet agent and plugin on the nodes.
+	CNIAgent = "agent"
+	// CNIAWSVPC keeps the EKS-managed AWS VPC CNI (aws-node), configured by the stack.
+	CNIAWSVPC = "aws-vpc-cni"
+)
+
+// CNI is the pod networking mode and its address management settings.
+type CNI struct {
+	// Mode is agent (default) or aws-vpc-cni.
+	Mode             string `json:"mode"`
+	PrefixDelegation bool   `json:"prefixDelegation"`
+	WarmIPTarget     int    `json:"warmIpTarget,omitempty"`
+	MinimumIPTarget  int    `json:"minimumIpTarget,omitempty"`
+	WarmPrefixTarget int    `json:"warmPrefixTarget,omitempty"`
+	WarmENITarget    int    `json:"warmEniTarget,omitempty"`
+	// MaxENI caps the ENIs a node attaches (0 = the instance limit).
+	MaxENI int `json:"maxEni,omitempty"`
+	// ExternalSNAT leaves SNAT to the NAT gateway (pods reachable from peered networks).
+	ExternalSNAT bool `json:"externalSnat"`
+	// Agent is where the agent binaries come from in agent mode.
+	Agent AgentBinaries `json:"agent"`
+}
+
+// CustomNetworking reports whether pods use the secondary CIDR's subnets.
+func (c Config) CustomNetworking() bool { return c.Network.PodCIDR != "" }
+
+// AgentBinaries are the agent builds uploaded to the stack's bucket. When a
+// path is empty the program uploads a small placeholder (hashed for real)
+// so plan and preview work before the agent is built; `up` refuses that.
+type AgentBinaries struct {
+	Version     string `json:"version"`
+	AMD64Path   string `json:"amd64Path,omitempty"`
+	ARM64Path   string `json:"arm64Path,omitempty"`
+	AMD64SHA256 string `json:"amd64Sha256,omitempty"`
+	ARM64SHA256 string `json:"arm64Sha256,omitempty"`
+}
+
+// NodeGroup is one EKS managed node group.
+type NodeGroup struct {
+	Name          string   `json:"name"`
+	InstanceTypes []string `json:"instanceTypes"`
+	// CapacityType is ON_DEMAND or SPOT.
+	CapacityType string `json:"capacityType"`
+	// OS is al2023 (default), al2 or bottlerocket.
+	OS          string            `json:"os"`
+	MinSize     int               `json:"minSize"`
+	DesiredSize int               `json:"desiredSize"`
+	MaxSize     int               `json:"maxSize"`
+	DiskSizeGiB int               `json:"diskSizeGiB"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Taints      []Taint           `json:"taints,omitempty"`
+}
+
+// Taint is a Kubernetes node taint; Effect is NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE (EKS API spelling).
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
+}
+
+// Addons are the cluster add-ons the stack installs.
+type Addons struct {
+	LoadBalancerController bool `json:"loadBalancerController"`
+	// DemoApp deploys the 2048 game behind an ALB Ingress in IP target mode.
+	DemoApp bool `json:"demoApp"`
+	// Namespaces are created by the stack, each with the default LimitRange.
+	Namespaces []string `json:"namespaces,omitempty"`
+}

@@ -1,0 +1,204 @@
+package stacks
+
+import (
+	"github.com/eksnet/eksnet/infra/cidrplan"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mustPreset(t *testing.T, name string) Config {
+	t.Helper()
+	c, err := Preset(name, "test", "us-west-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestPresetsValidate(t *testing.T) {
+	for _, name := range PresetNames {
+		t.Run(name, func(t *testing.T) {
+			c := mustPreset(t, name)
+			if err := c.Validate(); err != nil {
+				t.Fatalf("preset %s: Validate() = %v", name, err)
+			}
+			caps, err := c.Capacity(mustLayout(t, c), mustPods(t, c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(caps) == 0 {
+				t.Fatal("no capacity rows")
+			}
+			for _, sc := range caps {
+				if !sc.Fits || sc.AddressesNeeded == 0 {
+					t.Errorf("%s: %+v", sc.Subnet.Name, sc)
+				}
+			}
+		})
+	}
+	prod := mustPreset(t, PresetProd)
+	if !prod.Protect || !prod.Cluster.SecretsEncryption || prod.Cluster.EndpointPublicAccess || prod.Network.NAT != NATPerAZ {
+		t.Errorf("prod preset lost its guarantees: %+v", prod)
+	}
+}
+
+func mustLayout(t *testing.T, c Config) cidrplan.Layout {
+	t.Helper()
+	l, err := c.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func mustPods(t *testing.T, c Config) []GroupPods {
+	t.Helper()
+	p, err := c.NodeGroupPods()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadPresets(t *testing.T) {
+	tests := []struct {
+		name   string
+		preset string
+		mutate func(*Config)
+		want   string
+	}{
+		{"overlapping service and vpc", PresetDev, func(c *Config) { c.Cluster.ServiceCIDR = "10.0.128.0/20" },
+			`eksnet:cluster.serviceCidr 10.0.128.0/20 overlaps eksnet:network.vpcCidr 10.0.0.0/16; the ranges must be disjoint`},
+		{"overlapping pod and vpc", PresetStaging, func(c *Config) { c.Network.PodCIDR = "10.0.0.0/17"; c.Network.PodSubnetBits = 20 },
+			`eksnet:network.podCidr 10.0.0.0/17 overlaps eksnet:network.vpcCidr 10.0.0.0/16`},
+		{"subnet too small", PresetDev, func(c *Config) { c.Network.PrivateSubnetBits = 26; c.NodeGroups[0].MaxSize = 10 },
+			`eksnet:network.privateSubnetBits: subnet private-us-west-2a 10.0.0.0/26 is too small for max nodes x max pods: 5 nodes need 90 addresses, it has 59`},
+		{"prefix room too small", PresetProd, func(c *Config) { c.Network.PrivateSubnetBits = 24; c.NodeGroups[0].MaxSize = 30 },
+			`eksnet:network.privateSubnetBits: subnet private-us-west-2a 10.0.0.0/24 is too small for max nodes x max pods: 10 nodes need 10 addresses, it has 123 and 70 /28 prefixes, it has room for 8`},
+		{"unknown instance type", PresetDev, func(c *Config) { c.NodeGroups[0].InstanceTypes = []string{"m5.larg"} },
+			`eksnet:nodeGroups[0].instanceTypes: unknown instance type "m5.larg"`},
+		{"prefix delegation on xen", PresetStaging, func(c *Config) { c.NodeGroups[0].InstanceTypes = []string{"m4.large"} },
+			`eksnet:nodeGroups[0].instanceTypes: m4.large runs on the xen hypervisor, but eksnet:cni.prefixDelegation is true and /28 prefixes need Nitro or bare-metal types`},
+		{"nat without public subnets", PresetDev, func(c *Config) { c.Network.PublicSubnetBits = 0 },
+			`eksnet:network.nat "single": NAT gateways live in public subnets but eksnet:network.publicSubnetBits is 0 (no public subnets)`},
+		{"bad kubernetes version", PresetDev, func(c *Config) { c.KubernetesVersion = "1.19" },
+			`eksnet:kubernetesVersion "1.19": accepted values are 1.30, 1.31, 1.32, 1.33, 1.34, 1.35`},
+		{"missing region", PresetDev, func(c *Config) { c.Region = "" },
+			"aws:region: not set; set it with `eksnet stack new ENV --region R` or `pulumi config set aws:region R`"},
+		{"bad nat mode", PresetDev, func(c *Config) { c.Network.NAT = "gateway" },
+			`eksnet:network.nat "gateway": accepted values are none, single, per-az`},
+		{"bad cni mode", PresetDev, func(c *Config) { c.CNI.Mode = "calico" },
+			`eksnet:cni.mode "calico": accepted values are agent, aws-vpc-cni`},
+		{"one az", PresetDev, func(c *Config) { c.Network.AZCount = 1 },
+			`eksnet:network.azCount 1: EKS needs subnets in at least 2 availability zones`},
+		{"mixed arch", PresetDev, func(c *Config) { c.NodeGroups[0].InstanceTypes = []string{"m5.large", "m6g.large"} },
+			`eksnet:nodeGroups[0].instanceTypes: m5.large is amd64 but m6g.large is arm64`},
+		{"sizes", PresetDev, func(c *Config) { c.NodeGroups[0].DesiredSize = 9 },
+			`eksnet:nodeGroups[0]: sizes min 1, desired 9, max 3`},
+		{"no endpoint", PresetProd, func(c *Config) { c.Cluster.EndpointPrivateAccess = false },
+			`eksnet:cluster: endpointPublicAccess and endpointPrivateAccess are both false`},
+		{"bad sha", PresetDev, func(c *Config) { c.CNI.Agent.AMD64SHA256 = "abc" },
+			`eksnet:cni.agent.amd64Sha256 "abc": must be 64 hex digits`},
+		{"vpc host bits", PresetDev, func(c *Config) { c.Network.VPCCIDR = "10.0.0.1/16" },
+			`eksnet:network.vpcCidr "10.0.0.1/16": host bits set, did you mean 10.0.0.0/16`},
+		{"subnets do not fit", PresetDev, func(c *Config) { c.Network.PrivateSubnetBits = 16 },
+			`eksnet:network: private subnets: 2 x /16 do not fit in 10.0.0.0/16`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustPreset(t, tt.preset)
+			tt.mutate(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveOverrides(t *testing.T) {
+	c, err := Resolve("team-a", "eu-central-1", map[string]string{
+		"preset":            "staging",
+		"kubernetesVersion": "1.32",
+		"network":           `{"nat":"per-az"}`,
+		"nodeGroups":        `[{"maxSize":9}]`,
+		"protect":           "true",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network.NAT != NATPerAZ || c.Network.VPCCIDR != "10.0.0.0/16" || c.Network.AZCount != 3 {
+		t.Errorf("network override did not merge over the preset: %+v", c.Network)
+	}
+	if ng := c.NodeGroups[0]; ng.MaxSize != 9 || ng.Name != "general" || len(ng.InstanceTypes) != 2 {
+		t.Errorf("node group override did not merge over the preset: %+v", ng)
+	}
+	if !c.Protect || c.KubernetesVersion != "1.32" || c.ClusterName != "eksnet-team-a" || c.Region != "eu-central-1" {
+		t.Errorf("resolved %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	for values, want := range map[string]map[string]string{
+		"config key eksnet:netwrk: unknown; accepted keys are eksnet:preset":     {"netwrk": "{}"},
+		`config key eksnet:network: json: unknown field "natMode"`:               {"network": `{"natMode":"single"}`},
+		`eksnet:preset "qa": accepted values are dev, staging, prod`:             {"preset": "qa"},
+		"config key eksnet:protect: invalid character 'y' looking for beginning": {"protect": "yes"},
+	} {
+		if _, err := Resolve("x", "us-east-1", want); err == nil || !strings.Contains(err.Error(), values) {
+			t.Errorf("Resolve(%v) = %v, want %q", want, err, values)
+		}
+	}
+}
+
+func TestStackFileRoundTrip(t *testing.T) {
+	root := t.TempDir()
+	f, err := NewStackFile("dev", "dev", "us-west-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := FilePath(root, "dev")
+	if err := f.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Write(path); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("second Write = %v, want refusal to overwrite", err)
+	}
+	// A user edit with `pulumi config set --path` and an unquoted version.
+	b, _ := os.ReadFile(path)
+	b = append(b, "  eksnet:kubernetesVersion: 1.30\n  eksnet:network:\n    nat: per-az\n"...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(root, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Preset != "dev" || c.Region != "us-west-2" || c.KubernetesVersion != "1.30" || c.Network.NAT != NATPerAZ || c.Network.AZCount != 2 {
+		t.Errorf("Load = %+v", c)
+	}
+	if _, err := Load(root, "nope"); err == nil || !strings.Contains(err.Error(), "eksnet stack new nope") {
+		t.Errorf("Load(missing) = %v", err)
+	}
+	if _, err := NewStackFile("dev", "tiny", "us-west-2"); err == nil || !strings.Contains(err.Error(), "--preset") {
+		t.Errorf("NewStackFile(bad preset) = %v", err)
+	}
+	if _, err := NewStackFile("Dev!", "dev", "us-west-2"); err == nil {
+		t.Error("NewStackFile(bad env) = nil")
+	}
+	if filepath.Base(path) != "Pulumi.dev.yaml" {
+		t.Errorf("path %s", path)
+	}
+}
+
+func TestArch(t *testing.T) {
+	for it, want := range map[string]string{"m5.large": "amd64", "m6g.large": "arm64", "c7gn.xlarge": "arm64", "t4g.small": "arm64",
+		"g4dn.xlarge": "amd64", "g5g.xlarge": "arm64", "a1.large": "arm64", "m7i-flex.large": "amd64", "r8gd.large": "arm64", "inf2.xlarge": "amd64"} {
+		if got := Arch(it); got != want {
+			t.Errorf("Arch(%s) = %s, want %s", it, got, want)
+		}
+	}
+}
