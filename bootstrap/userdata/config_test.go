@@ -39,8 +39,12 @@ func TestValidateRejectsBadFields(t *testing.T) {
 		{"agent on bottlerocket", func(c *Config) { c.OS = OSBottlerocket }, "CNI", "use CNI aws-vpc-cni on bottlerocket"},
 		{"agent without binaries", func(c *Config) { c.Agent.Binaries = nil }, "Agent.Binaries", "at least one of amd64, arm64"},
 		{"agent binaries with aws-vpc-cni", func(c *Config) { c.CNI = CNIAWSVPC }, "Agent.Binaries", "only installed with CNI agent"},
-		{"unknown arch", func(c *Config) { c.Agent.Binaries["x86_64"] = AgentBinary{URL: "https://a.example/x", SHA256: testSHAAmd64} }, "Agent.Binaries", "amd64, arm64"},
-		{"ftp URL", func(c *Config) { c.Agent.Binaries["amd64"] = AgentBinary{URL: "ftp://a.example/x", SHA256: testSHAAmd64} }, "Agent.Binaries[amd64].URL", "https://, http:// or s3://"},
+		{"unknown arch", func(c *Config) {
+			c.Agent.Binaries["x86_64"] = AgentBinary{URL: "https://a.example/x", SHA256: testSHAAmd64}
+		}, "Agent.Binaries", "amd64, arm64"},
+		{"ftp URL", func(c *Config) {
+			c.Agent.Binaries["amd64"] = AgentBinary{URL: "ftp://a.example/x", SHA256: testSHAAmd64}
+		}, "Agent.Binaries[amd64].URL", "https://, http:// or s3://"},
 		{"URL injecting shell", func(c *Config) {
 			c.Agent.Binaries["amd64"] = AgentBinary{URL: "https://a.example/x';reboot;'", SHA256: testSHAAmd64}
 		}, "Agent.Binaries[amd64].URL", "without quotes"},
