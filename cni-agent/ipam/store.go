@@ -1,0 +1,371 @@
+// Package ipam is the agent's address bookkeeping and its warm-pool decisions,
+// both pure: no EC2, no kernel, no clock of its own (callers pass now).
+//
+// The Store maps ENI -> /32 secondary IP or /28 prefix -> address -> owner,
+// keyed by the CNI triple (network, container ID, interface). It answers an
+// allocation from memory, so the plugin never waits on EC2: if nothing is free
+// the answer is an immediate error and the warm pool (Plan) catches up in the
+// background. A released address rests for a cooldown before it is handed out
+// again, so a stale conntrack entry, ARP cache or a peer that still routes to
+// the old pod cannot leak traffic into a new one.
+//
+// The Store is not safe for concurrent use; the agent serialises access
+// because every change must also reach the checkpoint before it is answered.
+package ipam
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/rpc"
+)
+
+// Owner is who holds an address.
+type Owner struct {
+	Key          rpc.Key   `json:"key"`
+	Netns        string    `json:"netns,omitempty"`
+	PodNamespace string    `json:"podNamespace,omitempty"`
+	PodName      string    `json:"podName,omitempty"`
+	Since        time.Time `json:"since"`
+}
+
+// Assignment is an address held by an owner and the ENI it lives on.
+type Assignment struct {
+	Owner
+	Address      netip.Addr `json:"address"`
+	ENIID        string     `json:"eniID"`
+	DeviceNumber int        `json:"deviceNumber"`
+	Primary      bool       `json:"primary"`
+}
+
+// ENI is an interface as EC2/IMDS report it: its pod addresses are either
+// secondary IPs (secondary mode) or /28 prefixes (prefix mode); the ENI's own
+// primary IP is never a pod address.
+type ENI struct {
+	ID           string
+	DeviceNumber int
+	Primary      bool
+	IPs          []netip.Addr
+	Prefixes     []netip.Prefix
+}
+
+// FullError says the node holds as many pods as it may.
+type FullError struct{ Assigned, Capacity int }
+
+func (e *FullError) Error() string {
+	return fmt.Sprintf("node full (%d/%d)", e.Assigned, e.Capacity)
+}
+
+// EmptyError says nothing is free right now; the warm pool is refilling or
+// freed addresses are cooling down.
+type EmptyError struct{ Assigned, Cooldown int }
+
+func (e *EmptyError) Error() string {
+	return fmt.Sprintf("warm pool empty (%d assigned, %d cooling down); the agent is adding addresses", e.Assigned, e.Cooldown)
+}
+
+type slot struct {
+	eni     string
+	prefix  netip.Prefix // zero for a /32 secondary IP
+	owner   *Owner
+	freedAt time.Time // when the last owner released it; zero = never owned
+}
+
+type eniEntry struct {
+	ENI
+	// units are the ENI's secondary IPs (as /32) or prefixes.
+	units map[netip.Prefix]bool
+}
+
+// Store is the datastore. Create it with NewStore.
+type Store struct {
+	capacity int
+	cooldown time.Duration
+	enis     map[string]*eniEntry
+	addrs    map[netip.Addr]*slot
+	byKey    map[rpc.Key]netip.Addr
+}
+
+// NewStore returns an empty store handing out at most capacity addresses,
+// each resting cooldown after release.
+func NewStore(capacity int, cooldown time.Duration) *Store {
+	return &Store{
+		capacity: capacity,
+		cooldown: cooldown,
+		enis:     map[string]*eniEntry{},
+		addrs:    map[netip.Addr]*slot{},
+		byKey:    map[rpc.Key]netip.Addr{},
+	}
+}
+
+// Capacity is the most addresses the store hands out at once.
+func (s *Store) Capacity() int { return s.capacity }
+
+// PutENI makes the store's view of e exactly what is given: new addresses
+// become free, addresses no longer there are dropped. Dropped addresses that
+// were assigned are returned: EC2 took them away, so their owners must be
+// told (they can no longer be trusted to be unique).
+func (s *Store) PutENI(e ENI) []Assignment {
+	entry, ok := s.enis[e.ID]
+	if !ok {
+		entry = &eniEntry{units: map[netip.Prefix]bool{}}
+		s.enis[e.ID] = entry
+	}
+	entry.ENI = ENI{ID: e.ID, DeviceNumber: e.DeviceNumber, Primary: e.Primary}
+	want := map[netip.Prefix]bool{}
+	for _, ip := range e.IPs {
+		want[netip.PrefixFrom(ip, 32)] = true
+	}
+	for _, p := range e.Prefixes {
+		want[p.Masked()] = true
+	}
+	var dropped []Assignment
+	for u := range entry.units {
+		if !want[u] {
+			dropped = append(dropped, s.dropUnit(entry, u)...)
+		}
+	}
+	for u := range want {
+		if !entry.units[u] {
+			s.addUnit(entry, u)
+		}
+	}
+	return dropped
+}
+
+// AddUnits adds secondary IPs (as /32) or prefixes to a known ENI as free.
+func (s *Store) AddUnits(eniID string, units []netip.Prefix) error {
+	entry, ok := s.enis[eniID]
+	if !ok {
+		return fmt.Errorf("adding addresses to ENI %s: unknown ENI", eniID)
+	}
+	for _, u := range units {
+		if !entry.units[u.Masked()] {
+			s.addUnit(entry, u.Masked())
+		}
+	}
+	return nil
+}
+
+// TakeFreeUnits removes the given units from the store if every address in
+// them is still free and out of cooldown, and returns the ones removed, so
+// the caller can give them back to EC2 knowing no pod was handed one in the
+// meantime. On an EC2 failure the caller puts them back with AddUnits.
+func (s *Store) TakeFreeUnits(eniID string, units []netip.Prefix, now time.Time) []netip.Prefix {
+	entry, ok := s.enis[eniID]
+	if !ok {
+		return nil
+	}
+	var out []netip.Prefix
+	for _, u := range units {
+		if entry.units[u] && s.unitRemovable(u, now) {
+			s.dropUnit(entry, u)
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// RemoveENI forgets an ENI and returns the assignments it held.
+func (s *Store) RemoveENI(eniID string) []Assignment {
+	entry, ok := s.enis[eniID]
+	if !ok {
+		return nil
+	}
+	var dropped []Assignment
+	for u := range entry.units {
+		dropped = append(dropped, s.dropUnit(entry, u)...)
+	}
+	delete(s.enis, eniID)
+	return dropped
+}
+
+func (s *Store) addUnit(entry *eniEntry, u netip.Prefix) {
+	entry.units[u] = true
+	var pfx netip.Prefix
+	if u.Bits() != 32 {
+		pfx = u
+	}
+	for a := u.Addr(); u.Contains(a); a = a.Next() {
+		if _, taken := s.addrs[a]; !taken {
+			s.addrs[a] = &slot{eni: entry.ID, prefix: pfx}
+		}
+	}
+}
+
+func (s *Store) dropUnit(entry *eniEntry, u netip.Prefix) []Assignment {
+	delete(entry.units, u)
+	var dropped []Assignment
+	for a := u.Addr(); u.Contains(a); a = a.Next() {
+		sl, ok := s.addrs[a]
+		if !ok || sl.eni != entry.ID {
+			continue
+		}
+		if sl.owner != nil {
+			dropped = append(dropped, s.assignment(a, sl))
+			delete(s.byKey, sl.owner.Key)
+		}
+		delete(s.addrs, a)
+	}
+	return dropped
+}
+
+func (s *Store) unitRemovable(u netip.Prefix, now time.Time) bool {
+	for a := u.Addr(); u.Contains(a); a = a.Next() {
+		sl, ok := s.addrs[a]
+		if ok && (sl.owner != nil || s.cooling(sl, now)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) cooling(sl *slot, now time.Time) bool {
+	return sl.owner == nil && !sl.freedAt.IsZero() && now.Sub(sl.freedAt) < s.cooldown
+}
+
+func (s *Store) assignment(a netip.Addr, sl *slot) Assignment {
+	e := s.enis[sl.eni]
+	return Assignment{Owner: *sl.owner, Address: a, ENIID: sl.eni, DeviceNumber: e.DeviceNumber, Primary: e.Primary}
+}
+
+// Assign gives o.Key an address: the one it already holds, else a free one
+// out of cooldown. Among free addresses it packs: it prefers the prefix (or
+// ENI) with the most assigned addresses, so whole prefixes and ENIs stay
+// free and can be returned to EC2.
+func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
+	if a, ok := s.byKey[o.Key]; ok {
+		return s.assignment(a, s.addrs[a]), nil
+	}
+	if len(s.byKey) >= s.capacity {
+		return Assignment{}, &FullError{Assigned: len(s.byKey), Capacity: s.capacity}
+	}
+	load := map[string]int{} // prefix or ENI -> assigned
+	for _, sl := range s.addrs {
+		if sl.owner != nil {
+			load[groupOf(sl)]++
+		}
+	}
+	var best netip.Addr
+	var bestSlot *slot
+	better := func(a netip.Addr, sl *slot) bool {
+		if bestSlot == nil {
+			return true
+		}
+		if c := cmp.Compare(load[groupOf(sl)], load[groupOf(bestSlot)]); c != 0 {
+			return c > 0
+		}
+		if c := cmp.Compare(s.enis[sl.eni].DeviceNumber, s.enis[bestSlot.eni].DeviceNumber); c != 0 {
+			return c < 0
+		}
+		// Never-used addresses first, then the longest rested.
+		if !sl.freedAt.Equal(bestSlot.freedAt) {
+			return sl.freedAt.Before(bestSlot.freedAt)
+		}
+		return a.Less(best)
+	}
+	cooling := 0
+	for a, sl := range s.addrs {
+		if sl.owner != nil {
+			continue
+		}
+		if s.cooling(sl, now) {
+			cooling++
+			continue
+		}
+		if better(a, sl) {
+			best, bestSlot = a, sl
+		}
+	}
+	if bestSlot == nil {
+		return Assignment{}, &EmptyError{Assigned: len(s.byKey), Cooldown: cooling}
+	}
+	o.Since = now
+	bestSlot.owner = &o
+	s.byKey[o.Key] = best
+	return s.assignment(best, bestSlot), nil
+}
+
+func groupOf(sl *slot) string {
+	if sl.prefix.IsValid() {
+		return sl.prefix.String()
+	}
+	return sl.eni
+}
+
+// Release frees key's address into cooldown and returns what it held.
+func (s *Store) Release(key rpc.Key, now time.Time) (Assignment, bool) {
+	a, ok := s.byKey[key]
+	if !ok {
+		return Assignment{}, false
+	}
+	sl := s.addrs[a]
+	out := s.assignment(a, sl)
+	sl.owner = nil
+	sl.freedAt = now
+	delete(s.byKey, key)
+	return out, true
+}
+
+// Get returns key's assignment.
+func (s *Store) Get(key rpc.Key) (Assignment, bool) {
+	a, ok := s.byKey[key]
+	if !ok {
+		return Assignment{}, false
+	}
+	return s.assignment(a, s.addrs[a]), true
+}
+
+// List returns every assignment ordered by address.
+func (s *Store) List() []Assignment {
+	out := make([]Assignment, 0, len(s.byKey))
+	for _, a := range s.byKey {
+		out = append(out, s.assignment(a, s.addrs[a]))
+	}
+	slices.SortFunc(out, func(x, y Assignment) int { return x.Address.Compare(y.Address) })
+	return out
+}
+
+// Cooldowns returns when each address still cooling down was freed, for the
+// checkpoint: a restart must not shorten a cooldown.
+func (s *Store) Cooldowns(now time.Time) map[netip.Addr]time.Time {
+	out := map[netip.Addr]time.Time{}
+	for a, sl := range s.addrs {
+		if s.cooling(sl, now) {
+			out[a] = sl.freedAt
+		}
+	}
+	return out
+}
+
+// Restore binds checkpointed owners to addresses the store knows (PutENI
+// first) and re-applies cooldowns. Assignments whose address is unknown, or
+// already held by another key, are returned as rejected and not restored.
+func (s *Store) Restore(as []Assignment, cooldowns map[netip.Addr]time.Time) (rejected []Assignment) {
+	for _, as := range as {
+		sl, ok := s.addrs[as.Address]
+		switch {
+		case !ok:
+			rejected = append(rejected, as)
+		case sl.owner != nil && sl.owner.Key != as.Key:
+			rejected = append(rejected, as)
+		default:
+			if old, ok := s.byKey[as.Key]; ok && old != as.Address {
+				rejected = append(rejected, as)
+				continue
+			}
+			o := as.Owner
+			sl.owner = &o
+			s.byKey[as.Key] = as.Address
+		}
+	}
+	for a, t := range cooldowns {
+		if sl, ok := s.addrs[a]; ok && sl.owner == nil {
+			sl.freedAt = t
+		}
+	}
+	return rejected
+}

@@ -1,0 +1,144 @@
+package ipam
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/rpc"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func key(i int) rpc.Key {
+	return rpc.Key{Network: "eksnet", ContainerID: fmt.Sprintf("c%d", i), IfName: "eth0"}
+}
+
+func ips(s ...string) []netip.Addr {
+	var out []netip.Addr
+	for _, x := range s {
+		out = append(out, netip.MustParseAddr(x))
+	}
+	return out
+}
+
+func TestAssignSameKeyAndFull(t *testing.T) {
+	s := NewStore(3, 30*time.Second)
+	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11")})
+	s.PutENI(ENI{ID: "eni-1", DeviceNumber: 1, IPs: ips("10.0.0.20", "10.0.0.21")})
+	seen := map[netip.Addr]bool{}
+	for i := range 3 {
+		a, err := s.Assign(Owner{Key: key(i)}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[a.Address] {
+			t.Fatalf("address %s handed out twice", a.Address)
+		}
+		seen[a.Address] = true
+		again, err := s.Assign(Owner{Key: key(i)}, t0)
+		if err != nil || again.Address != a.Address {
+			t.Fatalf("same key got %v, %v; want %s", again.Address, err, a.Address)
+		}
+	}
+	_, err := s.Assign(Owner{Key: key(9)}, t0)
+	var full *FullError
+	if !errors.As(err, &full) || err.Error() != "node full (3/3)" {
+		t.Fatalf("4th assign: %v", err)
+	}
+	// The primary ENI is filled first, then device 1.
+	if a, _ := s.Get(key(0)); a.ENIID != "eni-0" || a.DeviceNumber != 0 || !a.Primary {
+		t.Fatalf("first assignment %+v", a)
+	}
+}
+
+func TestCooldown(t *testing.T) {
+	s := NewStore(10, 30*time.Second)
+	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10")})
+	a, _ := s.Assign(Owner{Key: key(1)}, t0)
+	if _, ok := s.Release(key(1), t0.Add(time.Second)); !ok {
+		t.Fatal("release lost the assignment")
+	}
+	var empty *EmptyError
+	if _, err := s.Assign(Owner{Key: key(2)}, t0.Add(20*time.Second)); !errors.As(err, &empty) || empty.Cooldown != 1 {
+		t.Fatalf("assign during cooldown: %v", err)
+	}
+	if snap := s.Snapshot(t0.Add(20 * time.Second)); snap.Cooldown != 1 || snap.Free() != 0 {
+		t.Fatalf("snapshot during cooldown %+v", snap)
+	}
+	b, err := s.Assign(Owner{Key: key(2)}, t0.Add(32*time.Second))
+	if err != nil || b.Address != a.Address {
+		t.Fatalf("after cooldown: %v %v", b, err)
+	}
+}
+
+func TestPrefixPacking(t *testing.T) {
+	s := NewStore(100, 0)
+	p1, p2 := netip.MustParsePrefix("10.0.16.0/28"), netip.MustParsePrefix("10.0.32.0/28")
+	s.PutENI(ENI{ID: "eni-0", Primary: true, Prefixes: []netip.Prefix{p1, p2}})
+	if snap := s.Snapshot(t0); snap.Total != 32 {
+		t.Fatalf("total %d", snap.Total)
+	}
+	first, _ := s.Assign(Owner{Key: key(0)}, t0)
+	for i := 1; i < 16; i++ {
+		a, err := s.Assign(Owner{Key: key(i)}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p1.Contains(a.Address) && !p1.Contains(first.Address) || (p1.Contains(first.Address) != p1.Contains(a.Address)) {
+			t.Fatalf("assignment %d left the first used prefix: %s vs %s", i, a.Address, first.Address)
+		}
+	}
+	snap := s.Snapshot(t0)
+	removable := 0
+	for _, u := range snap.ENIs[0].Units {
+		if u.Removable {
+			removable++
+		}
+	}
+	if removable != 1 {
+		t.Fatalf("want one whole free prefix after 16 packed assignments, got %d: %+v", removable, snap.ENIs[0].Units)
+	}
+}
+
+func TestPutENIDropsAndTakeFree(t *testing.T) {
+	s := NewStore(10, 30*time.Second)
+	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11", "10.0.0.12")})
+	a, _ := s.Assign(Owner{Key: key(1)}, t0)
+	b, _ := s.Assign(Owner{Key: key(2)}, t0)
+	s.Release(key(2), t0)
+	// b is cooling, a assigned: only the third is removable.
+	got := s.TakeFreeUnits("eni-0", []netip.Prefix{netip.PrefixFrom(a.Address, 32), netip.PrefixFrom(b.Address, 32), netip.MustParsePrefix("10.0.0.12/32")}, t0.Add(time.Second))
+	if len(got) != 1 || got[0].Addr() != netip.MustParseAddr("10.0.0.12") {
+		t.Fatalf("took %v", got)
+	}
+	dropped := s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.11")})
+	if len(dropped) != 1 || dropped[0].Key != key(1) {
+		t.Fatalf("dropped %+v", dropped)
+	}
+	if _, ok := s.Get(key(1)); ok {
+		t.Fatal("assignment on a vanished address survived")
+	}
+}
+
+func TestRestore(t *testing.T) {
+	s := NewStore(10, 30*time.Second)
+	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11", "10.0.0.12")})
+	rejected := s.Restore([]Assignment{
+		{Owner: Owner{Key: key(1)}, Address: netip.MustParseAddr("10.0.0.10")},
+		{Owner: Owner{Key: key(2)}, Address: netip.MustParseAddr("10.0.0.10")}, // duplicate address
+		{Owner: Owner{Key: key(3)}, Address: netip.MustParseAddr("10.9.9.9")},  // gone from EC2
+	}, map[netip.Addr]time.Time{netip.MustParseAddr("10.0.0.11"): t0})
+	if len(rejected) != 2 {
+		t.Fatalf("rejected %+v", rejected)
+	}
+	if a, ok := s.Get(key(1)); !ok || a.Address != netip.MustParseAddr("10.0.0.10") {
+		t.Fatalf("restored %+v", a)
+	}
+	a, err := s.Assign(Owner{Key: key(4)}, t0.Add(time.Second))
+	if err != nil || a.Address != netip.MustParseAddr("10.0.0.12") {
+		t.Fatalf("restored cooldown not honoured: %v %v", a.Address, err)
+	}
+}
