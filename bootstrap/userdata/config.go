@@ -155,7 +155,7 @@ func (c Config) Validate() error {
 
 func (a AgentConfig) validate() error {
 	if len(a.Binaries) == 0 {
-		return &FieldError{"Agent.Binaries", "", fmt.Sprintf("CNI agent needs an agent binary URL and SHA-256 for at least one of %s", strings.Join(Architectures, ", "))}
+		return &FieldError{"Agent.Binaries", "", fmt.Sprintf("CNI agent needs an agent binary URL and SHA-256 for at least one of %s, or choose CNI aws-vpc-cni", strings.Join(Architectures, ", "))}
 	}
 	for arch, b := range a.Binaries {
 		if !slices.Contains(Architectures, arch) {

@@ -40,7 +40,10 @@ func newRootCmd(a *app) *cobra.Command {
 	}
 	// One constructor per command, each in its own file.
 	root.AddCommand(
-	// commands are registered here, one line each
+		// commands are registered here, one line each
+		newMaxPodsCmd(a),
+		newUserDataCmd(a),
+		newVersionCmd(a),
 	)
 	return root
 }

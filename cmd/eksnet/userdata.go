@@ -1,0 +1,128 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
+	"github.com/eksnet/eksnet/bootstrap/userdata"
+)
+
+// userDataFlags maps userdata.Config field paths to the flags that set them,
+// so validation errors name what the user typed.
+var userDataFlags = map[string]string{
+	"OS":                     "--os",
+	"ClusterName":            "--cluster",
+	"Endpoint":               "--endpoint",
+	"CertificateAuthority":   "--ca",
+	"ServiceCIDR":            "--service-cidr",
+	"MaxPods":                "--instance-type",
+	"CNI":                    "--cni",
+	"Agent.Binaries":         "--agent-url/--agent-sha256",
+	"Agent.WarmIPTarget":     "--warm-ip-target",
+	"Agent.MinimumIPTarget":  "--minimum-ip-target",
+	"Agent.WarmPrefixTarget": "--warm-prefix-target",
+	"Agent.MaxENI":           "--max-eni",
+	"Agent.SNATExcludeCIDRs": "--snat-exclude-cidr",
+}
+
+func newUserDataCmd(a *app) *cobra.Command {
+	var (
+		c           userdata.Config
+		o           maxpods.Options
+		osName, cni string
+		types       []string
+		limits      []string
+		agentURL    string
+		agentSums   []string
+		b64         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "userdata --cluster NAME --endpoint URL --ca B64 --service-cidr CIDR --instance-type T...",
+		Short: "Render node user data with eksnet's max pods (and the agent install in agent mode)",
+		Long: `Render EC2 user data that joins a node to the cluster with the max pods computed
+for its instance types (the node-group minimum) and CNI mode:
+
+  al2023        MIME multipart with a nodeadm NodeConfig (maxPods, kube-reserved memory)
+  al2           MIME multipart calling bootstrap.sh --use-max-pods false --kubelet-extra-args '--max-pods=N'
+  bottlerocket  settings TOML with an integer max-pods (aws-vpc-cni only: it runs no scripts)
+
+With --cni agent a shell part downloads eksnet-agent for the node's architecture
+from --agent-url (use {arch} for amd64/arm64), checks --agent-sha256, writes
+/etc/eksnet/agent.env and the eksnet-agent systemd unit, and starts it before kubelet.`,
+		Example: `  eksnet userdata --os al2023 --cluster dev --endpoint https://ABC.gr7.us-east-1.eks.amazonaws.com \
+    --ca "$CA_B64" --service-cidr 172.20.0.0/16 --instance-type t3.medium --instance-type t3a.medium \
+    --prefix-delegation --agent-url 's3://dev-artifacts/eksnet-agent/{arch}' \
+    --agent-sha256 amd64=$AMD64_SUM --agent-sha256 arm64=$ARM64_SUM`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(types) == 0 {
+				return errors.New("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
+			}
+			table, err := tableWithLimits(limits)
+			if err != nil {
+				return err
+			}
+			g, err := table.CalculateGroup(types, o)
+			if err != nil {
+				return maxPodsFlagError(err)
+			}
+			bins, err := userdata.AgentBinaries(agentURL, agentSums)
+			if err != nil {
+				return userDataFlagError(err)
+			}
+			c.OS, c.CNI = userdata.OS(osName), userdata.CNI(cni)
+			c.MaxPods, c.KubeReservedMemoryMiB = g.MaxPods, g.KubeReservedMemoryMiB
+			c.PrefixDelegation, c.Agent.MaxENI, c.Agent.Binaries = o.PrefixDelegation, o.MaxENI, bins
+			render := userdata.Render
+			if b64 {
+				render = userdata.RenderBase64
+			}
+			out, err := render(c)
+			if err != nil {
+				return userDataFlagError(err)
+			}
+			fmt.Fprintf(a.stderr, "max pods %d (limited by %s), kube-reserved memory %dMi\n", g.MaxPods, g.LimitedBy, g.KubeReservedMemoryMiB)
+			_, err = io.WriteString(a.stdout, out)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&osName, "os", string(userdata.OSAL2023), "node OS: al2023, al2 or bottlerocket")
+	f.StringVar(&c.ClusterName, "cluster", "", "EKS cluster name")
+	f.StringVar(&c.Endpoint, "endpoint", "", "cluster API server URL (https://...)")
+	f.StringVar(&c.CertificateAuthority, "ca", "", "cluster CA bundle, base64 PEM as EKS reports it")
+	f.StringVar(&c.ServiceCIDR, "service-cidr", "", "Kubernetes service IPv4 CIDR, e.g. 172.20.0.0/16")
+	f.StringArrayVar(&types, "instance-type", nil, "EC2 instance type of the node group (repeatable; the minimum max pods wins)")
+	addMaxPodsFlags(cmd, &o, &limits)
+	f.StringVar(&cni, "cni", string(userdata.CNIAgent), "pod networking: agent (eksnet-agent) or aws-vpc-cni")
+	f.StringVar(&agentURL, "agent-url", "", "eksnet-agent binary URL (https:// or s3://; {arch} becomes amd64/arm64)")
+	f.StringArrayVar(&agentSums, "agent-sha256", nil, "agent binary SHA-256 as ARCH=HEX, or HEX for amd64 (repeatable)")
+	f.IntVar(&c.Agent.WarmIPTarget, "warm-ip-target", 0, "agent: free addresses to keep (0: agent default)")
+	f.IntVar(&c.Agent.MinimumIPTarget, "minimum-ip-target", 0, "agent: addresses to hold in total (0: agent default)")
+	f.IntVar(&c.Agent.WarmPrefixTarget, "warm-prefix-target", 0, "agent: free /28 prefixes to keep (0: agent default)")
+	f.BoolVar(&c.Agent.ExternalSNAT, "external-snat", false, "agent: do not SNAT pod traffic leaving the VPC (a NAT device does)")
+	f.StringArrayVar(&c.Agent.SNATExcludeCIDRs, "snat-exclude-cidr", nil, "agent: destination CIDR outside the VPC that must see pod IPs (repeatable)")
+	f.BoolVar(&b64, "base64", false, "print base64, as EC2 launch templates take user data")
+	return cmd
+}
+
+// userDataFlagError rewrites a userdata.FieldError to name the flag.
+func userDataFlagError(err error) error {
+	var fe *userdata.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	field := fe.Field
+	if i := strings.IndexByte(field, '['); i >= 0 {
+		field = field[:i]
+	}
+	if flag, ok := userDataFlags[field]; ok {
+		return fmt.Errorf("%s: %w", flag, err)
+	}
+	return err
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/base64"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/eksnet/eksnet/bootstrap/userdata"
+)
+
+func userDataArgs(t *testing.T, extra ...string) []string {
+	t.Helper()
+	pem, err := os.ReadFile("../../bootstrap/userdata/testdata/ca.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{"userdata", "--cluster", "dev", "--endpoint", "https://abc.gr7.us-east-1.eks.amazonaws.com",
+		"--ca", base64.StdEncoding.EncodeToString(pem), "--service-cidr", "172.20.0.0/16"}, extra...)
+}
+
+func TestUserDataAgentGroupMinimum(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	stdout, stderr, err := run(t, userDataArgs(t, "--instance-type", "m5.large", "--instance-type", "t3.medium",
+		"--agent-url", "https://artifacts.example.com/{arch}/eksnet-agent", "--agent-sha256", "amd64="+sum, "--agent-sha256", "arm64="+sum)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := userdata.ParseNodeConfig(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc.Spec.Kubelet.Config.MaxPods != 17 || nc.Spec.Kubelet.Config.KubeReserved["memory"] != "442Mi" {
+		t.Errorf("kubelet config = %+v, want the group minimum 17 (t3.medium) and 442Mi", nc.Spec.Kubelet.Config)
+	}
+	if !strings.Contains(stdout, "https://artifacts.example.com/arm64/eksnet-agent") || !strings.Contains(stdout, "EKSNET_MAX_PODS=17") {
+		t.Error("agent part lacks the arm64 URL or EKSNET_MAX_PODS=17")
+	}
+	if !strings.Contains(stderr, "max pods 17 (limited by t3.medium)") {
+		t.Errorf("stderr = %q, want the max-pods summary", stderr)
+	}
+}
+
+func TestUserDataBase64AL2PrefixDelegation(t *testing.T) {
+	stdout, _, err := run(t, userDataArgs(t, "--os", "al2", "--cni", "aws-vpc-cni", "--instance-type", "t3.medium", "--prefix-delegation", "--base64")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(stdout)
+	if err != nil {
+		t.Fatalf("--base64 output does not decode: %v", err)
+	}
+	if !strings.Contains(string(raw), "--use-max-pods false") || !strings.Contains(string(raw), "--kubelet-extra-args '--max-pods=110'") {
+		t.Errorf("AL2 user data lacks bootstrap.sh max-pods flags:\n%s", raw)
+	}
+}
+
+func TestUserDataErrorsNameTheFlag(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--cni", "aws-vpc-cni"}, []string{"--instance-type", "required"}},
+		{[]string{"--instance-type", "t3.medium"}, []string{"--agent-url/--agent-sha256", "or choose CNI aws-vpc-cni"}},
+		{[]string{"--instance-type", "t3.medium", "--os", "bottlerocket", "--agent-url", "https://a.example/x", "--agent-sha256", strings.Repeat("0", 64)}, []string{"--cni", "bottlerocket"}},
+		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--os", "windows"}, []string{"--os", "al2023, al2, bottlerocket"}},
+		{[]string{"--instance-type", "m4.large", "--cni", "aws-vpc-cni", "--prefix-delegation"}, []string{"--prefix-delegation", "m4.large"}},
+		{[]string{"--instance-type", "t3.medium", "--agent-url", "https://a.example/x", "--agent-sha256", "zz"}, []string{"--agent-url/--agent-sha256", "64 hex digits"}},
+		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--cluster", "bad name"}, []string{"--cluster", "1-100 letters"}},
+	}
+	for _, tt := range tests {
+		_, _, err := run(t, userDataArgs(t, tt.args...)...)
+		if err == nil {
+			t.Errorf("%v: no error", tt.args)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %q lacks %q", tt.args, err, w)
+			}
+		}
+	}
+}
