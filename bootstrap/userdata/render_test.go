@@ -58,10 +58,13 @@ func baseConfig(t testing.TB, os OS, cni CNI, pd bool) Config {
 				"arm64": {URL: "s3://dev-eksnet-artifacts/eksnet-agent/v0.1.0/arm64/eksnet-agent", SHA256: testSHAArm64},
 				"amd64": {URL: "https://artifacts.example.com/eksnet-agent/v0.1.0/amd64/eksnet-agent", SHA256: testSHAAmd64},
 			},
-			WarmIPTarget:     map[bool]int{false: 5}[pd],
-			MinimumIPTarget:  map[bool]int{false: 10}[pd],
-			WarmPrefixTarget: map[bool]int{true: 1}[pd],
 			SNATExcludeCIDRs: []string{"192.168.0.0/16"},
+		}
+		// The warm targets a user would pick for each mode.
+		if pd {
+			c.Agent.WarmPrefixTarget = 1
+		} else {
+			c.Agent.WarmIPTarget, c.Agent.MinimumIPTarget = 5, 10
 		}
 	}
 	return c
@@ -73,13 +76,15 @@ type matrixCase struct {
 	pd  bool
 }
 
-func (m matrixCase) name() string {
-	mode := "secondary"
+// mode is the agent's EKSNET_MODE value, also used in golden file names.
+func (m matrixCase) mode() string {
 	if m.pd {
-		mode = "prefix"
+		return "prefix"
 	}
-	return fmt.Sprintf("%s-%s-%s", m.os, m.cni, mode)
+	return "secondary"
 }
+
+func (m matrixCase) name() string { return fmt.Sprintf("%s-%s-%s", m.os, m.cni, m.mode()) }
 
 func matrix() []matrixCase {
 	var out []matrixCase
@@ -184,9 +189,11 @@ func TestRenderedPartsAreWellFormed(t *testing.T) {
 				} else {
 					wantTypes = append(wantTypes, ContentTypeShellScript)
 				}
-				agentPart := parts[map[OS]int{OSAL2023: 1, OSAL2: 0}[m.os]].Body
-				mode := map[bool]string{false: "secondary", true: "prefix"}[m.pd]
-				for _, w := range []string{"EKSNET_CLUSTER=dev-eksnet\n", "EKSNET_MODE=" + mode + "\n", fmt.Sprintf("EKSNET_MAX_PODS=%d\n", c.MaxPods), "Before=kubelet.service", "ExecStartPre=/usr/local/bin/eksnet-agent install", "systemctl enable --now eksnet-agent.service"} {
+				agentPart := parts[len(parts)-1].Body // AL2023: after the NodeConfig
+				if m.os == OSAL2 {
+					agentPart = parts[0].Body // AL2: before bootstrap.sh starts kubelet
+				}
+				for _, w := range []string{"EKSNET_CLUSTER=dev-eksnet\n", "EKSNET_MODE=" + m.mode() + "\n", fmt.Sprintf("EKSNET_MAX_PODS=%d\n", c.MaxPods), "Before=kubelet.service", "ExecStartPre=/usr/local/bin/eksnet-agent install", "systemctl enable --now eksnet-agent.service"} {
 					if !strings.Contains(agentPart, w) {
 						t.Errorf("agent part lacks %q", w)
 					}
@@ -250,7 +257,10 @@ func TestNodeConfigParsesBack(t *testing.T) {
 			}
 			return v
 		}
-		wantMax := map[bool]int{false: 17, true: 110}[pd]
+		wantMax := 17 // t3.medium: 3 x (6 - 1) + 2
+		if pd {
+			wantMax = 110 // 242 capped
+		}
 		checks := []struct {
 			path []string
 			want any

@@ -1,22 +1,44 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
-	"os"
+	"encoding/pem"
+	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eksnet/eksnet/bootstrap/userdata"
 )
 
-func userDataArgs(t *testing.T, extra ...string) []string {
+// selfSignedCA returns a fresh cluster CA certificate, base64 PEM as EKS
+// reports it (user data validation parses it as X.509).
+func selfSignedCA(t *testing.T) string {
 	t.Helper()
-	pem, err := os.ReadFile("../../bootstrap/userdata/testdata/ca.pem")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubernetes"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+func userDataArgs(t *testing.T, extra ...string) []string {
+	t.Helper()
 	return append([]string{"userdata", "--cluster", "dev", "--endpoint", "https://abc.gr7.us-east-1.eks.amazonaws.com",
-		"--ca", base64.StdEncoding.EncodeToString(pem), "--service-cidr", "172.20.0.0/16"}, extra...)
+		"--ca", selfSignedCA(t), "--service-cidr", "172.20.0.0/16"}, extra...)
 }
 
 func TestUserDataAgentGroupMinimum(t *testing.T) {
