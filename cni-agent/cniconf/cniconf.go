@@ -1,0 +1,220 @@
+// Package cniconf installs the eksnet-cni plugin binary and its network
+// configuration list where kubelet's container runtime finds them, and
+// removes them again.
+//
+// kubelet reports a node Ready as soon as a network configuration exists, so
+// the agent calls Install only once it serves addresses: until then the node
+// stays NotReady and no pod is scheduled onto a network that cannot wire it.
+// Both files are written atomically (temporary file in the same directory,
+// fsync, rename, fsync of the directory): a runtime that reads the directory
+// at any moment sees the old file, the new file or none, never half of one.
+// The binary is installed before the conflist and the conflist removed before
+// the binary, so a conflist never names a plugin that is not there.
+//
+// PluginConf is the plugin's own view of its configuration; the plugin and
+// Render share it so the two cannot drift.
+package cniconf
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// Names and versions the runtime sees.
+const (
+	// ConflistName sorts early so the runtime picks eksnet over leftovers.
+	ConflistName = "10-eksnet.conflist"
+	// PluginType is the plugin binary's file name and the conflist's "type".
+	PluginType = "eksnet-cni"
+	// CNIVersion is the version the conflist declares.
+	CNIVersion = "1.1.0"
+	// DefaultNetworkName is the conflist's network name.
+	DefaultNetworkName = "eksnet"
+	// DefaultVethPrefix matches the AWS VPC CNI's, so existing runbooks
+	// ("look for eni* interfaces") still apply.
+	DefaultVethPrefix = "eni"
+	// MaxVethPrefixLen leaves at least 8 hex characters of hash in a 15
+	// character interface name.
+	MaxVethPrefixLen = 7
+)
+
+// SupportedVersions are the CNI spec versions the plugin speaks.
+var SupportedVersions = []string{"0.4.0", "1.0.0", "1.1.0"}
+
+// Config says where to install and what the plugin is told.
+type Config struct {
+	// ConfDir is the runtime's CNI configuration directory (/etc/cni/net.d).
+	ConfDir string
+	// BinDir is the runtime's CNI binary directory (/opt/cni/bin).
+	BinDir string
+	// PluginSource is the eksnet-cni binary to copy into BinDir.
+	PluginSource string
+	// NetworkName is the conflist's network name (DefaultNetworkName).
+	NetworkName string
+	// SocketPath is the agent's socket the plugin dials.
+	SocketPath string
+	// VethPrefix starts every host-side veth name (DefaultVethPrefix).
+	VethPrefix string
+	// MTU of the pods' interfaces; 0 leaves the kernel default.
+	MTU int
+	// LogFile, when set, is where the plugin appends its log lines.
+	LogFile string
+}
+
+var networkNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`)
+var vethPrefixRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]*$`)
+
+// Validate names the first wrong field and what it accepts.
+func (c Config) Validate() error {
+	for _, d := range []struct{ name, v string }{{"ConfDir", c.ConfDir}, {"BinDir", c.BinDir}, {"SocketPath", c.SocketPath}} {
+		if !filepath.IsAbs(d.v) {
+			return fmt.Errorf("cniconf: %s %q: must be an absolute path", d.name, d.v)
+		}
+	}
+	if c.LogFile != "" && !filepath.IsAbs(c.LogFile) {
+		return fmt.Errorf("cniconf: LogFile %q: must be empty or an absolute path", c.LogFile)
+	}
+	if !networkNameRE.MatchString(c.NetworkName) {
+		return fmt.Errorf("cniconf: NetworkName %q: must be letters, digits, '_', '.' or '-', starting with a letter or digit", c.NetworkName)
+	}
+	if len(c.VethPrefix) > MaxVethPrefixLen || !vethPrefixRE.MatchString(c.VethPrefix) {
+		return fmt.Errorf("cniconf: VethPrefix %q: must be 1 to %d letters or digits, starting with a letter", c.VethPrefix, MaxVethPrefixLen)
+	}
+	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 9001) {
+		return fmt.Errorf("cniconf: MTU %d: must be 0 (kernel default) or 576..9001 (the EC2 jumbo frame limit)", c.MTU)
+	}
+	return nil
+}
+
+// PluginConf is one plugin entry of the conflist as the plugin reads it (the
+// runtime adds cniVersion, name and prevResult from the list).
+type PluginConf struct {
+	CNIVersion string `json:"cniVersion,omitempty"`
+	Name       string `json:"name,omitempty"`
+	Type       string `json:"type"`
+	SocketPath string `json:"socketPath"`
+	VethPrefix string `json:"vethPrefix"`
+	MTU        int    `json:"mtu,omitempty"`
+	LogFile    string `json:"logFile,omitempty"`
+}
+
+// Conflist is the network configuration list file.
+type Conflist struct {
+	CNIVersion  string       `json:"cniVersion"`
+	CNIVersions []string     `json:"cniVersions"`
+	Name        string       `json:"name"`
+	Plugins     []PluginConf `json:"plugins"`
+}
+
+// Render is the conflist for c, as written to disk.
+func Render(c Config) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	list := Conflist{
+		CNIVersion:  CNIVersion,
+		CNIVersions: SupportedVersions,
+		Name:        c.NetworkName,
+		Plugins: []PluginConf{{
+			Type: PluginType, SocketPath: c.SocketPath, VethPrefix: c.VethPrefix, MTU: c.MTU, LogFile: c.LogFile,
+		}},
+	}
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("cniconf: encoding conflist: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Install copies the plugin into BinDir, then writes the conflist into
+// ConfDir, both atomically; installing the same thing twice changes nothing.
+func Install(c Config) error {
+	conf, err := Render(c)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(c.PluginSource)
+	if err != nil {
+		return fmt.Errorf("cniconf: PluginSource %s: %w", c.PluginSource, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("cniconf: PluginSource %s: not a regular file", c.PluginSource)
+	}
+	src, err := os.Open(c.PluginSource)
+	if err != nil {
+		return fmt.Errorf("cniconf: opening PluginSource: %w", err)
+	}
+	defer src.Close()
+	if err := writeAtomic(filepath.Join(c.BinDir, PluginType), src, 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(c.ConfDir, ConflistName), bytes.NewReader(conf), 0o644)
+}
+
+// Uninstall removes the conflist, then the binary; what is already gone is
+// not an error.
+func Uninstall(c Config) error {
+	for _, p := range []string{filepath.Join(c.ConfDir, ConflistName), filepath.Join(c.BinDir, PluginType)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cniconf: removing %s: %w", p, err)
+		}
+		if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeAtomic replaces path with r's content: temporary file in the same
+// directory, fsync, chmod, rename over path, fsync of the directory.
+func writeAtomic(path string, r io.Reader, mode fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cniconf: creating %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("cniconf: creating a temporary file in %s: %w", dir, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := io.Copy(tmp, r); err != nil {
+		return fmt.Errorf("cniconf: writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return fmt.Errorf("cniconf: chmod %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("cniconf: fsync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("cniconf: closing %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("cniconf: renaming into %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("cniconf: opening %s to fsync: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cniconf: fsync %s: %w", dir, err)
+	}
+	return nil
+}
