@@ -1,0 +1,126 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// netnsDir is where named namespaces are bind-mounted (as by `ip netns add`).
+const netnsDir = "/run/netns"
+
+// inNS runs fn on a fresh OS thread switched into the namespace at path.
+// The thread is never unlocked, so Go discards it when fn returns: no other
+// goroutine can ever run in a namespace it did not ask for, even if switching
+// back would have failed.
+func inNS(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		h, err := netns.GetFromPath(path)
+		if err != nil {
+			errc <- fmt.Errorf("opening netns %s: %w", path, err)
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			errc <- fmt.Errorf("entering netns %s: %w", path, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// createNS creates the named namespace with lo up and returns its path.
+func createNS(name string) (string, error) {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends up in the new namespace
+		h, err := netns.NewNamed(name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer h.Close()
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		errc <- err
+	}()
+	if err := <-errc; err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return "", fmt.Errorf("creating netns %s: already exists (a simulation of that name is running, or left over: see `eksnet sim down`): %w", name, err)
+		}
+		return "", fmt.Errorf("creating netns %s: %w", name, err)
+	}
+	return filepath.Join(netnsDir, name), nil
+}
+
+// deleteNS removes a named namespace; a missing one is not an error.
+func deleteNS(name string) error {
+	err := netns.DeleteNamed(name)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if _, serr := os.Stat(filepath.Join(netnsDir, name)); errors.Is(serr, os.ErrNotExist) {
+		return nil
+	}
+	// A file left by an interrupted create is not mounted: remove it.
+	if rerr := os.Remove(filepath.Join(netnsDir, name)); rerr == nil {
+		return nil
+	}
+	return fmt.Errorf("deleting netns %s: %w", name, err)
+}
+
+// Namespaces lists the named namespaces of the run called name.
+func Namespaces(name string) ([]string, error) {
+	ents, err := os.ReadDir(netnsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", netnsDir, err)
+	}
+	var out []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), name+".") {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// Sweep deletes every namespace of the run called name, for when the process
+// that owned it died without closing it. The run's veths and bridges live only
+// inside those namespaces, so they go with them; nothing else is touched.
+func Sweep(name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("name %q: not a simulation name", name)
+	}
+	nss, err := Namespaces(name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range nss {
+		errs = append(errs, deleteNS(n))
+	}
+	return errors.Join(errs...)
+}
+
+// writeSysctl writes a /proc/sys value in the calling thread's namespace.
+func writeSysctl(key, value string) error {
+	p := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	if err := os.WriteFile(p, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("setting %s=%s: %w", key, value, err)
+	}
+	return nil
+}
