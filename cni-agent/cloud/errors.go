@@ -1,0 +1,66 @@
+// Package cloud is the agent's thin adapter to AWS: the EC2 calls it makes
+// (behind a consumer-side interface with the SDK's own signatures, so
+// *ec2.Client fits and so does an SDK client pointed at the simulated VPC),
+// the instance metadata it reads (IMDSv2 only), and the one place that
+// classifies AWS error codes into what the warm pool reacts to: throttled
+// (slow down), out of addresses (pause), not found (already gone), server
+// side (retry later).
+package cloud
+
+import (
+	"errors"
+	"net/http"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go"
+)
+
+// Code returns the AWS error code of err ("" when err is not an AWS API error).
+func Code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// IsThrottled reports whether EC2 asked the caller to slow down.
+func IsThrottled(err error) bool {
+	switch Code(err) {
+	case "RequestLimitExceeded", "Throttling", "ThrottlingException", "RequestThrottled",
+		"RequestThrottledException", "EC2ThrottledException", "TooManyRequestsException", "SlowDown":
+		return true
+	}
+	return false
+}
+
+// IsOutOfAddresses reports whether the subnet cannot give more addresses or
+// /28 prefixes; asking again soon only burns API quota, so the warm pool
+// pauses growing.
+func IsOutOfAddresses(err error) bool {
+	switch Code(err) {
+	case "InsufficientCidrBlocks", "InsufficientFreeAddressesInSubnet":
+		return true
+	}
+	return false
+}
+
+// IsNotFound reports whether the ENI or attachment no longer exists, which a
+// delete or detach treats as done.
+func IsNotFound(err error) bool {
+	switch Code(err) {
+	case "InvalidNetworkInterfaceID.NotFound", "InvalidAttachmentID.NotFound", "InvalidNetworkInterfaceId.NotFound":
+		return true
+	}
+	return false
+}
+
+// IsServerError reports an AWS-side failure (5xx) worth retrying later.
+func IsServerError(err error) bool {
+	switch Code(err) {
+	case "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable":
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() >= http.StatusInternalServerError
+}
