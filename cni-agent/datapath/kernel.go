@@ -42,8 +42,8 @@ func Setup(p Pod) (w Wired, err error) {
 	defer podH.Close()
 
 	if old, err := netlink.LinkByName(p.HostVeth); err == nil {
-		if err := netlink.LinkDel(old); err != nil {
-			return Wired{}, fmt.Errorf("removing stale host veth %s: %w", p.HostVeth, err)
+		if err := removeStaleVeth(old); err != nil {
+			return Wired{}, err
 		}
 	}
 	if _, err := podH.LinkByName(p.IfName); err == nil {
@@ -121,6 +121,32 @@ func wirePod(h *netlink.Handle, pod netlink.Link, p Pod, hostMAC net.HardwareAdd
 	neigh := &netlink.Neigh{LinkIndex: pod.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: gw, HardwareAddr: hostMAC}
 	if err := h.NeighSet(neigh); err != nil {
 		return fmt.Errorf("adding permanent neighbour %s lladdr %s in pod: %w", Gateway, hostMAC, err)
+	}
+	return nil
+}
+
+// removeStaleVeth deletes a host veth left by a sandbox whose DEL never came,
+// and the policy rules of the addresses it still routed.
+func removeStaleVeth(l netlink.Link) error {
+	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4,
+		&netlink.Route{LinkIndex: l.Attrs().Index, Table: MainTable}, netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("listing routes of stale host veth %s: %w", l.Attrs().Name, err)
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("removing stale host veth %s: %w", l.Attrs().Name, err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok {
+			if ones, _ := r.Dst.Mask.Size(); ones == 32 {
+				if err := deleteRules(a); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -313,7 +339,13 @@ func Observe(p Pod) (State, net.HardwareAddr, error) {
 }
 
 func observePod(p Pod) ([]string, error) {
+	if p.Netns == "" {
+		return nil, nil
+	}
 	podNS, err := openNetns(p.Netns)
+	if errors.Is(err, ErrNetnsGone) {
+		return nil, nil // nothing inside: Verify reports every pod object missing
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +420,9 @@ func observedLink(l netlink.Link, wantMTU int) string {
 func routeLine(r netlink.Route, dev string) string {
 	dst := "default"
 	if r.Dst != nil {
-		dst = r.Dst.String()
+		if ones, _ := r.Dst.Mask.Size(); ones != 0 {
+			dst = r.Dst.String()
+		}
 	}
 	line := "route " + dst
 	if r.Gw != nil {
