@@ -251,6 +251,7 @@ type UnknownInstanceTypeError struct {
 	Known int
 }
 
+// Error names the input, the accepted values and the suggestions.
 func (e *UnknownInstanceTypeError) Error() string {
 	msg := fmt.Sprintf("unknown instance type %q: accepted values are the %d EC2 instance types in the embedded table, or a type given its limits explicitly", e.Name, e.Known)
 	if len(e.Suggestions) > 0 {

@@ -104,6 +104,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error names the field, the bad value and what is accepted.
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("user data: %s %q: %s", e.Field, e.Value, e.Reason)
 }

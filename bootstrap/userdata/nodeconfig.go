@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net/mail"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -75,24 +76,16 @@ type Part struct {
 // ParseParts decodes MIME multipart user data (as Render writes for AL2023
 // and AL2) into its parts, in order.
 func ParseParts(userData string) ([]Part, error) {
-	header, body, ok := strings.Cut(userData, "\r\n\r\n")
-	if !ok {
-		return nil, errors.New("parsing user data: no blank line after the MIME header")
+	msg, err := mail.ReadMessage(strings.NewReader(userData))
+	if err != nil {
+		return nil, fmt.Errorf("parsing user data MIME header: %w", err)
 	}
-	var boundary string
-	for _, line := range strings.Split(header, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "Content-Type:"); ok {
-			mt, params, err := mime.ParseMediaType(strings.TrimSpace(v))
-			if err != nil || mt != "multipart/mixed" || params["boundary"] == "" {
-				return nil, fmt.Errorf("parsing user data Content-Type %q: want multipart/mixed with a boundary", v)
-			}
-			boundary = params["boundary"]
-		}
+	ct := msg.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "multipart/mixed" || params["boundary"] == "" {
+		return nil, fmt.Errorf("parsing user data Content-Type %q: want multipart/mixed with a boundary", ct)
 	}
-	if boundary == "" {
-		return nil, errors.New("parsing user data: no multipart Content-Type header")
-	}
-	r := multipart.NewReader(strings.NewReader(body), boundary)
+	r := multipart.NewReader(msg.Body, params["boundary"])
 	var parts []Part
 	for {
 		p, err := r.NextPart()
