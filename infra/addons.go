@@ -1,0 +1,259 @@
+package infra
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/eksnet/eksnet/infra/cidrplan"
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// Pinned versions of what the add-ons install.
+const (
+	LBCChart        = "aws-load-balancer-controller"
+	LBCChartVersion = "1.14.0"
+	LBCChartRepo    = "https://aws.github.io/eks-charts"
+	LBCNamespace    = "kube-system"
+	LBCAccount      = "aws-load-balancer-controller"
+	DemoNamespace   = "game-2048"
+	DemoImage       = "public.ecr.aws/l6m2t8p7/docker-2048:latest"
+)
+
+// DefaultLimitRange is the container defaults every namespace the stack
+// creates gets, so a pod without requests still schedules predictably.
+func DefaultLimitRange() corev1.LimitRangeItemArray {
+	return corev1.LimitRangeItemArray{corev1.LimitRangeItemArgs{
+		Type:           pulumi.String("Container"),
+		DefaultRequest: pulumi.StringMap{"cpu": pulumi.String("100m"), "memory": pulumi.String("128Mi")},
+		Default:        pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
+	}}
+}
+
+// Kubernetes is the provider for in-cluster resources and what must exist
+// in the cluster before nodes boot.
+type Kubernetes struct {
+	pulumi.ResourceState
+	Provider *kubernetes.Provider
+	// ENIConfigs are the per-AZ custom networking configs (aws-vpc-cni mode
+	// with a pod CIDR), named after the zone as ENI_CONFIG_LABEL_DEF expects.
+	ENIConfigs []*apiextensions.CustomResource
+}
+
+// NewKubernetes creates the provider from the cluster's kubeconfig and,
+// under AWS VPC CNI custom networking, the ENIConfigs nodes need at boot.
+func NewKubernetes(ctx *pulumi.Context, name string, cfg stacks.Config, cluster *Cluster, network *Network, opts ...pulumi.ResourceOption) (*Kubernetes, error) {
+	k := &Kubernetes{}
+	if err := ctx.RegisterComponentResource("eksnet:infra:Kubernetes", name, k, opts...); err != nil {
+		return nil, fmt.Errorf("register kubernetes %s: %w", name, err)
+	}
+	var err error
+	k.Provider, err = kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
+		Kubeconfig: cluster.EKS.KubeconfigJson, EnableServerSideApply: pulumi.Bool(true),
+	}, pulumi.Parent(k))
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes provider: %w", err)
+	}
+	if cfg.CNI.Mode == stacks.CNIAWSVPC && cfg.CustomNetworking() {
+		for _, sn := range network.Layout.ByRole(cidrplan.Pod) {
+			ec, err := apiextensions.NewCustomResource(ctx, name+"-eniconfig-"+sn.AZ, &apiextensions.CustomResourceArgs{
+				ApiVersion: pulumi.String("crd.k8s.amazonaws.com/v1alpha1"),
+				Kind:       pulumi.String("ENIConfig"),
+				Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(sn.AZ)},
+				OtherFields: map[string]any{"spec": pulumi.Map{
+					"subnet":         network.Subnets[sn.Name].ID(),
+					"securityGroups": pulumi.StringArray{cluster.EKS.ClusterSecurityGroupId},
+				}},
+			}, pulumi.Parent(k), pulumi.Provider(k.Provider))
+			if err != nil {
+				return nil, fmt.Errorf("eniconfig %s: %w", sn.AZ, err)
+			}
+			k.ENIConfigs = append(k.ENIConfigs, ec)
+		}
+	}
+	if err := ctx.RegisterResourceOutputs(k, pulumi.Map{}); err != nil {
+		return nil, fmt.Errorf("register kubernetes outputs: %w", err)
+	}
+	return k, nil
+}
+
+// Addons are the in-cluster add-ons.
+type Addons struct {
+	pulumi.ResourceState
+	Namespaces  map[string]*corev1.Namespace
+	LimitRanges map[string]*corev1.LimitRange
+	LBCRole     *iam.Role
+	LBCPolicy   *iam.Policy
+	LBC         *helmv3.Release
+	Demo        *networkingv1.Ingress
+}
+
+// AddonsArgs configure NewAddons.
+type AddonsArgs struct {
+	Cluster    *Cluster
+	Network    *Network
+	Kubernetes *Kubernetes
+	// NodeGroups must be up before charts whose pods need nodes.
+	NodeGroups []pulumi.Resource
+}
+
+// NewAddons installs the LB controller, the namespaces with their
+// LimitRange and the optional demo app.
+func NewAddons(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsArgs, opts ...pulumi.ResourceOption) (*Addons, error) {
+	a := &Addons{Namespaces: map[string]*corev1.Namespace{}, LimitRanges: map[string]*corev1.LimitRange{}}
+	if err := ctx.RegisterComponentResource("eksnet:infra:Addons", name, a, opts...); err != nil {
+		return nil, fmt.Errorf("register addons %s: %w", name, err)
+	}
+	parent := pulumi.Parent(a)
+	k8s := pulumi.Provider(args.Kubernetes.Provider)
+	namespaces := append([]string{}, cfg.Addons.Namespaces...)
+	if cfg.Addons.DemoApp {
+		namespaces = append(namespaces, DemoNamespace)
+	}
+	for _, ns := range namespaces {
+		n, err := corev1.NewNamespace(ctx, name+"-"+ns, &corev1.NamespaceArgs{
+			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(ns), Labels: pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env)}},
+		}, parent, k8s)
+		if err != nil {
+			return nil, fmt.Errorf("namespace %s: %w", ns, err)
+		}
+		a.Namespaces[ns] = n
+		lr, err := corev1.NewLimitRange(ctx, name+"-"+ns+"-defaults", &corev1.LimitRangeArgs{
+			Metadata: metav1.ObjectMetaArgs{Name: pulumi.String("default-limits"), Namespace: n.Metadata.Name().Elem()},
+			Spec:     corev1.LimitRangeSpecArgs{Limits: DefaultLimitRange()},
+		}, parent, k8s)
+		if err != nil {
+			return nil, fmt.Errorf("limit range in %s: %w", ns, err)
+		}
+		a.LimitRanges[ns] = lr
+	}
+	if cfg.Addons.LoadBalancerController {
+		if err := a.loadBalancerController(ctx, name, cfg, args, parent, k8s); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Addons.DemoApp {
+		if err := a.demo(ctx, name, args, parent, k8s); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{}); err != nil {
+		return nil, fmt.Errorf("register addons outputs: %w", err)
+	}
+	return a, nil
+}
+
+func (a *Addons) loadBalancerController(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsArgs, parent, k8s pulumi.ResourceOption) error {
+	trust := pulumi.All(args.Cluster.EKS.OidcProviderArn, args.Cluster.EKS.OidcProviderUrl).ApplyT(func(v []any) string {
+		return IRSATrust(v[0].(string), v[1].(string), LBCNamespace, LBCAccount).JSON()
+	}).(pulumi.StringOutput)
+	var err error
+	a.LBCRole, err = iam.NewRole(ctx, name+"-lbc", &iam.RoleArgs{
+		AssumeRolePolicy: trust,
+		Description:      pulumi.String("AWS Load Balancer Controller of " + cfg.ClusterName),
+	}, parent)
+	if err != nil {
+		return fmt.Errorf("lb controller role: %w", err)
+	}
+	a.LBCPolicy, err = iam.NewPolicy(ctx, name+"-lbc", &iam.PolicyArgs{
+		Policy: pulumi.String(LoadBalancerControllerPolicy(Partition(cfg.Region)).JSON()),
+	}, parent)
+	if err != nil {
+		return fmt.Errorf("lb controller policy: %w", err)
+	}
+	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-lbc", &iam.RolePolicyAttachmentArgs{Role: a.LBCRole.Name, PolicyArn: a.LBCPolicy.Arn}, parent); err != nil {
+		return fmt.Errorf("lb controller policy attachment: %w", err)
+	}
+	a.LBC, err = helmv3.NewRelease(ctx, name+"-lbc", &helmv3.ReleaseArgs{
+		Name:           pulumi.String(LBCChart),
+		Chart:          pulumi.String(LBCChart),
+		Version:        pulumi.String(LBCChartVersion),
+		Namespace:      pulumi.String(LBCNamespace),
+		RepositoryOpts: helmv3.RepositoryOptsArgs{Repo: pulumi.String(LBCChartRepo)},
+		Values: pulumi.Map{
+			"clusterName": args.Cluster.Name,
+			// Region and VPC are given so the controller never needs IMDS
+			// (the node's hop limit of 1 keeps pods off it).
+			"region": pulumi.String(cfg.Region),
+			"vpcId":  args.Network.VPC.ID(),
+			"serviceAccount": pulumi.Map{
+				"create":      pulumi.Bool(true),
+				"name":        pulumi.String(LBCAccount),
+				"annotations": pulumi.StringMap{"eks.amazonaws.com/role-arn": a.LBCRole.Arn},
+			},
+		},
+	}, parent, k8s, pulumi.DependsOn(args.NodeGroups))
+	if err != nil {
+		return fmt.Errorf("lb controller release: %w", err)
+	}
+	return nil
+}
+
+func (a *Addons) demo(ctx *pulumi.Context, name string, args AddonsArgs, parent, k8s pulumi.ResourceOption) error {
+	ns := a.Namespaces[DemoNamespace].Metadata.Name().Elem()
+	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("game-2048")}
+	if _, err := appsv1.NewDeployment(ctx, name+"-2048", &appsv1.DeploymentArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String("game-2048"), Namespace: ns},
+		Spec: appsv1.DeploymentSpecArgs{
+			Replicas: pulumi.Int(2),
+			Selector: metav1.LabelSelectorArgs{MatchLabels: labels},
+			Template: corev1.PodTemplateSpecArgs{
+				Metadata: metav1.ObjectMetaArgs{Labels: labels},
+				Spec: corev1.PodSpecArgs{Containers: corev1.ContainerArray{corev1.ContainerArgs{
+					Name: pulumi.String("app"), Image: pulumi.String(DemoImage),
+					Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{ContainerPort: pulumi.Int(80)}},
+				}}},
+			},
+		},
+	}, parent, k8s, pulumi.DependsOn(args.NodeGroups)); err != nil {
+		return fmt.Errorf("demo deployment: %w", err)
+	}
+	svc, err := corev1.NewService(ctx, name+"-2048", &corev1.ServiceArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String("game-2048"), Namespace: ns},
+		Spec: corev1.ServiceSpecArgs{
+			Selector: labels,
+			Ports:    corev1.ServicePortArray{corev1.ServicePortArgs{Port: pulumi.Int(80), TargetPort: pulumi.Int(80)}},
+		},
+	}, parent, k8s)
+	if err != nil {
+		return fmt.Errorf("demo service: %w", err)
+	}
+	deps := []pulumi.Resource{svc}
+	if a.LBC != nil {
+		deps = append(deps, a.LBC) // the controller's webhook must be up
+	}
+	a.Demo, err = networkingv1.NewIngress(ctx, name+"-2048", &networkingv1.IngressArgs{
+		Metadata: metav1.ObjectMetaArgs{
+			Name: pulumi.String("game-2048"), Namespace: ns,
+			Annotations: pulumi.StringMap{
+				"alb.ingress.kubernetes.io/scheme": pulumi.String("internet-facing"),
+				// IP targets: the ALB sends straight to pod IPs, which the
+				// VPC routes because pods hold ENI addresses.
+				"alb.ingress.kubernetes.io/target-type": pulumi.String("ip"),
+			},
+		},
+		Spec: networkingv1.IngressSpecArgs{
+			IngressClassName: pulumi.String("alb"),
+			Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
+				Http: networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{networkingv1.HTTPIngressPathArgs{
+					Path: pulumi.String("/"), PathType: pulumi.String("Prefix"),
+					Backend: networkingv1.IngressBackendArgs{Service: networkingv1.IngressServiceBackendArgs{
+						Name: svc.Metadata.Name().Elem(), Port: networkingv1.ServiceBackendPortArgs{Number: pulumi.Int(80)},
+					}},
+				}}},
+			}},
+		},
+	}, parent, k8s, pulumi.DependsOn(deps))
+	if err != nil {
+		return fmt.Errorf("demo ingress: %w", err)
+	}
+	return nil
+}

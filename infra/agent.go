@@ -1,0 +1,150 @@
+package infra
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// Architectures the bundle carries an agent build for.
+var Architectures = []string{"amd64", "arm64"}
+
+// AgentBinary is one agent build as the program uploads it.
+type AgentBinary struct {
+	Arch string
+	// Path is the local file, or "" for the placeholder.
+	Path string
+	// Content is the placeholder's bytes when Path is "".
+	Content []byte
+	SHA256  string
+	// Placeholder is true when no build was configured.
+	Placeholder bool
+}
+
+// PlaceholderAgent returns the stand-in uploaded when no agent build is
+// configured: a script that fails loudly, hashed for real, so plan and
+// preview render exactly the user data `up` would (and a node booted from
+// it stops with a message instead of running something unverified).
+func PlaceholderAgent(arch, version string) []byte {
+	return []byte(fmt.Sprintf("#!/bin/sh\necho 'eksnet-agent %s/%s placeholder: build the agent and set eksnet:cni.agent.%sPath' >&2\nexit 1\n", version, arch, arch))
+}
+
+// ResolveAgentBinaries decides what is uploaded per architecture: the
+// configured file (its SHA-256 computed, and checked against the
+// configured one if given) or the placeholder.
+func ResolveAgentBinaries(a stacks.AgentBinaries) ([]AgentBinary, error) {
+	var out []AgentBinary
+	for _, arch := range Architectures {
+		path, want := a.AMD64Path, a.AMD64SHA256
+		if arch == "arm64" {
+			path, want = a.ARM64Path, a.ARM64SHA256
+		}
+		b := AgentBinary{Arch: arch, Path: path}
+		var content []byte
+		if path == "" {
+			content = PlaceholderAgent(arch, a.Version)
+			b.Content, b.Placeholder = content, true
+		} else {
+			var err error
+			if content, err = os.ReadFile(path); err != nil {
+				return nil, fmt.Errorf("eksnet:cni.agent.%sPath: read agent binary: %w", arch, err)
+			}
+		}
+		sum := sha256.Sum256(content)
+		b.SHA256 = hex.EncodeToString(sum[:])
+		if want != "" && !strings.EqualFold(want, b.SHA256) {
+			return nil, fmt.Errorf("eksnet:cni.agent.%sSha256 %s: the file %s hashes to %s", arch, want, path, b.SHA256)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// AgentBundle is the private bucket holding the agent builds nodes fetch.
+type AgentBundle struct {
+	pulumi.ResourceState
+	Bucket   *s3.BucketV2
+	Objects  map[string]*s3.BucketObjectv2 // by arch
+	Binaries []AgentBinary
+	// URLs are s3:// URLs by arch, known once the bucket exists.
+	URLs pulumi.StringMapOutput
+}
+
+// AgentKey is the object key of an agent build.
+func AgentKey(version, arch string) string {
+	return "eksnet-agent/" + version + "/linux-" + arch + "/eksnet-agent"
+}
+
+// NewAgentBundle uploads the agent builds to a private, encrypted bucket.
+func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ...pulumi.ResourceOption) (*AgentBundle, error) {
+	c := &AgentBundle{Objects: map[string]*s3.BucketObjectv2{}}
+	if err := ctx.RegisterComponentResource("eksnet:infra:AgentBundle", name, c, opts...); err != nil {
+		return nil, fmt.Errorf("register agent bundle %s: %w", name, err)
+	}
+	bins, err := ResolveAgentBinaries(cfg.CNI.Agent)
+	if err != nil {
+		return nil, err
+	}
+	c.Binaries = bins
+	parent := pulumi.Parent(c)
+	c.Bucket, err = s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
+		ForceDestroy: pulumi.Bool(!cfg.Protect),
+		Tags:         pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env), TagCluster: pulumi.String(cfg.ClusterName)},
+	}, parent, pulumi.Protect(cfg.Protect))
+	if err != nil {
+		return nil, fmt.Errorf("agent bucket: %w", err)
+	}
+	block, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
+		Bucket: c.Bucket.ID(), BlockPublicAcls: pulumi.Bool(true), BlockPublicPolicy: pulumi.Bool(true),
+		IgnorePublicAcls: pulumi.Bool(true), RestrictPublicBuckets: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("agent bucket public access block: %w", err)
+	}
+	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, &s3.BucketServerSideEncryptionConfigurationV2Args{
+		Bucket: c.Bucket.ID(),
+		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
+			ApplyServerSideEncryptionByDefault: s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{SseAlgorithm: pulumi.String("AES256")},
+		}},
+	}, parent); err != nil {
+		return nil, fmt.Errorf("agent bucket encryption: %w", err)
+	}
+	urls := pulumi.StringMap{}
+	for _, b := range bins {
+		key := AgentKey(cfg.CNI.Agent.Version, b.Arch)
+		oargs := &s3.BucketObjectv2Args{
+			Bucket:      c.Bucket.ID(),
+			Key:         pulumi.String(key),
+			ContentType: pulumi.String("application/octet-stream"),
+			// The metadata carries the digest so anyone can check the object
+			// against what user data verifies.
+			Metadata: pulumi.StringMap{"sha256": pulumi.String(b.SHA256)},
+		}
+		if b.Placeholder {
+			oargs.ContentBase64 = pulumi.String(toBase64(b.Content))
+		} else {
+			oargs.Source = pulumi.NewFileAsset(b.Path)
+		}
+		obj, err := s3.NewBucketObjectv2(ctx, name+"-"+b.Arch, oargs, parent, pulumi.DependsOn([]pulumi.Resource{block}))
+		if err != nil {
+			return nil, fmt.Errorf("agent object %s: %w", key, err)
+		}
+		c.Objects[b.Arch] = obj
+		urls[b.Arch] = pulumi.Sprintf("s3://%s/%s", obj.Bucket, obj.Key)
+	}
+	c.URLs = urls.ToStringMapOutput()
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{"bucket": c.Bucket.Bucket, "urls": c.URLs}); err != nil {
+		return nil, fmt.Errorf("register agent bundle outputs: %w", err)
+	}
+	return c, nil
+}
+
+func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

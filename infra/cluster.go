@@ -1,0 +1,168 @@
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
+	"github.com/pulumi/pulumi-eks/sdk/v3/go/eks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// LabelCNI marks which CNI a node runs; agent nodes carry LabelCNI=agent.
+const LabelCNI = "eksnet.io/cni"
+
+// Cluster is the EKS control plane and its cluster-wide settings.
+type Cluster struct {
+	pulumi.ResourceState
+	// EKS is the pulumi-eks component (a remote component).
+	EKS *eks.Cluster
+	// SecretsKey is the KMS key for envelope encryption of Secrets, or nil.
+	SecretsKey *kms.Key
+	// Name resolves to the cluster name once the cluster exists, so
+	// resources using it wait for the whole component.
+	Name pulumi.StringOutput
+	// Access is the endpoint and CA nodes need, from the kubeconfig.
+	Access pulumi.StringMapOutput
+}
+
+// ClusterArgs configure NewCluster.
+type ClusterArgs struct {
+	Network  *Network
+	NodeRole *iam.Role
+}
+
+// VpcCniAddonValues is the vpc-cni add-on configuration. Agent mode keeps
+// aws-node off agent nodes with a required node affinity; aws-vpc-cni mode
+// passes the targets VpcCniOptions has no field for.
+func VpcCniAddonValues(cfg stacks.Config) map[string]any {
+	v := map[string]any{}
+	if cfg.CNI.Mode == stacks.CNIAgent {
+		v["affinity"] = map[string]any{"nodeAffinity": map[string]any{
+			"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
+				"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{
+					map[string]any{"key": LabelCNI, "operator": "NotIn", "values": []any{stacks.CNIAgent}},
+				}}},
+			},
+		}}
+		return v
+	}
+	env := map[string]any{}
+	if cfg.CNI.MinimumIPTarget > 0 {
+		env["MINIMUM_IP_TARGET"] = fmt.Sprint(cfg.CNI.MinimumIPTarget)
+	}
+	if cfg.CNI.MaxENI > 0 {
+		env["MAX_ENI"] = fmt.Sprint(cfg.CNI.MaxENI)
+	}
+	if len(env) > 0 {
+		v["env"] = env
+	}
+	return v
+}
+
+func vpcCniOptions(cfg stacks.Config) *eks.VpcCniOptionsArgs {
+	o := &eks.VpcCniOptionsArgs{ConfigurationValues: pulumi.ToMap(VpcCniAddonValues(cfg))}
+	if cfg.CNI.Mode == stacks.CNIAgent {
+		return o
+	}
+	o.EnablePrefixDelegation = pulumi.Bool(cfg.CNI.PrefixDelegation)
+	o.ExternalSnat = pulumi.Bool(cfg.CNI.ExternalSNAT)
+	if cfg.CNI.WarmIPTarget > 0 {
+		o.WarmIpTarget = pulumi.Int(cfg.CNI.WarmIPTarget)
+	}
+	if cfg.CNI.WarmPrefixTarget > 0 {
+		o.WarmPrefixTarget = pulumi.Int(cfg.CNI.WarmPrefixTarget)
+	}
+	if cfg.CNI.WarmENITarget > 0 {
+		o.WarmEniTarget = pulumi.Int(cfg.CNI.WarmENITarget)
+	}
+	if cfg.CustomNetworking() {
+		o.CustomNetworkConfig = pulumi.Bool(true)
+		o.EniConfigLabelDef = pulumi.String("topology.kubernetes.io/zone")
+	}
+	return o
+}
+
+// NewCluster creates the EKS cluster without its default node group.
+func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	c := &Cluster{}
+	if err := ctx.RegisterComponentResource("eksnet:infra:Cluster", name, c, opts...); err != nil {
+		return nil, fmt.Errorf("register cluster %s: %w", name, err)
+	}
+	parent := pulumi.Parent(c)
+	apiMode := eks.AuthenticationModeApi // access entries; the aws-auth ConfigMap is deprecated
+	eargs := &eks.ClusterArgs{
+		Name:                            pulumi.String(cfg.ClusterName),
+		Version:                         pulumi.String(cfg.KubernetesVersion),
+		VpcId:                           args.Network.VPC.ID(),
+		PublicSubnetIds:                 args.Network.PublicSubnetIDs,
+		PrivateSubnetIds:                args.Network.PrivateSubnetIDs,
+		SkipDefaultNodeGroup:            pulumi.BoolRef(true),
+		EndpointPublicAccess:            pulumi.Bool(cfg.Cluster.EndpointPublicAccess),
+		EndpointPrivateAccess:           pulumi.Bool(cfg.Cluster.EndpointPrivateAccess),
+		EnabledClusterLogTypes:          pulumi.ToStringArray(cfg.Cluster.LogTypes),
+		CreateOidcProvider:              pulumi.Bool(true),
+		KubernetesServiceIpAddressRange: pulumi.String(cfg.Cluster.ServiceCIDR),
+		AuthenticationMode:              &apiMode,
+		InstanceRoles:                   iam.RoleArray{args.NodeRole},
+		UseDefaultVpcCni:                pulumi.BoolRef(false),
+		VpcCniOptions:                   vpcCniOptions(cfg),
+		Tags:                            pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env)},
+	}
+	if len(cfg.Cluster.PublicAccessCIDRs) > 0 {
+		eargs.PublicAccessCidrs = pulumi.ToStringArray(cfg.Cluster.PublicAccessCIDRs)
+	}
+	if cfg.Cluster.SecretsEncryption {
+		key, err := kms.NewKey(ctx, name+"-secrets", &kms.KeyArgs{
+			Description:       pulumi.String("eksnet: envelope encryption of Kubernetes Secrets in " + cfg.ClusterName),
+			EnableKeyRotation: pulumi.Bool(true),
+		}, parent, pulumi.Protect(cfg.Protect))
+		if err != nil {
+			return nil, fmt.Errorf("secrets kms key: %w", err)
+		}
+		c.SecretsKey = key
+		eargs.EncryptionConfigKeyArn = key.Arn
+	}
+	cl, err := eks.NewCluster(ctx, name, eargs, parent, pulumi.Protect(cfg.Protect))
+	if err != nil {
+		return nil, fmt.Errorf("eks cluster %s: %w", cfg.ClusterName, err)
+	}
+	c.EKS = cl
+	c.Name = cl.KubeconfigJson.ApplyT(func(string) string { return cfg.ClusterName }).(pulumi.StringOutput)
+	c.Access = cl.KubeconfigJson.ApplyT(func(kc string) (map[string]string, error) {
+		endpoint, ca, err := KubeconfigAccess(kc)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"endpoint": endpoint, "ca": ca}, nil
+	}).(pulumi.StringMapOutput)
+	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"name": c.Name, "kubeconfig": pulumi.ToSecret(cl.KubeconfigJson), "oidcProviderArn": cl.OidcProviderArn,
+	}); err != nil {
+		return nil, fmt.Errorf("register cluster outputs: %w", err)
+	}
+	return c, nil
+}
+
+// KubeconfigAccess returns the API server URL and base64 CA bundle of the
+// first cluster in a kubeconfig JSON document.
+func KubeconfigAccess(kubeconfigJSON string) (endpoint, caData string, err error) {
+	var kc struct {
+		Clusters []struct {
+			Cluster struct {
+				Server string `json:"server"`
+				CA     string `json:"certificate-authority-data"`
+			} `json:"cluster"`
+		} `json:"clusters"`
+	}
+	if err := json.Unmarshal([]byte(kubeconfigJSON), &kc); err != nil {
+		return "", "", fmt.Errorf("parse cluster kubeconfig: %w", err)
+	}
+	if len(kc.Clusters) == 0 || kc.Clusters[0].Cluster.Server == "" || kc.Clusters[0].Cluster.CA == "" {
+		return "", "", fmt.Errorf("cluster kubeconfig: no cluster with server and certificate-authority-data")
+	}
+	return kc.Clusters[0].Cluster.Server, kc.Clusters[0].Cluster.CA, nil
+}

@@ -1,0 +1,115 @@
+package infra
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// Stack is everything the program built, returned so tests and the plan
+// reach every component.
+type Stack struct {
+	Config     stacks.Config
+	Pods       []stacks.GroupPods
+	Network    *Network
+	NodeIAM    *NodeIAM
+	Agent      *AgentBundle // nil unless agent mode
+	Cluster    *Cluster
+	Kubernetes *Kubernetes
+	NodeGroups []*NodeGroup
+	Addons     *Addons
+}
+
+// ConfigFromPulumi resolves the stack's Config from Pulumi config: the
+// preset named by eksnet:preset with every eksnet: key laid over it, the
+// region from aws:region, the stack name as the environment.
+func ConfigFromPulumi(ctx *pulumi.Context) (stacks.Config, error) {
+	values := map[string]string{}
+	for _, k := range stacks.Keys {
+		if v, ok := config.Get(ctx, stacks.Namespace+":"+k), true; ok && v != "" {
+			values[k] = v
+		}
+	}
+	return stacks.Resolve(ctx.Stack(), config.Get(ctx, "aws:region"), values)
+}
+
+// Program is the Pulumi program: resolve the config, then Build.
+func Program(ctx *pulumi.Context) error {
+	cfg, err := ConfigFromPulumi(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = Build(ctx, cfg)
+	return err
+}
+
+// Build validates cfg and creates the environment. Order matters and is
+// expressed as dependencies, not statement order: node groups depend on
+// the cluster component (VPC CNI add-on configuration), the node IAM, the
+// agent objects and the ENIConfigs, so the CNI is configured before any
+// node boots; charts wait for the node groups.
+func Build(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("stack %s: %w", cfg.Env, err)
+	}
+	pods, err := cfg.NodeGroupPods()
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Config: cfg, Pods: pods}
+	if s.Network, err = NewNetwork(ctx, "network", cfg); err != nil {
+		return nil, err
+	}
+	agentMode := cfg.CNI.Mode == stacks.CNIAgent
+	iamArgs := NodeIAMArgs{ClusterName: cfg.ClusterName, Region: cfg.Region, VPCID: s.Network.VPC.ID().ToStringOutput(), Agent: agentMode}
+	before := []pulumi.Resource{}
+	if agentMode {
+		if s.Agent, err = NewAgentBundle(ctx, "agent", cfg); err != nil {
+			return nil, err
+		}
+		iamArgs.AgentBucketArn = s.Agent.Bucket.Arn
+		before = append(before, s.Agent)
+	}
+	if s.NodeIAM, err = NewNodeIAM(ctx, "node-iam", iamArgs); err != nil {
+		return nil, err
+	}
+	if s.Cluster, err = NewCluster(ctx, "cluster", cfg, ClusterArgs{Network: s.Network, NodeRole: s.NodeIAM.Role}); err != nil {
+		return nil, err
+	}
+	if s.Kubernetes, err = NewKubernetes(ctx, "k8s", cfg, s.Cluster, s.Network); err != nil {
+		return nil, err
+	}
+	before = append(before, s.Cluster, s.NodeIAM, s.Kubernetes)
+	var groups []pulumi.Resource
+	for i, ng := range cfg.NodeGroups {
+		g, err := NewNodeGroup(ctx, "ng-"+ng.Name, cfg, NodeGroupArgs{
+			Spec: ng, Pods: pods[i], Cluster: s.Cluster, NodeRole: s.NodeIAM.Role,
+			SubnetIDs: s.Network.PrivateSubnetIDs, Agent: s.Agent, DependsOn: before,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.NodeGroups = append(s.NodeGroups, g)
+		groups = append(groups, g)
+	}
+	if s.Addons, err = NewAddons(ctx, "addons", cfg, AddonsArgs{Cluster: s.Cluster, Network: s.Network, Kubernetes: s.Kubernetes, NodeGroups: groups}); err != nil {
+		return nil, err
+	}
+	ctx.Export("clusterName", s.Cluster.Name)
+	ctx.Export("kubeconfig", pulumi.ToSecret(s.Cluster.EKS.KubeconfigJson))
+	ctx.Export("vpcId", s.Network.VPC.ID())
+	ctx.Export("privateSubnetIds", s.Network.PrivateSubnetIDs)
+	ctx.Export("publicSubnetIds", s.Network.PublicSubnetIDs)
+	maxPods := pulumi.IntMap{}
+	for i, ng := range cfg.NodeGroups {
+		maxPods[ng.Name] = pulumi.Int(pods[i].Result.MaxPods)
+	}
+	ctx.Export("maxPods", maxPods)
+	if s.Agent != nil {
+		ctx.Export("agentBucket", s.Agent.Bucket.Bucket)
+	}
+	return s, nil
+}
