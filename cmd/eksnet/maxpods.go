@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -41,7 +42,8 @@ JSON output is {"types": [...]} plus "group" when several types are given.`,
 		Example: `  eksnet maxpods t3.medium
   eksnet maxpods t3.medium m5.large --prefix-delegation -o json
   eksnet maxpods m9.large --limits m9.large=3,10,2,nitro`,
-		Args: cobra.MinimumNArgs(1),
+		Args:              cobra.MinimumNArgs(1),
+		ValidArgsFunction: completeInstanceTypes,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != outputTable && output != outputJSON {
 				return fmt.Errorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
@@ -63,7 +65,20 @@ JSON output is {"types": [...]} plus "group" when several types are given.`,
 	addMaxPodsFlags(cmd, &o, &limits)
 	cmd.Flags().BoolVar(&o.Uncapped, "uncapped", false, "report the formula value without the 110/250 kubelet cap")
 	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "output format: table or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputTable, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// completeInstanceTypes completes instance type names from the embedded
+// table, so shell users need not remember family spellings.
+func completeInstanceTypes(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	var out []cobra.Completion
+	for _, name := range maxpods.Default().Names() {
+		if strings.HasPrefix(name, toComplete) {
+			out = append(out, name)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // addMaxPodsFlags registers the flags maxpods and userdata share, so both

@@ -124,3 +124,22 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version -o json = %q, %v", js, err)
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	stdout, _, err := run(t, "__complete", "maxpods", "t3.me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(stdout)
+	if len(got) < 2 || got[0] != "t3.medium" || !strings.HasPrefix(got[len(got)-1], ":") {
+		t.Errorf("completing t3.me = %q, want t3.medium then the directive", got)
+	}
+	for _, c := range got[:len(got)-1] {
+		if !strings.HasPrefix(c, "t3.me") {
+			t.Errorf("completion %q does not start with t3.me", c)
+		}
+	}
+	if _, _, err := run(t, "completion", "bash"); err != nil {
+		t.Errorf("completion bash: %v", err)
+	}
+}

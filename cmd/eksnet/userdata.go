@@ -108,6 +108,9 @@ from --agent-url (use {arch} for amd64/arm64), checks --agent-sha256, writes
 	f.BoolVar(&c.Agent.ExternalSNAT, "external-snat", false, "agent: do not SNAT pod traffic leaving the VPC (a NAT device does)")
 	f.StringArrayVar(&c.Agent.SNATExcludeCIDRs, "snat-exclude-cidr", nil, "agent: destination CIDR outside the VPC that must see pod IPs (repeatable)")
 	f.BoolVar(&b64, "base64", false, "print base64, as EC2 launch templates take user data")
+	_ = cmd.RegisterFlagCompletionFunc("instance-type", completeInstanceTypes)
+	_ = cmd.RegisterFlagCompletionFunc("os", cobra.FixedCompletions([]string{"al2023", "al2", "bottlerocket"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("cni", cobra.FixedCompletions([]string{"agent", "aws-vpc-cni"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
