@@ -19,7 +19,8 @@
 //   - a node group of several instance types takes the minimum;
 //   - kube-reserved memory that matches the result: 11 * maxPods + 255 MiB.
 //
-// The "+ 2" is for host-network pods (kube-proxy and the node agent itself),
-// which take no ENI address: the eksnet agent therefore hands out at most
+// The "+ 2" is for host-network pods (kube-proxy, and aws-node when the AWS
+// VPC CNI is used; other host-network DaemonSets share those slots), which
+// take no ENI address: the eksnet agent therefore hands out at most
 // MaxPods - 2 pod addresses per node.
 package maxpods
