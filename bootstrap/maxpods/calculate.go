@@ -155,31 +155,7 @@ func calculate(it InstanceType, o Options) (Result, error) {
 		uncapped = podENIs*((it.IPv4PerENI-1)*ipsPerPrefix) + 2
 	}
 
-	limit, reason := CapSmall, ""
-	switch {
-	case it.VCPUs == 0:
-		reason = fmt.Sprintf("vCPU count of %s unknown: assuming the %d-pod kubelet limit of small instances", it.Name, CapSmall)
-	case it.VCPUs > capSmallVCPUs:
-		limit = CapLarge
-	}
-	maxPods := uncapped
-	switch {
-	case o.Uncapped:
-		if uncapped > limit {
-			reason = fmt.Sprintf("uncapped on request: %d exceeds the kubelet limit of %d", uncapped, limit)
-		}
-	case uncapped > limit:
-		maxPods = limit
-		if it.VCPUs == 0 {
-			reason = fmt.Sprintf("capped at %d: vCPU count of %s unknown, so the kubelet limit of small instances applies", limit, it.Name)
-		} else {
-			cmpOp := "<="
-			if it.VCPUs > capSmallVCPUs {
-				cmpOp = ">"
-			}
-			reason = fmt.Sprintf("capped at %d: kubelet limit for instances with %s %d vCPUs (%s has %d)", limit, cmpOp, capSmallVCPUs, it.Name, it.VCPUs)
-		}
-	}
+	maxPods, limit, reason := applyCap(it, uncapped, o.Uncapped)
 	return Result{
 		InstanceType:          it.Name,
 		MaxPods:               maxPods,
@@ -194,6 +170,32 @@ func calculate(it InstanceType, o Options) (Result, error) {
 		CapReason:             reason,
 		KubeReservedMemoryMiB: KubeReservedMemoryMiB(maxPods),
 	}, nil
+}
+
+// applyCap applies the kubelet scalability limit for its vCPU count (110 up
+// to 30 vCPUs or when unknown, 250 above) to the formula value, and explains
+// any difference (or the unknown vCPUs) in reason.
+func applyCap(it InstanceType, uncapped int, keepUncapped bool) (maxPods, limit int, reason string) {
+	limit = CapSmall
+	switch {
+	case it.VCPUs == 0:
+		reason = fmt.Sprintf("vCPU count of %s unknown: assuming the %d-pod kubelet limit of small instances", it.Name, CapSmall)
+	case it.VCPUs > capSmallVCPUs:
+		limit = CapLarge
+	}
+	switch {
+	case uncapped <= limit:
+		return uncapped, limit, reason
+	case keepUncapped:
+		return uncapped, limit, fmt.Sprintf("uncapped on request: %d exceeds the kubelet limit of %d", uncapped, limit)
+	case it.VCPUs == 0:
+		return limit, limit, fmt.Sprintf("capped at %d: vCPU count of %s unknown, so the kubelet limit of small instances applies", limit, it.Name)
+	}
+	cmpOp := "<="
+	if it.VCPUs > capSmallVCPUs {
+		cmpOp = ">"
+	}
+	return limit, limit, fmt.Sprintf("capped at %d: kubelet limit for instances with %s %d vCPUs (%s has %d)", limit, cmpOp, capSmallVCPUs, it.Name, it.VCPUs)
 }
 
 // secondaryIPMaxPods is the secondary-IP formula: every ENI's addresses but
