@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -276,7 +277,27 @@ func (v *VPC) plugENI(n *Node, ref fakeec2.ENIRef, configure bool) error {
 	if err := nh.RouteAdd(&netlink.Route{Gw: net.IP(gateway(ref.SubnetCIDR).AsSlice()), LinkIndex: link.Attrs().Index}); err != nil {
 		return fmt.Errorf("adding node %s default route: %w", n.Name, err)
 	}
-	return nil
+	return waitOperUp(nh, ifname)
+}
+
+// waitOperUp waits until the kernel reports the link operationally up, so the
+// node's first packet is not dropped by a not yet activated queue (which would
+// cost a one-second SYN retransmission).
+func waitOperUp(h *netlink.Handle, name string) error {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", name, err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("link %s: still %s after 3s", name, l.Attrs().OperState)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // fabric is the kernel side of the fake EC2 (fakeec2.Fabric).

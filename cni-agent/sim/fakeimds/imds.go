@@ -94,13 +94,20 @@ func (s *Store) Lookup(src netip.Addr) (Instance, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	visible := s.now().Add(-s.delay)
+	if len(s.history) == 0 {
+		return Instance{}, false
+	}
+	// The newest snapshot old enough to be visible; if none is, the oldest
+	// kept, which was the visible one when the newer ones were published.
+	snap := s.history[0]
 	for i := len(s.history) - 1; i >= 0; i-- {
 		if !s.history[i].at.After(visible) {
-			inst, ok := s.history[i].bySrc[src]
-			return inst, ok
+			snap = s.history[i]
+			break
 		}
 	}
-	return Instance{}, false
+	inst, ok := snap.bySrc[src]
+	return inst, ok
 }
 
 // Server is the IMDS HTTP handler.
