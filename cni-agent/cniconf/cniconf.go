@@ -93,16 +93,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// PluginConf is one plugin entry of the conflist as the plugin reads it (the
-// runtime adds cniVersion, name and prevResult from the list).
-type PluginConf struct {
-	CNIVersion string `json:"cniVersion,omitempty"`
-	Name       string `json:"name,omitempty"`
-	Type       string `json:"type"`
+// Options are eksnet's own keys in the plugin's configuration; the plugin
+// embeds them next to the standard CNI keys.
+type Options struct {
 	SocketPath string `json:"socketPath"`
 	VethPrefix string `json:"vethPrefix"`
 	MTU        int    `json:"mtu,omitempty"`
 	LogFile    string `json:"logFile,omitempty"`
+}
+
+// PluginConf is one plugin entry of the conflist (the runtime adds
+// cniVersion, name and prevResult when it calls the plugin).
+type PluginConf struct {
+	Type string `json:"type"`
+	Options
 }
 
 // Conflist is the network configuration list file.
@@ -122,9 +126,9 @@ func Render(c Config) ([]byte, error) {
 		CNIVersion:  CNIVersion,
 		CNIVersions: SupportedVersions,
 		Name:        c.NetworkName,
-		Plugins: []PluginConf{{
-			Type: PluginType, SocketPath: c.SocketPath, VethPrefix: c.VethPrefix, MTU: c.MTU, LogFile: c.LogFile,
-		}},
+		Plugins: []PluginConf{{Type: PluginType, Options: Options{
+			SocketPath: c.SocketPath, VethPrefix: c.VethPrefix, MTU: c.MTU, LogFile: c.LogFile,
+		}}},
 	}
 	b, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {

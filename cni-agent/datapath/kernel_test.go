@@ -207,4 +207,3 @@ func TestTeardownLeavesOtherAttachmentsAlone(t *testing.T) {
 		t.Fatalf("the replaced sandbox's rules are still there:\n%s", s)
 	}
 }
-

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/eksnet/eksnet/cni-agent/datapath"
+	"github.com/eksnet/eksnet/cni-agent/rpc"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// cmdDel unwires the pod, then releases its address. It is idempotent: a
+// missing namespace, veth or allocation is success. When the agent is
+// unreachable it still unwires from the runtime's cached result (or what
+// the pod's interface holds) and succeeds; the agent's allocation is then
+// reclaimed by the next CNI GC, which lists the attachments still valid.
+func cmdDel(args *skel.CmdArgs) error {
+	inv, err := parse(args)
+	if err != nil {
+		return err
+	}
+	defer inv.closeLog()
+	ctx, cancel := inv.context()
+	defer cancel()
+
+	pod := datapath.Pod{Netns: args.Netns, IfName: args.IfName, HostVeth: inv.hostVeth()}
+	prevAddr, prevVeth, havePrev := inv.fromPrevResult()
+	if havePrev {
+		pod.Address = prevAddr
+		if prevVeth != "" {
+			pod.HostVeth = prevVeth
+		}
+	}
+	alloc, err := inv.client.Check(ctx, inv.key())
+	agentDown := agentUnreachable(err)
+	switch {
+	case err == nil:
+		pod.Address = alloc.Address
+		if !havePrev && inv.podName == "" && alloc.PodName != "" {
+			pod.HostVeth = datapath.HostVethName(inv.conf.VethPrefix, alloc.PodNamespace, alloc.PodName, args.ContainerID)
+		}
+	case agentDown || rpc.CodeOf(err) == rpc.CodeNotFound:
+		if !pod.Address.IsValid() {
+			pod.Address = addressInPod(args.Netns, args.IfName)
+		}
+	default:
+		return agentError("looking up the pod's allocation", inv, err)
+	}
+	if err := datapath.Teardown(pod); err != nil {
+		return types.NewError(types.ErrInternal, fmt.Sprintf("unwiring pod %s: %v", pod.Address, err), "")
+	}
+	if agentDown {
+		inv.log.Warn("agent unreachable: unwired from the cached result; the address is reclaimed by GC", "address", pod.Address)
+		return nil
+	}
+	if _, err := inv.client.Release(ctx, inv.key()); err != nil {
+		if agentUnreachable(err) {
+			return nil
+		}
+		return agentError("releasing the pod address", inv, err)
+	}
+	inv.log.Info("pod unwired", "address", pod.Address, "veth", pod.HostVeth)
+	return nil
+}
+
+// addressInPod reads the IPv4 /32 on the pod's interface, the last resort
+// when neither the agent nor a cached result says what ADD assigned.
+func addressInPod(path, ifName string) netip.Addr {
+	if path == "" {
+		return netip.Addr{}
+	}
+	h, err := netns.GetFromPath(path)
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return netip.Addr{}
+	}
+	defer nh.Close()
+	l, err := nh.LinkByName(ifName)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addrs, err := nh.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return netip.Addr{}
+	}
+	for _, a := range addrs {
+		if ones, _ := a.Mask.Size(); ones == 32 {
+			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+				return ip
+			}
+		}
+	}
+	return netip.Addr{}
+}
