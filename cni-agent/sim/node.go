@@ -92,6 +92,10 @@ func (n *Node) DialContext(ctx context.Context, network, address string) (net.Co
 	return DialIn(ctx, n.nsPath, network, address)
 }
 
+// RunIn runs fn on a locked OS thread inside the namespace at path (a pod
+// namespace from NewPodNamespace, or any other); the thread is discarded after.
+func RunIn(path string, fn func() error) error { return inNS(path, fn) }
+
 // DialIn dials from inside the namespace at path.
 func DialIn(ctx context.Context, path, network, address string) (net.Conn, error) {
 	var c net.Conn

@@ -12,8 +12,9 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/sim/fakeimds"
 )
 
-// listenIn creates a listener inside the namespace at path.
-func listenIn(path, network, address string) (net.Listener, error) {
+// ListenIn creates a listener whose socket lives in the namespace at path
+// (a pod's server in tests, or the fakes in the router).
+func ListenIn(path, network, address string) (net.Listener, error) {
 	var ln net.Listener
 	err := inNS(path, func() error {
 		var err error
@@ -35,7 +36,7 @@ func (v *VPC) startServers() error {
 		{netip.AddrPortFrom(imdsAddr, 80), imds, "imds"},
 		{netip.AddrPortFrom(ec2Addr, 80), v.cloud.Handler(), "ec2"},
 	} {
-		ln, err := listenIn(v.routerPath, "tcp4", s.addr.String())
+		ln, err := ListenIn(v.routerPath, "tcp4", s.addr.String())
 		if err != nil {
 			return fmt.Errorf("listening for %s on %s in the router: %w", s.what, s.addr, err)
 		}
@@ -50,7 +51,7 @@ func (v *VPC) startServers() error {
 		}()
 	}
 	inet := v.InternetNetNSPath()
-	ln, err := listenIn(inet, "tcp4", echoAddr.String())
+	ln, err := ListenIn(inet, "tcp4", echoAddr.String())
 	if err != nil {
 		return fmt.Errorf("listening for echo on %s: %w", echoAddr, err)
 	}
