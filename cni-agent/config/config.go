@@ -55,10 +55,13 @@ type Config struct {
 	CheckpointPath   string
 	SocketPath       string
 	// MetricsAddr is host:port for /metrics; empty disables the endpoint.
-	MetricsAddr  string
-	CNIConfDir   string
-	CNIBinDir    string
-	IMDSEndpoint string
+	MetricsAddr string
+	CNIConfDir  string
+	CNIBinDir   string
+	// CNIPluginSource is the eksnet-cni binary to install; empty means the
+	// eksnet-cni next to the agent's own executable.
+	CNIPluginSource string
+	IMDSEndpoint    string
 	// EC2Endpoint overrides the regional EC2 endpoint; empty = the SDK's default.
 	EC2Endpoint string
 	// Cooldown is how long a freed address rests before it is handed out again.
@@ -167,6 +170,14 @@ var settings = []Setting{
 		}},
 	{"cni-conf-dir", "EKSNET_CNI_CONF_DIR", "/etc/cni/net.d", "an absolute directory path", "where the CNI conflist is written once the agent is ready", pathInto(func(c *Config) *string { return &c.CNIConfDir })},
 	{"cni-bin-dir", "EKSNET_CNI_BIN_DIR", "/opt/cni/bin", "an absolute directory path", "where the eksnet-cni plugin binary is installed", pathInto(func(c *Config) *string { return &c.CNIBinDir })},
+	{"cni-plugin-source", "EKSNET_CNI_PLUGIN_SOURCE", "", "an absolute file path, or empty for eksnet-cni beside the agent binary", "the plugin binary copied into the CNI bin dir",
+		func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "/") {
+				return fmt.Errorf("%q is not an absolute path", v)
+			}
+			c.CNIPluginSource = v
+			return nil
+		}},
 	{"imds-endpoint", "EKSNET_IMDS_ENDPOINT", "http://169.254.169.254", "an http:// or https:// URL", "instance metadata service endpoint", urlInto(func(c *Config) *string { return &c.IMDSEndpoint }, false)},
 	{"ec2-endpoint", "EKSNET_EC2_ENDPOINT", "", "an http:// or https:// URL, or empty for the regional endpoint", "EC2 API endpoint override", urlInto(func(c *Config) *string { return &c.EC2Endpoint }, true)},
 	{"cooldown", "EKSNET_COOLDOWN", "30s", "a duration from 0s to 1h, e.g. 30s", "how long a freed address rests before reuse", durInto(func(c *Config) *time.Duration { return &c.Cooldown }, 0, time.Hour)},

@@ -369,3 +369,14 @@ func (s *Store) Restore(as []Assignment, cooldowns map[netip.Addr]time.Time) (re
 	}
 	return rejected
 }
+
+// Forget drops key's assignment without a cooldown: the allocation never
+// reached the pod (its checkpoint write failed), so the address was never used.
+func (s *Store) Forget(key rpc.Key) {
+	a, ok := s.byKey[key]
+	if !ok {
+		return
+	}
+	s.addrs[a].owner = nil
+	delete(s.byKey, key)
+}

@@ -1,0 +1,372 @@
+// Package agent is the node daemon: it learns the node from IMDS, rebuilds
+// the address pool from EC2 and the checkpoint, prepares the host network,
+// applies SNAT, serves the plugin on the unix socket (rpc.Handler), keeps the
+// warm pool at its targets in the background, reconciles with IMDS/EC2,
+// collects leaked ENIs and installs the CNI configuration once pods can get
+// addresses, so the node stays NotReady until then.
+//
+// One goroutine (the pool loop) makes every EC2 change, so growing,
+// shrinking, reconciling and collecting never race each other; allocation
+// requests only touch memory and the checkpoint, under one mutex.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
+	"github.com/eksnet/eksnet/cni-agent/checkpoint"
+	"github.com/eksnet/eksnet/cni-agent/cloud"
+	"github.com/eksnet/eksnet/cni-agent/config"
+	"github.com/eksnet/eksnet/cni-agent/hostnet"
+	"github.com/eksnet/eksnet/cni-agent/ipam"
+	"github.com/eksnet/eksnet/cni-agent/metrics"
+	"github.com/eksnet/eksnet/cni-agent/rpc"
+)
+
+// HostNetworkPods is the number of host-network pods (kube-proxy and the
+// agent's own DaemonSet slot in the max-pods formula) that need no address:
+// the agent hands out at most max pods - 2 addresses.
+const HostNetworkPods = 2
+
+// SNATSpec is what SNAT needs from the agent.
+type SNATSpec struct {
+	PrimaryIP   netip.Addr
+	PrimaryLink string
+	VPCCIDRs    []netip.Prefix
+	Exclude     []netip.Prefix
+	External    bool
+}
+
+// Options are the agent's dependencies. The two effects owned by other
+// packages (SNAT rules, the CNI configuration) are func seams so the daemon
+// can be wired to the real ones in main and tested on its own.
+type Options struct {
+	Config  config.Config
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	IMDS    cloud.IMDSClient
+	// NewEC2 builds the EC2 client once the region is known from IMDS.
+	NewEC2 func(ctx context.Context, region string) (cloud.EC2API, error)
+	// ApplySNAT installs the node's SNAT rules; called once at start.
+	ApplySNAT func(ctx context.Context, s SNATSpec) error
+	// InstallCNI installs the plugin and its conflist; called once, when the
+	// agent serves and has a free address.
+	InstallCNI func(ctx context.Context) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// eniInfo is what the agent knows about an attached ENI beyond the pool.
+type eniInfo struct {
+	ID           string
+	MAC          string
+	DeviceNumber int
+	AttachmentID string
+	PrimaryIP    netip.Addr
+}
+
+// Agent is the running daemon. Create with New, then Run.
+type Agent struct {
+	cfg  config.Config
+	log  *slog.Logger
+	m    *metrics.Metrics
+	now  func() time.Time
+	opts Options
+
+	meta cloud.Metadata
+	ec2  *cloud.EC2
+
+	// Set once by start, read-only afterwards.
+	instance   cloud.Instance
+	primary    cloud.Interface
+	maxPods    int
+	limits     ipam.Limits
+	targets    ipam.Targets
+	vpcCIDRs   []netip.Prefix
+	subnetCIDR netip.Prefix
+
+	nudge chan struct{}
+
+	mu         sync.Mutex
+	store      *ipam.Store
+	enis       map[string]*eniInfo
+	serving    bool
+	lastErrors []string
+	// pausedUntil stops growth after the subnet ran out of addresses.
+	pausedUntil time.Time
+}
+
+// New checks the options and returns an agent ready to Run.
+func New(o Options) (*Agent, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.IMDS == nil || o.NewEC2 == nil {
+		return nil, errors.New("agent: IMDS and NewEC2 are required")
+	}
+	return &Agent{
+		cfg: o.Config, log: o.Logger, m: o.Metrics, now: o.Now, opts: o,
+		meta:  cloud.Metadata{Client: o.IMDS},
+		nudge: make(chan struct{}, 1),
+		enis:  map[string]*eniInfo{},
+	}, nil
+}
+
+// Run starts the agent and blocks until ctx ends or a fatal error occurs.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.start(ctx); err != nil {
+		return err
+	}
+	ln, err := rpc.Listen(a.cfg.SocketPath)
+	if err != nil {
+		return err
+	}
+	srv := &rpc.Server{Handler: a, Logger: a.log}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(ctx, ln); err != nil {
+			errc <- err
+		}
+	}()
+	a.mu.Lock()
+	a.serving = true
+	a.mu.Unlock()
+	a.log.Info("serving the plugin", "socket", a.cfg.SocketPath)
+	if a.cfg.MetricsAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.m.Serve(ctx, a.cfg.MetricsAddr, a.log); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); a.poolLoop(ctx) }()
+	go func() { defer wg.Done(); a.installWhenReady(ctx) }()
+	a.kick()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		cancel()
+	}
+	wg.Wait()
+	a.log.Info("agent stopped")
+	return runErr
+}
+
+// start learns the node, rebuilds the pool and prepares the host; nothing
+// is served before it succeeds.
+func (a *Agent) start(ctx context.Context) error {
+	inst, err := a.readInstance(ctx)
+	if err != nil {
+		return err
+	}
+	a.instance = inst
+	primary, ok := inst.Primary()
+	if !ok {
+		return fmt.Errorf("IMDS lists no interface with the primary MAC %s", inst.PrimaryMAC)
+	}
+	a.primary = primary
+	a.vpcCIDRs = inst.VPCCIDRs
+	a.subnetCIDR = primary.SubnetCIDR
+	if err := a.computeLimits(); err != nil {
+		return err
+	}
+	a.store = ipam.NewStore(a.maxPods-HostNetworkPods, a.cfg.Cooldown)
+	api, err := a.opts.NewEC2(ctx, inst.Region)
+	if err != nil {
+		return fmt.Errorf("creating the EC2 client: %w", err)
+	}
+	a.ec2 = &cloud.EC2{API: api, Observe: a.m.ObserveEC2}
+
+	if err := hostnet.LoosenRPFilter(ctx, inst.PrimaryMAC); err != nil {
+		return err
+	}
+	link, err := hostnet.WaitLink(ctx, inst.PrimaryMAC)
+	if err != nil {
+		return err
+	}
+	if a.opts.ApplySNAT != nil {
+		spec := SNATSpec{PrimaryIP: inst.PrimaryIP, PrimaryLink: link.Attrs().Name, VPCCIDRs: inst.VPCCIDRs,
+			Exclude: a.cfg.SNATExcludeCIDRs, External: a.cfg.ExternalSNAT}
+		if err := a.opts.ApplySNAT(ctx, spec); err != nil {
+			return fmt.Errorf("applying SNAT rules: %w", err)
+		}
+	}
+	if err := a.loadENIs(ctx); err != nil {
+		return err
+	}
+	return a.restore()
+}
+
+// readInstance reads IMDS, retrying through an outage until ctx ends: a
+// node whose metadata service hiccups at boot must come up once it is back.
+func (a *Agent) readInstance(ctx context.Context) (cloud.Instance, error) {
+	delay := 200 * time.Millisecond
+	for {
+		inst, err := a.meta.Instance(ctx)
+		if err == nil {
+			a.m.BackoffCleared()
+			a.log.Info("instance", "id", inst.ID, "type", inst.Type, "region", inst.Region, "primaryIP", inst.PrimaryIP, "enis", len(inst.ENIs))
+			return inst, nil
+		}
+		a.noteError("reading IMDS: %v", err)
+		a.m.Backoff("imds", delay)
+		a.log.Warn("IMDS unavailable, retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return cloud.Instance{}, fmt.Errorf("reading instance metadata: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+func (a *Agent) computeLimits() error {
+	res, err := maxpods.Calculate(a.instance.Type, maxpods.Options{
+		PrefixDelegation: a.cfg.Mode == config.ModePrefix,
+		MaxENI:           a.cfg.MaxENI,
+	})
+	if err != nil {
+		return fmt.Errorf("instance type %s in %s mode (--mode/EKSNET_MODE, --max-eni/EKSNET_MAX_ENI): %w", a.instance.Type, a.cfg.Mode, err)
+	}
+	a.maxPods = res.MaxPods
+	if a.cfg.MaxPods > 0 {
+		a.maxPods = a.cfg.MaxPods
+	}
+	if a.maxPods <= HostNetworkPods {
+		return fmt.Errorf("--max-pods (EKSNET_MAX_PODS) %d leaves no pod addresses: accepted: 0 (computed) or more than %d", a.maxPods, HostNetworkPods)
+	}
+	a.limits = ipam.Limits{MaxENIs: res.ENIs, UnitsPerENI: res.IPsPerENI - 1}
+	a.targets = ipam.Targets{
+		Prefix:     a.cfg.Mode == config.ModePrefix,
+		WarmIP:     a.cfg.WarmIPTarget,
+		MinimumIP:  a.cfg.MinimumIPTarget,
+		WarmPrefix: a.cfg.WarmPrefixTarget,
+		WarmENI:    a.cfg.WarmENITarget,
+	}
+	a.m.Pool(ipam.Snapshot{Capacity: a.maxPods - HostNetworkPods})
+	a.log.Info("limits", "maxPods", a.maxPods, "capacity", a.maxPods-HostNetworkPods, "maxENIs", res.ENIs, "unitsPerENI", res.IPsPerENI-1, "mode", a.cfg.Mode)
+	return nil
+}
+
+// restore binds the checkpoint's allocations to the pool and drops the ones
+// that no longer hold: the address left the ENIs, or the pod's network
+// namespace is gone (the pod was deleted while the agent was down).
+func (a *Agent) restore() error {
+	now := a.now()
+	f, err := checkpoint.Load(a.cfg.CheckpointPath)
+	switch {
+	case checkpoint.IsNotExist(err):
+		a.log.Info("no checkpoint: first start on this node", "path", a.cfg.CheckpointPath)
+	case err != nil:
+		return fmt.Errorf("restoring allocations: %w", err)
+	case f.InstanceID != a.instance.ID:
+		a.log.Warn("checkpoint belongs to another instance, ignoring it", "checkpoint", f.InstanceID, "instance", a.instance.ID)
+	default:
+		a.mu.Lock()
+		rejected := a.store.Restore(f.Assignments, f.Cooldowns)
+		for _, r := range rejected {
+			a.noteErrorLocked("checkpointed allocation %s -> %s no longer on this node's ENIs; dropped", r.Key, r.Address)
+		}
+		for _, as := range a.store.List() {
+			if as.Netns == "" {
+				continue
+			}
+			if _, err := os.Stat(as.Netns); errors.Is(err, os.ErrNotExist) {
+				a.store.Release(as.Key, now)
+				a.log.Warn("pod network namespace gone while the agent was down; address released", "key", as.Key.String(), "address", as.Address, "netns", as.Netns)
+			}
+		}
+		a.mu.Unlock()
+		a.log.Info("restored allocations", "restored", len(f.Assignments)-len(rejected), "rejected", len(rejected))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.saveLocked()
+}
+
+func (a *Agent) saveLocked() error {
+	now := a.now()
+	err := checkpoint.Save(a.cfg.CheckpointPath, checkpoint.File{
+		InstanceID:  a.instance.ID,
+		Mode:        string(a.cfg.Mode),
+		Assignments: a.store.List(),
+		Cooldowns:   a.store.Cooldowns(now),
+	})
+	a.m.Pool(a.store.Snapshot(now))
+	return err
+}
+
+// kick wakes the pool loop without blocking.
+func (a *Agent) kick() {
+	select {
+	case a.nudge <- struct{}{}:
+	default:
+	}
+}
+
+const maxLastErrors = 10
+
+func (a *Agent) noteError(format string, args ...any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.noteErrorLocked(format, args...)
+}
+
+func (a *Agent) noteErrorLocked(format string, args ...any) {
+	msg := a.now().UTC().Format(time.RFC3339) + " " + fmt.Sprintf(format, args...)
+	a.lastErrors = append(a.lastErrors, msg)
+	if len(a.lastErrors) > maxLastErrors {
+		a.lastErrors = a.lastErrors[len(a.lastErrors)-maxLastErrors:]
+	}
+}
+
+// installWhenReady installs the CNI configuration once a pod can get an
+// address; until then the runtime reports the network not ready and the
+// node stays NotReady, so no pod is scheduled onto a node that cannot serve it.
+func (a *Agent) installWhenReady(ctx context.Context) {
+	if a.opts.InstallCNI == nil {
+		return
+	}
+	delay := 100 * time.Millisecond
+	for {
+		st, _ := a.Status(ctx)
+		if st.Ready {
+			err := a.opts.InstallCNI(ctx)
+			if err == nil {
+				a.log.Info("CNI configuration installed; the node can run pods")
+				return
+			}
+			a.noteError("installing the CNI configuration: %v", err)
+			a.log.Error("installing the CNI configuration", "err", err)
+			delay = min(delay*2, 10*time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}

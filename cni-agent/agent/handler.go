@@ -1,0 +1,133 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/eksnet/eksnet/cni-agent/hostnet"
+	"github.com/eksnet/eksnet/cni-agent/ipam"
+	"github.com/eksnet/eksnet/cni-agent/rpc"
+)
+
+var _ rpc.Handler = (*Agent)(nil)
+
+func (a *Agent) toRPC(as ipam.Assignment) rpc.Allocation {
+	return rpc.Allocation{
+		Key: as.Key, Address: as.Address, ENIID: as.ENIID, DeviceNumber: as.DeviceNumber,
+		RouteTable: hostnet.TableFor(as.DeviceNumber), VPCCIDRs: a.vpcCIDRs, MTU: a.cfg.MTU,
+		Netns: as.Netns, PodNamespace: as.PodNamespace, PodName: as.PodName,
+	}
+}
+
+// Allocate answers from memory; the allocation is checkpointed before the
+// answer leaves, and the warm pool is nudged to refill behind it.
+func (a *Agent) Allocate(ctx context.Context, req rpc.AllocateRequest) (rpc.Allocation, error) {
+	start := a.now()
+	a.mu.Lock()
+	_, existed := a.store.Get(req.Key)
+	as, err := a.store.Assign(ipam.Owner{Key: req.Key, Netns: req.Netns, PodNamespace: req.PodNamespace, PodName: req.PodName}, start)
+	if err == nil && !existed {
+		if serr := a.saveLocked(); serr != nil {
+			a.store.Forget(req.Key)
+			err = fmt.Errorf("checkpointing the allocation of %s for %s: %w", as.Address, req.Key, serr)
+		}
+	}
+	a.mu.Unlock()
+	a.kick()
+	var full *ipam.FullError
+	var empty *ipam.EmptyError
+	switch {
+	case errors.As(err, &full):
+		a.m.Allocation("full", a.now().Sub(start))
+		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNoAddresses, "no addresses: %v, max pods %d of which %d host-network", full, a.maxPods, HostNetworkPods)
+	case errors.As(err, &empty):
+		a.m.Allocation("empty", a.now().Sub(start))
+		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNoAddresses, "no addresses: %v", empty)
+	case err != nil:
+		a.m.Allocation("error", a.now().Sub(start))
+		return rpc.Allocation{}, err
+	}
+	a.m.Allocation("ok", a.now().Sub(start))
+	return a.toRPC(as), nil
+}
+
+// Release frees the key's address into cooldown; an unknown key is success.
+func (a *Agent) Release(ctx context.Context, key rpc.Key) (*rpc.Allocation, error) {
+	a.mu.Lock()
+	as, ok := a.store.Release(key, a.now())
+	var err error
+	if ok {
+		err = a.saveLocked()
+	}
+	a.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	a.kick()
+	if err != nil {
+		// The release stands in memory; the next change rewrites the file.
+		// A restart before that would resurrect this allocation until CNI GC
+		// removes it, which is safe (the address stays unused).
+		return nil, fmt.Errorf("checkpointing the release of %s: %w", as.Address, err)
+	}
+	out := a.toRPC(as)
+	return &out, nil
+}
+
+// Check returns the key's allocation.
+func (a *Agent) Check(ctx context.Context, key rpc.Key) (rpc.Allocation, error) {
+	a.mu.Lock()
+	as, ok := a.store.Get(key)
+	a.mu.Unlock()
+	if !ok {
+		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNotFound, "no allocation for %s", key)
+	}
+	return a.toRPC(as), nil
+}
+
+// List returns every live allocation.
+func (a *Agent) List(ctx context.Context) ([]rpc.Allocation, error) {
+	a.mu.Lock()
+	list := a.store.List()
+	a.mu.Unlock()
+	out := make([]rpc.Allocation, 0, len(list))
+	for _, as := range list {
+		out = append(out, a.toRPC(as))
+	}
+	return out, nil
+}
+
+// Status reports the pool per ENI, readiness and recent errors.
+func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	snap := a.store.Snapshot(a.now())
+	st := rpc.Status{
+		Mode: string(a.cfg.Mode), MaxPods: a.maxPods, Capacity: snap.Capacity,
+		Total: snap.Total, Assigned: snap.Assigned, Cooldown: snap.Cooldown, Free: snap.Free(),
+		LastErrors: append([]string(nil), a.lastErrors...),
+	}
+	for _, e := range snap.ENIs {
+		es := rpc.ENIStatus{ID: e.ID, DeviceNumber: e.DeviceNumber, Primary: e.Primary,
+			Total: e.Total, Assigned: e.Assigned, Cooldown: e.Cooldown}
+		for _, u := range e.Units {
+			if u.Unit.Bits() != 32 {
+				es.Prefixes = append(es.Prefixes, u.Unit)
+			}
+		}
+		st.ENIs = append(st.ENIs, es)
+	}
+	switch {
+	case !a.serving:
+		st.Reason = "starting"
+	case snap.Free() == 0 && snap.Assigned >= snap.Capacity:
+		st.Ready = true // full is a healthy state: the node runs max pods
+		st.Reason = "node full"
+	case snap.Free() == 0:
+		st.Reason = "no free address yet; the warm pool is growing"
+	default:
+		st.Ready = true
+	}
+	return st, nil
+}

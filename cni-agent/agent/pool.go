@@ -1,0 +1,286 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/cloud"
+	"github.com/eksnet/eksnet/cni-agent/hostnet"
+	"github.com/eksnet/eksnet/cni-agent/ipam"
+)
+
+// Pacing of the warm pool. Failures back off exponentially with jitter from
+// backoffBase to backoffMax on top of the SDK's own retries; running out of
+// subnet addresses pauses growth from pauseBase up to pauseMax, since asking
+// again soon cannot succeed and only burns API quota.
+const (
+	backoffBase = 250 * time.Millisecond
+	backoffMax  = 10 * time.Second
+	pauseBase   = 2 * time.Second
+	pauseMax    = 2 * time.Minute
+	// pollInterval re-plans without a nudge, so cooldowns that end lead to
+	// shrinking and a paused pool resumes.
+	pollInterval = time.Second
+	// leakedMinAge protects an ENI another agent created moments ago and is
+	// about to attach.
+	leakedMinAge = 5 * time.Minute
+)
+
+// poolLoop is the only goroutine that changes EC2 state.
+func (a *Agent) poolLoop(ctx context.Context) {
+	poll := time.NewTicker(pollInterval)
+	defer poll.Stop()
+	reconcile := time.NewTicker(a.cfg.ReconcileInterval)
+	defer reconcile.Stop()
+	failures, pauses := 0, 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.nudge:
+		case <-poll.C:
+		case <-reconcile.C:
+			if err := a.reconcile(ctx); err != nil {
+				a.noteError("reconciling: %v", err)
+				a.log.Warn("reconcile failed", "err", err)
+				a.m.Backoff(reason(err), 0)
+			}
+			if err := a.collectLeaked(ctx); err != nil {
+				a.noteError("collecting leaked ENIs: %v", err)
+				a.log.Warn("leaked-ENI collection failed", "err", err)
+			}
+		}
+		for ctx.Err() == nil {
+			act := a.plan()
+			if act.Kind == ipam.None {
+				break
+			}
+			a.mu.Lock()
+			paused := act.Grows() && a.now().Before(a.pausedUntil)
+			a.mu.Unlock()
+			if paused {
+				break
+			}
+			err := a.execute(ctx, act)
+			if err == nil {
+				if failures > 0 || pauses > 0 {
+					a.log.Info("warm pool recovered")
+				}
+				failures, pauses = 0, 0
+				a.m.BackoffCleared()
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			a.noteError("%s: %v", act.Kind, err)
+			if cloud.IsOutOfAddresses(err) {
+				d := min(pauseBase<<min(pauses, 10), pauseMax)
+				pauses++
+				a.mu.Lock()
+				a.pausedUntil = a.now().Add(d)
+				a.mu.Unlock()
+				a.m.Backoff("out_of_addresses", d)
+				a.log.Warn("subnet out of addresses, pausing growth", "err", err, "for", d)
+				break
+			}
+			d := jitter(min(backoffBase<<min(failures, 10), backoffMax))
+			failures++
+			a.m.Backoff(reason(err), d)
+			a.log.Warn("warm pool step failed, backing off", "action", act.Kind, "err", err, "in", d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+	}
+}
+
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func reason(err error) string {
+	switch {
+	case cloud.IsThrottled(err):
+		return "throttled"
+	case cloud.IsServerError(err):
+		return "server"
+	case cloud.IsOutOfAddresses(err):
+		return "out_of_addresses"
+	}
+	var imdsErr *imdsError
+	if errors.As(err, &imdsErr) {
+		return "imds"
+	}
+	return "other"
+}
+
+func (a *Agent) plan() ipam.Action {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	snap := a.store.Snapshot(a.now())
+	a.m.Pool(snap)
+	return ipam.Plan(snap, a.targets, a.limits)
+}
+
+func (a *Agent) execute(ctx context.Context, act ipam.Action) error {
+	a.log.Debug("warm pool step", "action", act.Kind, "eni", act.ENIID, "count", act.Count, "units", len(act.Units), "reason", act.Reason)
+	switch act.Kind {
+	case ipam.AssignUnits:
+		return a.assign(ctx, act.ENIID, act.Count)
+	case ipam.CreateENI:
+		return a.createENI(ctx, act.Count)
+	case ipam.ReleaseUnit:
+		return a.release(ctx, act.ENIID, act.Units)
+	case ipam.DeleteENI:
+		return a.deleteENI(ctx, act.ENIID)
+	}
+	return fmt.Errorf("unknown warm-pool action %q", act.Kind)
+}
+
+func (a *Agent) assign(ctx context.Context, eniID string, n int) error {
+	var units []netip.Prefix
+	if a.targets.Prefix {
+		ps, err := a.ec2.AssignPrefixes(ctx, eniID, n)
+		if err != nil {
+			return err
+		}
+		units = ps
+	} else {
+		ips, err := a.ec2.AssignIPs(ctx, eniID, n)
+		if err != nil {
+			return err
+		}
+		for _, ip := range ips {
+			units = append(units, netip.PrefixFrom(ip, 32))
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.store.AddUnits(eniID, units); err != nil {
+		return err
+	}
+	a.log.Info("addresses added", "eni", eniID, "units", len(units))
+	return nil
+}
+
+func (a *Agent) createENI(ctx context.Context, n int) error {
+	dev, ok := a.freeDevice()
+	if !ok {
+		return fmt.Errorf("creating an ENI: no free device index below %d", a.limits.MaxENIs)
+	}
+	spec := cloud.CreateSpec{
+		SubnetID: a.primary.SubnetID, SecurityGroups: a.primary.SecurityGroups,
+		Cluster: a.cfg.Cluster, InstanceID: a.instance.ID, Now: a.now(),
+	}
+	if a.targets.Prefix {
+		spec.PrefixCount = n
+	} else {
+		spec.IPCount = n
+	}
+	eni, err := a.ec2.CreateENI(ctx, spec)
+	if err != nil {
+		return err
+	}
+	attachment, err := a.ec2.AttachENI(ctx, eni.ID, a.instance.ID, dev)
+	if err != nil && attachment == "" {
+		// Not attached: delete it now rather than leave it to collection.
+		if derr := a.ec2.DeleteENI(context.WithoutCancel(ctx), eni.ID); derr != nil {
+			a.log.Warn("deleting an ENI that failed to attach; leaked-ENI collection will retry", "eni", eni.ID, "err", derr)
+		}
+		return err
+	}
+	if err != nil {
+		// Attached, but delete-on-termination is not set: keep the ENI
+		// (it works) and say so; the next reconcile does not fix it, an
+		// operator must, so it goes to last errors.
+		a.noteError("ENI %s: %v", eni.ID, err)
+		a.log.Error("ENI attached without delete-on-termination", "eni", eni.ID, "err", err)
+	}
+	e := attached{
+		info: eniInfo{ID: eni.ID, MAC: eni.MAC, DeviceNumber: dev, AttachmentID: attachment, PrimaryIP: eni.PrimaryIP},
+		ips:  eni.IPs, prefixes: eni.Prefixes,
+	}
+	if err := a.adopt(ctx, e); err != nil {
+		// Unusable on the host: give it back.
+		a.log.Error("new ENI unusable on the host, detaching it", "eni", eni.ID, "err", err)
+		a.dropENI(context.WithoutCancel(ctx), e.info)
+		return err
+	}
+	return nil
+}
+
+func (a *Agent) release(ctx context.Context, eniID string, units []netip.Prefix) error {
+	a.mu.Lock()
+	taken := a.store.TakeFreeUnits(eniID, units, a.now())
+	a.mu.Unlock()
+	if len(taken) == 0 {
+		return nil
+	}
+	if err := a.ec2.Unassign(ctx, eniID, taken); err != nil {
+		a.mu.Lock()
+		_ = a.store.AddUnits(eniID, taken)
+		a.mu.Unlock()
+		return err
+	}
+	a.log.Info("surplus addresses returned", "eni", eniID, "units", len(taken))
+	return nil
+}
+
+func (a *Agent) deleteENI(ctx context.Context, eniID string) error {
+	a.mu.Lock()
+	snap := a.store.Snapshot(a.now())
+	idle := false
+	for _, e := range snap.ENIs {
+		if e.ID == eniID && !e.Primary && e.Assigned == 0 && e.Cooldown == 0 {
+			idle = true
+		}
+	}
+	info, known := a.enis[eniID]
+	if !idle || !known {
+		a.mu.Unlock()
+		return nil
+	}
+	a.store.RemoveENI(eniID)
+	delete(a.enis, eniID)
+	a.mu.Unlock()
+	a.log.Info("returning idle ENI", "eni", eniID, "device", info.DeviceNumber)
+	return a.dropENI(ctx, *info)
+}
+
+// dropENI tears down the host side, detaches and deletes an ENI. A delete
+// that fails because the detach is still in progress is retried briefly;
+// after that the leaked-ENI collection finishes the job.
+func (a *Agent) dropENI(ctx context.Context, info eniInfo) error {
+	if err := hostnet.TeardownENI(a.hostENI(info)); err != nil {
+		a.log.Warn("tearing down ENI on the host", "eni", info.ID, "err", err)
+	}
+	a.mu.Lock()
+	delete(a.enis, info.ID)
+	a.store.RemoveENI(info.ID)
+	a.mu.Unlock()
+	if info.AttachmentID != "" {
+		if err := a.ec2.DetachENI(ctx, info.AttachmentID); err != nil {
+			return err
+		}
+	}
+	var err error
+	for i := range 5 {
+		if err = a.ec2.DeleteENI(ctx, info.ID); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(i+1) * 500 * time.Millisecond):
+		}
+	}
+	a.log.Warn("ENI detached but not deleted yet; leaked-ENI collection will delete it", "eni", info.ID, "err", err)
+	return nil
+}

@@ -1,0 +1,130 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/cloud"
+)
+
+// imdsError marks a failure to read IMDS, for the backoff reason label.
+type imdsError struct{ err error }
+
+func (e *imdsError) Error() string { return e.err.Error() }
+func (e *imdsError) Unwrap() error { return e.err }
+
+// reconcile compares the pool with IMDS, which costs no EC2 quota, and only
+// when they differ asks EC2 (authoritative; IMDS can lag a few seconds
+// behind a change) and adopts its view: ENIs attached or detached behind the
+// agent's back, addresses added or removed by someone else.
+func (a *Agent) reconcile(ctx context.Context) error {
+	ifaces, err := a.meta.Interfaces(ctx)
+	if err != nil {
+		return &imdsError{err}
+	}
+	a.mu.Lock()
+	snap := a.store.Snapshot(a.now())
+	a.mu.Unlock()
+	have := map[string][]netip.Prefix{}
+	for _, e := range snap.ENIs {
+		for _, u := range e.Units {
+			have[e.ID] = append(have[e.ID], u.Unit)
+		}
+	}
+	differs := false
+	seen := 0
+	for _, e := range fromIMDS(ifaces) {
+		units, ok := have[e.info.ID]
+		if !ok || !sameUnits(units, a.unitsOf(e)) {
+			differs = true
+			break
+		}
+		seen++
+	}
+	if !differs && seen == len(have) {
+		return nil
+	}
+	list, err := a.describeAttached(ctx)
+	if err != nil {
+		return err
+	}
+	a.log.Info("pool differs from IMDS, adopting EC2's view")
+	present := map[string]bool{}
+	for _, e := range list {
+		present[e.info.ID] = true
+		if err := a.adopt(ctx, e); err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	var gone []eniInfo
+	for id, info := range a.enis {
+		if !present[id] {
+			gone = append(gone, *info)
+		}
+	}
+	a.mu.Unlock()
+	for _, info := range gone {
+		a.mu.Lock()
+		dropped := a.store.RemoveENI(info.ID)
+		delete(a.enis, info.ID)
+		for _, d := range dropped {
+			a.noteErrorLocked("ENI %s detached behind the agent's back; allocation %s -> %s dropped", info.ID, d.Key, d.Address)
+		}
+		a.mu.Unlock()
+		a.log.Warn("ENI gone from the instance", "eni", info.ID, "dropped", len(dropped))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.saveLocked()
+}
+
+func (a *Agent) unitsOf(e attached) []netip.Prefix {
+	var out []netip.Prefix
+	if a.targets.Prefix {
+		for _, p := range e.prefixes {
+			out = append(out, p.Masked())
+		}
+		return out
+	}
+	for _, ip := range e.ips {
+		out = append(out, netip.PrefixFrom(ip, 32))
+	}
+	return out
+}
+
+func sameUnits(x, y []netip.Prefix) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	cmp := func(p, q netip.Prefix) int { return p.Addr().Compare(q.Addr()) }
+	x, y = slices.Clone(x), slices.Clone(y)
+	slices.SortFunc(x, cmp)
+	slices.SortFunc(y, cmp)
+	return slices.Equal(x, y)
+}
+
+// collectLeaked deletes detached ENIs carrying this cluster's tag: this
+// instance's at once (the pool loop is the only creator here, so none is in
+// flight), other instances' once older than leakedMinAge.
+func (a *Agent) collectLeaked(ctx context.Context) error {
+	list, err := a.ec2.LeakedENIs(ctx, a.cfg.Cluster)
+	if err != nil {
+		return err
+	}
+	for _, e := range list {
+		own := e.Tags[cloud.TagInstanceID] == a.instance.ID
+		created, perr := time.Parse(time.RFC3339, e.Tags[cloud.TagCreatedAt])
+		old := perr == nil && a.now().Sub(created) >= leakedMinAge
+		if !own && !old {
+			continue
+		}
+		if err := a.ec2.DeleteENI(ctx, e.ID); err != nil {
+			return err
+		}
+		a.log.Info("deleted leaked ENI", "eni", e.ID, "createdBy", e.Tags[cloud.TagInstanceID], "createdAt", e.Tags[cloud.TagCreatedAt])
+	}
+	return nil
+}
