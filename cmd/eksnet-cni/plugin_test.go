@@ -232,9 +232,17 @@ func TestBadInputLeavesNothing(t *testing.T) {
 		{"malformed conflist", func() call { c := good; c.stdin = []byte(`{"cniVersion": "1.1.0", "name": "eksnet",`); return c }, types.ErrDecodingFailure, "unmarshal"},
 		{"unknown cniVersion", func() call { c := good; c.stdin = e.conf("9.9.9", nil); return c }, types.ErrIncompatibleCNIVersion, "incompatible CNI versions"},
 		{"missing network name", func() call { c := good; c.stdin = e.conf("1.1.0", map[string]any{"name": ""}); return c }, types.ErrInvalidNetworkConfig, "missing network name"},
-		{"bad vethPrefix", func() call { c := good; c.stdin = e.conf("1.1.0", map[string]any{"vethPrefix": "much-too-long"}); return c }, types.ErrInvalidNetworkConfig, `vethPrefix "much-too-long"`},
+		{"bad vethPrefix", func() call {
+			c := good
+			c.stdin = e.conf("1.1.0", map[string]any{"vethPrefix": "much-too-long"})
+			return c
+		}, types.ErrInvalidNetworkConfig, `vethPrefix "much-too-long"`},
 		{"bad mtu", func() call { c := good; c.stdin = e.conf("1.1.0", map[string]any{"mtu": 70000}); return c }, types.ErrInvalidNetworkConfig, "mtu 70000"},
-		{"relative socketPath", func() call { c := good; c.stdin = e.conf("1.1.0", map[string]any{"socketPath": "agent.sock"}); return c }, types.ErrInvalidNetworkConfig, "socketPath"},
+		{"relative socketPath", func() call {
+			c := good
+			c.stdin = e.conf("1.1.0", map[string]any{"socketPath": "agent.sock"})
+			return c
+		}, types.ErrInvalidNetworkConfig, "socketPath"},
 		{"missing netns", func() call {
 			c := good
 			c.netns = "/run/netns/eksnet-missing-" + netnstest.UniqueSuffix()
