@@ -19,8 +19,7 @@ import (
 // binary directory and write the conflist, once the agent serves addresses.
 // The systemd unit runs it after starting the agent, so kubelet reports the
 // node Ready only when a pod can really get an address.
-func newInstallCmd() *cobra.Command {
-	var pluginSource string
+func newInstallCmd(a *app) *cobra.Command {
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -30,14 +29,15 @@ then copies the eksnet-cni plugin into --cni-bin-dir and writes ` + cniconf.Conf
 --cni-conf-dir, both atomically. Reads the same settings as "eksnet-agent run".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Resolve(cmd.Flags(), os.Getenv)
+			cfg, err := config.Resolve(cmd.Flags(), a.getenv)
 			if err != nil {
 				return err
 			}
+			pluginSource := cfg.CNIPluginSource
 			if pluginSource == "" {
 				exe, err := os.Executable()
 				if err != nil {
-					return fmt.Errorf("--plugin-source not given and the agent's own path is unknown: %w", err)
+					return fmt.Errorf("--cni-plugin-source not given and the agent's own path is unknown: %w", err)
 				}
 				pluginSource = filepath.Join(filepath.Dir(exe), cniconf.PluginType)
 			}
@@ -54,13 +54,12 @@ then copies the eksnet-cni plugin into --cni-bin-dir and writes ` + cniconf.Conf
 			if err := cniconf.Install(c); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "installed %s and %s\n",
+			fmt.Fprintf(a.stdout, "installed %s and %s\n",
 				filepath.Join(c.BinDir, cniconf.PluginType), filepath.Join(c.ConfDir, cniconf.ConflistName))
 			return nil
 		},
 	}
 	config.Flags(cmd.Flags())
-	cmd.Flags().StringVar(&pluginSource, "plugin-source", "", "the eksnet-cni binary to install (default: eksnet-cni next to this binary)")
 	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for the agent to be ready before giving up; 0 installs without asking the agent")
 	return cmd
 }
@@ -94,7 +93,7 @@ func waitAgentReady(ctx context.Context, c *rpc.Client, wait time.Duration) erro
 // plugin and the node's SNAT table and fwmark rule. It reads only the two
 // directory settings, so it works even when the rest of the configuration is
 // what broke the node.
-func newUninstallCmd() *cobra.Command {
+func newUninstallCmd(a *app) *cobra.Command {
 	var confDir, binDir, netns string
 	cmd := &cobra.Command{
 		Use:   "uninstall",
@@ -108,13 +107,13 @@ func newUninstallCmd() *cobra.Command {
 			if err := snat.RemoveAt(cmd.Context(), netns); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %s, %s and nftables table ip %s\n",
+			fmt.Fprintf(a.stdout, "removed %s, %s and nftables table ip %s\n",
 				filepath.Join(confDir, cniconf.ConflistName), filepath.Join(binDir, cniconf.PluginType), snat.TableName)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&confDir, "cni-conf-dir", installSettingDefault("EKSNET_CNI_CONF_DIR"), "CNI configuration directory [env EKSNET_CNI_CONF_DIR]")
-	cmd.Flags().StringVar(&binDir, "cni-bin-dir", installSettingDefault("EKSNET_CNI_BIN_DIR"), "CNI binary directory [env EKSNET_CNI_BIN_DIR]")
+	cmd.Flags().StringVar(&confDir, "cni-conf-dir", installSettingDefault(a, "EKSNET_CNI_CONF_DIR"), "CNI configuration directory [env EKSNET_CNI_CONF_DIR]")
+	cmd.Flags().StringVar(&binDir, "cni-bin-dir", installSettingDefault(a, "EKSNET_CNI_BIN_DIR"), "CNI binary directory [env EKSNET_CNI_BIN_DIR]")
 	cmd.Flags().StringVar(&netns, "netns", "", "network namespace path to clean (tests); empty = this one")
 	_ = cmd.Flags().MarkHidden("netns")
 	return cmd
@@ -122,8 +121,8 @@ func newUninstallCmd() *cobra.Command {
 
 // installSettingDefault is the environment's value of an EKSNET_* setting, else its
 // built-in default.
-func installSettingDefault(env string) string {
-	if v := os.Getenv(env); v != "" {
+func installSettingDefault(a *app, env string) string {
+	if v := a.getenv(env); v != "" {
 		return v
 	}
 	for _, s := range config.All() {

@@ -57,21 +57,14 @@ func newInstallTestDirs(t *testing.T) installDirs {
 
 func runInstallCmd(t *testing.T, ctx context.Context, args ...string) (string, error) {
 	t.Helper()
-	var cmd = newInstallCmd()
-	if args[0] == "uninstall" {
-		cmd = newUninstallCmd()
-	}
 	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetArgs(args[1:])
-	err := cmd.ExecuteContext(ctx)
+	err := runWith(ctx, args, &app{stdout: &out, stderr: &out, getenv: func(string) string { return "" }})
 	return out.String(), err
 }
 
 func (d installDirs) installArgs(wait string) []string {
 	return []string{"install", "--config-file", d.envFile, "--cni-conf-dir", d.conf, "--cni-bin-dir", d.bin,
-		"--socket-path", d.socket, "--plugin-source", d.plugin, "--wait", wait, "--mtu", "1500"}
+		"--socket-path", d.socket, "--cni-plugin-source", d.plugin, "--wait", wait, "--mtu", "1500"}
 }
 
 func TestInstallWaitsUntilTheAgentIsReady(t *testing.T) {

@@ -40,6 +40,7 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		newRunCmd(a),
 		newStatusCmd(a),
+		newInstallCmd(a), newUninstallCmd(a),
 	)
 	return root
 }
