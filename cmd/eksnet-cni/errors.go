@@ -36,15 +36,22 @@ func agentError(op string, inv *invocation, err error) *types.Error {
 		return types.NewError(types.ErrTryAgainLater,
 			fmt.Sprintf("%s: eksnet-agent is not reachable at %s (is eksnet-agent running?)", op, inv.conf.SocketPath), err.Error())
 	}
+	// The agent's own message says why (node full vs warm pool catching up);
+	// it goes into msg, which is what kubelet shows in pod events.
+	var why string
+	var rpcErr *rpc.Error
+	if errors.As(err, &rpcErr) {
+		why = rpcErr.Message
+	}
 	switch rpc.CodeOf(err) {
 	case rpc.CodeNoAddresses:
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: no free pod address on this node", op), err.Error())
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: no free pod address on this node: %s", op, why), err.Error())
 	case rpc.CodeNotReady:
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: eksnet-agent is not ready yet", op), err.Error())
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: eksnet-agent is not ready yet: %s", op, why), err.Error())
 	case rpc.CodeNotFound:
 		return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("%s: eksnet-agent has no allocation for %s", op, inv.key()), err.Error())
 	case rpc.CodeInvalidRequest:
-		return types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("%s: eksnet-agent rejected the request", op), err.Error())
+		return types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("%s: eksnet-agent rejected the request: %s", op, why), err.Error())
 	}
-	return types.NewError(types.ErrInternal, fmt.Sprintf("%s: eksnet-agent failed", op), err.Error())
+	return types.NewError(types.ErrInternal, fmt.Sprintf("%s: eksnet-agent failed: %v", op, err), "")
 }

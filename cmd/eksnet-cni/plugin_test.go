@@ -202,7 +202,7 @@ func TestNodeFullFailsFast(t *testing.T) {
 	pod := netnstest.New(t, "pod")
 	o := e.run(call{command: "ADD", containerID: "c", netns: pod.Path, args: podArgs("default", "c"), stdin: e.conf("1.1.0", nil)})
 	err := o.err()
-	if err == nil || err.Code != types.ErrTryAgainLater || !strings.Contains(err.Msg, "no free pod address on this node") {
+	if err == nil || err.Code != types.ErrTryAgainLater || !strings.Contains(err.Msg, "no free pod address on this node: node full: 2 of 2") {
 		t.Fatalf("ADD on a full node: %+v", err)
 	}
 	if o.elapsed > 2*time.Second {
