@@ -11,7 +11,6 @@ import (
 	"errors"
 	"net/http"
 
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
 )
 
@@ -61,6 +60,15 @@ func IsServerError(err error) bool {
 	case "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable":
 		return true
 	}
-	var re *awshttp.ResponseError
-	return errors.As(err, &re) && re.HTTPStatusCode() >= http.StatusInternalServerError
+	return httpStatus(err) >= http.StatusInternalServerError
+}
+
+// httpStatus returns the HTTP status of an SDK response error (EC2's and
+// IMDS's error types differ but both carry it), 0 when there is none.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
 }

@@ -1,0 +1,156 @@
+package agent_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/eksnet/eksnet/cni-agent/rpc"
+)
+
+// A t3.medium has 3 ENIs of 6 addresses: 3 x 5 = 15 pod addresses in
+// secondary mode (max pods 17 minus 2 host-network pods).
+func TestSecondaryModeT3MediumServes15(t *testing.T) {
+	vpc := newVPC(t)
+	node := addNode(t, vpc, "sec", "t3.medium")
+	ag := startAgent(t, node, "", map[string]string{"EKSNET_MODE": "secondary", "EKSNET_COOLDOWN": "1s"})
+	st := ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+	if st.MaxPods != 17 || st.Capacity != 15 {
+		t.Fatalf("max pods %d capacity %d, want 17 and 15", st.MaxPods, st.Capacity)
+	}
+	// The CNI configuration appears only once the agent can serve.
+	conflist := filepath.Join(ag.dir, "net.d", "10-eksnet.conflist")
+	ag.waitFor("the conflist", 10*time.Second, func(rpc.Status) bool { _, err := os.Stat(conflist); return err == nil })
+	if b, _ := os.ReadFile(conflist); !strings.Contains(string(b), ag.env["EKSNET_SOCKET_PATH"]) {
+		t.Fatalf("conflist does not point at the agent's socket:\n%s", b)
+	}
+
+	seen := map[netip.Addr]rpc.Key{}
+	for i := range 15 {
+		al := ag.allocate(key(i))
+		if other, dup := seen[al.Address]; dup {
+			t.Fatalf("%s handed to %s and %s", al.Address, other, key(i))
+		}
+		seen[al.Address] = key(i)
+		if again := ag.allocate(key(i)); again.Address != al.Address {
+			t.Fatalf("same key got %s then %s", al.Address, again.Address)
+		}
+		wantTable := 254
+		if al.DeviceNumber > 0 {
+			wantTable = al.DeviceNumber + 1
+		}
+		if al.RouteTable != wantTable || len(al.VPCCIDRs) == 0 || al.MTU != 9001 {
+			t.Fatalf("allocation %+v: want table %d, VPC CIDRs and MTU 9001", al, wantTable)
+		}
+	}
+	start := time.Now()
+	_, err := ag.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(15)})
+	if !isNoAddresses(err) || !strings.Contains(err.Error(), "node full (15/15)") {
+		t.Fatalf("16th allocation: %v, want a node full (15/15) error", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("16th allocation took %v; it must fail fast", d)
+	}
+
+	st = ag.waitFor("15 assigned", 5*time.Second, func(s rpc.Status) bool { return s.Assigned == 15 })
+	if len(st.ENIs) != 3 {
+		t.Fatalf("ENIs %+v, want 3", st.ENIs)
+	}
+	for _, e := range st.ENIs {
+		if e.Total != 5 || e.Assigned != 5 {
+			t.Errorf("ENI %s (device %d): %d total, %d assigned; want 5 and 5", e.ID, e.DeviceNumber, e.Total, e.Assigned)
+		}
+	}
+	_, calls := ec2Calls(vpc)
+	if calls["CreateNetworkInterface"] != 2 || calls["AttachNetworkInterface"] != 2 || calls["ModifyNetworkInterfaceAttribute"] != 2 {
+		t.Errorf("EC2 calls %v: want exactly 2 ENIs created, attached and marked delete-on-termination", calls)
+	}
+
+	// The new ENIs are up on the node with their own table and rule.
+	err = node.Do(func() error {
+		for _, e := range st.ENIs {
+			if e.Primary {
+				continue
+			}
+			table := e.DeviceNumber + 1
+			routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+			if err != nil || len(routes) == 0 {
+				t.Errorf("table %d of %s: %v %v", table, e.ID, routes, err)
+				continue
+			}
+			link, err := netlink.LinkByIndex(routes[0].LinkIndex)
+			if err != nil || link.Attrs().Flags&net.FlagUp == 0 || link.Attrs().MTU != 9001 {
+				t.Errorf("link of %s: %v (err %v)", e.ID, link, err)
+			}
+			rules, _ := netlink.RuleListFiltered(netlink.FAMILY_V4, &netlink.Rule{Table: table}, netlink.RT_FILTER_TABLE)
+			if len(rules) != 1 {
+				t.Errorf("rules to table %d: %v", table, rules)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Release is idempotent and the list matches what is live.
+	if _, err := ag.client.Release(context.Background(), key(3)); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := ag.client.Release(context.Background(), key(3)); err != nil || a != nil {
+		t.Fatalf("second release: %v %v", a, err)
+	}
+	list, _ := ag.client.List(context.Background())
+	if len(list) != 14 {
+		t.Fatalf("list has %d allocations, want 14", len(list))
+	}
+}
+
+// In prefix mode a t3.medium serves 108 pods (110 max pods - 2).
+func TestPrefixModeT3MediumServes108(t *testing.T) {
+	vpc := newVPC(t)
+	node := addNode(t, vpc, "pd", "t3.medium")
+	ag := startAgent(t, node, "", map[string]string{"EKSNET_MODE": "prefix"})
+	st := ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+	if st.MaxPods != 110 || st.Capacity != 108 {
+		t.Fatalf("max pods %d capacity %d, want 110 and 108", st.MaxPods, st.Capacity)
+	}
+	seen := map[netip.Addr]bool{}
+	for i := range 108 {
+		al := ag.allocate(key(i))
+		if seen[al.Address] {
+			t.Fatalf("%s handed out twice", al.Address)
+		}
+		seen[al.Address] = true
+	}
+	_, err := ag.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(108)})
+	if !isNoAddresses(err) || !strings.Contains(err.Error(), "node full (108/108)") {
+		t.Fatalf("109th allocation: %v", err)
+	}
+	// Let the pool settle, then count what filling the node cost.
+	st = ag.waitFor("the pool to settle at 7 prefixes", 10*time.Second, func(s rpc.Status) bool { return s.Total == 112 })
+	prefixes := 0
+	for _, e := range st.ENIs {
+		prefixes += len(e.Prefixes)
+		for _, p := range e.Prefixes {
+			if p.Bits() != 28 {
+				t.Errorf("prefix %s is not a /28", p)
+			}
+		}
+	}
+	if prefixes != 7 || len(st.ENIs) != 2 {
+		t.Fatalf("%d prefixes on %d ENIs, want 7 on 2: %+v", prefixes, len(st.ENIs), st.ENIs)
+	}
+	total, by := ec2Calls(vpc)
+	t.Logf("EC2 calls to fill a t3.medium to 108 pods in prefix mode: %d %v", total, by)
+	if total > 16 {
+		t.Errorf("%d EC2 calls to fill the node, want at most 16: %v", total, by)
+	}
+}
