@@ -103,6 +103,12 @@ func TestBadPresets(t *testing.T) {
 			`eksnet:cni.agent.amd64Sha256 "abc": must be 64 hex digits`},
 		{"vpc host bits", PresetDev, func(c *Config) { c.Network.VPCCIDR = "10.0.0.1/16" },
 			`eksnet:network.vpcCidr "10.0.0.1/16": host bits set, did you mean 10.0.0.0/16`},
+		{"bottlerocket with the agent", PresetDev, func(c *Config) { c.NodeGroups[0].OS = "bottlerocket" },
+			`eksnet:nodeGroups[0].os bottlerocket: Bottlerocket runs no user-data shell scripts, so it cannot install the eksnet agent`},
+		{"custom networking with the agent", PresetDev, func(c *Config) { c.Network.PodCIDR = "100.64.0.0/16"; c.Network.PodSubnetBits = 18 },
+			`eksnet:network.podCidr "100.64.0.0/16": custom networking (pods on separate subnets) is supported with eksnet:cni.mode aws-vpc-cni only`},
+		{"unknown os", PresetDev, func(c *Config) { c.NodeGroups[0].OS = "ubuntu" },
+			`eksnet:nodeGroups[0].os "ubuntu": accepted values are al2023, al2, bottlerocket`},
 		{"subnets do not fit", PresetDev, func(c *Config) { c.Network.PrivateSubnetBits = 16 },
 			`eksnet:network: private subnets: 2 x /16 do not fit in 10.0.0.0/16`},
 	}

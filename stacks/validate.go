@@ -115,6 +115,9 @@ func (c Config) Validate() error {
 
 	cni := c.CNI
 	oneOf("eksnet:cni.mode", cni.Mode, cniModes)
+	if cni.Mode == CNIAgent && n.PodCIDR != "" {
+		bad("eksnet:network.podCidr %q: custom networking (pods on separate subnets) is supported with eksnet:cni.mode aws-vpc-cni only; the agent allocates from the node subnets. Remove podCidr or set cni.mode to aws-vpc-cni", n.PodCIDR)
+	}
 	for key, v := range map[string]int{"warmIpTarget": cni.WarmIPTarget, "minimumIpTarget": cni.MinimumIPTarget, "warmPrefixTarget": cni.WarmPrefixTarget, "warmEniTarget": cni.WarmENITarget, "maxEni": cni.MaxENI} {
 		if v < 0 {
 			bad("eksnet:cni.%s %d: must be 0 or more", key, v)
@@ -169,6 +172,9 @@ func (c Config) validateNodeGroups() []error {
 		}
 		if !slices.Contains(osNames, ng.OS) {
 			bad("%s.os %q: accepted values are %s", key, ng.OS, strings.Join(osNames, ", "))
+		}
+		if ng.OS == "bottlerocket" && c.CNI.Mode == CNIAgent {
+			bad("%s.os bottlerocket: Bottlerocket runs no user-data shell scripts, so it cannot install the eksnet agent; use al2023 or al2, or eksnet:cni.mode aws-vpc-cni", key)
 		}
 		if ng.MaxSize < 1 || ng.MinSize < 0 || ng.MinSize > ng.DesiredSize || ng.DesiredSize > ng.MaxSize {
 			bad("%s: sizes min %d, desired %d, max %d: need 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1", key, ng.MinSize, ng.DesiredSize, ng.MaxSize)

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/spf13/cobra"
+)
+
+func newUpCmd(a *app) *cobra.Command {
+	var pf projectFlags
+	cmd := &cobra.Command{
+		Use:   "up ENV",
+		Short: "Create or update the stack in AWS (needs the pulumi CLI and AWS credentials)",
+		Long: `Run ` + "`pulumi up`" + ` for stack ENV through the Automation API, streaming progress.
+Refuses agent mode until the agent builds are configured. See ` + "`eksnet preview --help`" + `
+for the CLI, credential and backend requirements.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, cfg, err := pf.loadStack(args[0])
+			if err != nil {
+				return err
+			}
+			if err := requireAgentBuilds(cfg); err != nil {
+				return err
+			}
+			st, err := a.pulumiStack(cmd.Context(), root, cfg)
+			if err != nil {
+				return err
+			}
+			res, err := st.Up(cmd.Context(), optup.ProgressStreams(a.stdout), optup.ErrorProgressStreams(a.stderr))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "stack %s is up; kubeconfig: eksnet kubeconfig %s > kubeconfig\n", cfg.Env, cfg.Env)
+			if v, ok := res.Outputs["maxPods"]; ok {
+				fmt.Fprintf(a.stdout, "max pods per node group: %v\n", v.Value)
+			}
+			return nil
+		},
+	}
+	pf.register(cmd)
+	return cmd
+}

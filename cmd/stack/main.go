@@ -1,0 +1,16 @@
+// Command stack is the eksnet Pulumi program that Pulumi.yaml points at, so
+// plain `pulumi up -s dev` works: it resolves the stack's config (preset
+// plus `eksnet:` overrides from stacks/Pulumi.<stack>.yaml) and builds it.
+// The eksnet CLI runs the same infra.Program inline through the Automation
+// API.
+package main
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/eksnet/eksnet/infra"
+)
+
+func main() {
+	pulumi.Run(infra.Program)
+}

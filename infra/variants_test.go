@@ -1,0 +1,206 @@
+package infra_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
+	"github.com/eksnet/eksnet/infra"
+	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// TestAWSVPCCNICustomNetworking covers the other CNI mode: the add-on is
+// configured through VpcCniOptions, pods get subnets in the secondary
+// CIDR with one ENIConfig per AZ, max pods leaves out the primary ENI,
+// and no agent bucket or agent policy exists.
+func TestAWSVPCCNICustomNetworking(t *testing.T) {
+	cfg := preset(t, stacks.PresetStaging)
+	cfg.CNI.Mode = stacks.CNIAWSVPC
+	cfg.CNI.PrefixDelegation = false
+	cfg.CNI.WarmIPTarget = 5
+	cfg.CNI.MinimumIPTarget = 10
+	cfg.Network.PodCIDR = "100.64.0.0/16"
+	cfg.Network.PodSubnetBits = 18
+	cfg.Network.PrivateSubnetBits = 22
+	st, m := run(t, cfg)
+
+	if n := len(m.ByType(tBucket)); n != 0 || st.Agent != nil {
+		t.Errorf("aws-vpc-cni mode created %d agent buckets", n)
+	}
+	if len(m.ByType(tRolePol)) != 0 {
+		t.Error("aws-vpc-cni mode has the agent's inline policy")
+	}
+	pods := 0
+	for _, s := range m.ByType(tSubnet) {
+		if strings.HasPrefix(str(s.Inputs["cidrBlock"]), "100.64.") {
+			pods++
+			if !containsDep(s.DependsOn, one(t, m, "aws:ec2/vpcIpv4CidrBlockAssociation:VpcIpv4CidrBlockAssociation", "network-pods").URN) {
+				t.Errorf("pod subnet %s created before the secondary CIDR is associated", s.Name)
+			}
+		}
+	}
+	if pods != 3 {
+		t.Errorf("%d pod subnets, want 3", pods)
+	}
+	eniConfigs := m.ByType("kubernetes:crd.k8s.amazonaws.com/v1alpha1:ENIConfig")
+	if len(eniConfigs) != 3 {
+		t.Fatalf("%d ENIConfigs, want one per AZ", len(eniConfigs))
+	}
+	for _, ec := range eniConfigs {
+		az := str(obj(ec.Inputs["metadata"])["name"])
+		subnet := one(t, m, tSubnet, "network-pod-"+az)
+		if str(obj(ec.Inputs["spec"])["subnet"]) != subnet.ID {
+			t.Errorf("ENIConfig %s points at %v, want pod subnet %s", az, ec.Inputs["spec"], subnet.ID)
+		}
+	}
+	cni := obj(m.ByType(tCluster)[0].Inputs["vpcCniOptions"])
+	if cni["customNetworkConfig"] != true || str(cni["eniConfigLabelDef"]) != "topology.kubernetes.io/zone" || cni["warmIpTarget"] != float64(5) {
+		t.Errorf("vpc cni options %v", cni)
+	}
+	if env := obj(obj(cni["configurationValues"])["env"]); str(env["MINIMUM_IP_TARGET"]) != "10" {
+		t.Errorf("MINIMUM_IP_TARGET not passed to the add-on: %v", cni["configurationValues"])
+	}
+	want, err := maxpods.Default().CalculateGroup(cfg.NodeGroups[0].InstanceTypes, maxpods.Options{CustomNetworking: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNodeGroups(t, cfg, st, m)
+	if st.NodeGroups[0].Pods.Result.MaxPods != want.MaxPods || want.MaxPods >= 29 {
+		t.Errorf("custom networking max pods %d, calculator %d", st.NodeGroups[0].Pods.Result.MaxPods, want.MaxPods)
+	}
+	checkOrdering(t, m)
+	checkNodeIAM(t, cfg, m)
+}
+
+func containsDep(deps []string, urn string) bool {
+	for _, d := range deps {
+		if d == urn {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAgentBuildsFromFiles uploads real files and checks user data carries
+// their digests, and that a wrong configured digest stops the program.
+func TestAgentBuildsFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := preset(t, stacks.PresetDev)
+	cfg.CNI.Agent.Version = "v1.2.3"
+	sums := map[string]string{}
+	for _, arch := range infra.Architectures {
+		p := filepath.Join(dir, "eksnet-agent-"+arch)
+		body := []byte("\x7fELF fake build for " + arch)
+		if err := os.WriteFile(p, body, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(body)
+		sums[arch] = hex.EncodeToString(sum[:])
+		if arch == "amd64" {
+			cfg.CNI.Agent.AMD64Path, cfg.CNI.Agent.AMD64SHA256 = p, sums[arch]
+		} else {
+			cfg.CNI.Agent.ARM64Path = p
+		}
+	}
+	_, m := run(t, cfg)
+	o := one(t, m, tObject, "agent-amd64")
+	if asset := obj(o.Inputs["source"]); str(asset["asset"]) != cfg.CNI.Agent.AMD64Path {
+		t.Errorf("object source %v, want the file asset %s", o.Inputs["source"], cfg.CNI.Agent.AMD64Path)
+	}
+	lt := one(t, m, tLT, "ng-general")
+	raw, _ := base64.StdEncoding.DecodeString(str(lt.Inputs["userData"]))
+	a, err := plan.UserDataAgent(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SHA256 != sums["amd64"] || !strings.Contains(a.BinaryURL, "eksnet-agent/v1.2.3/linux-amd64/") {
+		t.Errorf("user data agent %+v, want sha %s", a, sums["amd64"])
+	}
+
+	cfg.CNI.Agent.AMD64SHA256 = strings.Repeat("0", 64)
+	m2 := plan.NewMocks(plan.Project, cfg.Env, cfg.Region)
+	_, err = plan.Execute(context.Background(), cfg, m2)
+	if err == nil || !strings.Contains(err.Error(), "eksnet:cni.agent.amd64Sha256") || !strings.Contains(err.Error(), sums["amd64"]) {
+		t.Fatalf("wrong digest: err %v", err)
+	}
+}
+
+// TestOtherOperatingSystems checks max pods reaches kubelet on AL2 and
+// Bottlerocket too (Bottlerocket runs the AWS VPC CNI: it has no shell
+// user data to install the agent).
+func TestOtherOperatingSystems(t *testing.T) {
+	for _, tt := range []struct{ os, mode, param string }{
+		{"al2", stacks.CNIAgent, "/aws/service/eks/optimized-ami/1.33/amazon-linux-2/recommended/image_id"},
+		{"bottlerocket", stacks.CNIAWSVPC, "/aws/service/bottlerocket/aws-k8s-1.33/x86_64/latest/image_id"},
+	} {
+		t.Run(tt.os, func(t *testing.T) {
+			cfg := preset(t, stacks.PresetDev)
+			cfg.CNI.Mode = tt.mode
+			cfg.NodeGroups[0].OS = tt.os
+			st, m := run(t, cfg)
+			lt := one(t, m, tLT, "ng-general")
+			raw, _ := base64.StdEncoding.DecodeString(str(lt.Inputs["userData"]))
+			got, err := plan.UserDataMaxPods(tt.os, string(raw))
+			if err != nil || got != 17 {
+				t.Errorf("max pods in %s user data = %d, %v; want 17 (t3.medium)", tt.os, got, err)
+			}
+			if st.NodeGroups[0].AMIParameter != tt.param {
+				t.Errorf("AMI parameter %s, want %s", st.NodeGroups[0].AMIParameter, tt.param)
+			}
+		})
+	}
+}
+
+func TestBuildRejectsInvalidConfig(t *testing.T) {
+	cfg := preset(t, stacks.PresetDev)
+	cfg.Network.NAT = "sometimes"
+	m := plan.NewMocks(plan.Project, cfg.Env, cfg.Region)
+	_, err := plan.Execute(context.Background(), cfg, m)
+	if err == nil || !strings.Contains(err.Error(), `eksnet:network.nat "sometimes": accepted values are none, single, per-az`) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(m.Registrations()); n != 0 {
+		t.Errorf("%d resources registered before validation failed", n)
+	}
+}
+
+func TestPureHelpers(t *testing.T) {
+	for _, tt := range []struct{ v, os, arch, want, err string }{
+		{"1.33", "al2023", "arm64", "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/arm64/standard/recommended/image_id", ""},
+		{"1.31", "al2", "arm64", "/aws/service/eks/optimized-ami/1.31/amazon-linux-2-arm64/recommended/image_id", ""},
+		{"1.32", "bottlerocket", "arm64", "/aws/service/bottlerocket/aws-k8s-1.32/aarch64/latest/image_id", ""},
+		{"1.32", "windows", "amd64", "", `os "windows": accepted values are al2023, al2, bottlerocket`},
+		{"1.32", "al2023", "riscv64", "", `architecture "riscv64"`},
+	} {
+		got, err := infra.AMIParameter(tt.v, tt.os, tt.arch)
+		if got != tt.want || (tt.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("AMIParameter(%s,%s,%s) = %q, %v", tt.v, tt.os, tt.arch, got, err)
+		}
+	}
+	for region, want := range map[string]string{"us-west-2": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov"} {
+		if got := infra.Partition(region); got != want {
+			t.Errorf("Partition(%s) = %s", region, got)
+		}
+	}
+	ep, ca, err := infra.KubeconfigAccess(`{"clusters":[{"cluster":{"server":"https://x","certificate-authority-data":"Y2E="}}]}`)
+	if err != nil || ep != "https://x" || ca != "Y2E=" {
+		t.Errorf("KubeconfigAccess = %s %s %v", ep, ca, err)
+	}
+	if _, _, err := infra.KubeconfigAccess(`{"clusters":[]}`); err == nil {
+		t.Error("KubeconfigAccess(no clusters) = nil error")
+	}
+	for _, s := range infra.LoadBalancerControllerPolicy("aws").Statement {
+		for _, a := range s.Action {
+			if strings.Contains(a, "*") {
+				t.Errorf("LB controller policy statement %s has wildcard action %s", s.Sid, a)
+			}
+		}
+	}
+}
