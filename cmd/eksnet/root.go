@@ -42,6 +42,12 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		// commands are registered here, one line each
 		newMaxPodsCmd(a),
+		newStackCmd(a),
+		newPlanCmd(a),
+		newPreviewCmd(a),
+		newUpCmd(a),
+		newDestroyCmd(a),
+		newKubeconfigCmd(a),
 		newUserDataCmd(a),
 		newVersionCmd(a),
 	)
