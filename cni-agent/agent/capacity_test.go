@@ -150,7 +150,10 @@ func TestPrefixModeT3MediumServes108(t *testing.T) {
 	}
 	total, by := ec2Calls(vpc)
 	t.Logf("EC2 calls to fill a t3.medium to 108 pods in prefix mode: %d %v", total, by)
-	if total > 16 {
-		t.Errorf("%d EC2 calls to fill the node, want at most 16: %v", total, by)
+	// 1 describe at start, at most 5 assigns on the primary ENI (5 prefix
+	// slots), create (carrying its prefixes) + attach + delete-on-termination,
+	// at most 1 more assign on the new ENI: 10 whatever the allocation pace.
+	if total > 10 {
+		t.Errorf("%d EC2 calls to fill the node, want at most 10: %v", total, by)
 	}
 }

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/cni-agent/sim"
 )
@@ -271,4 +274,24 @@ func ec2Calls(vpc *sim.VPC) (total int, byAction map[string]int) {
 func isNoAddresses(err error) bool {
 	var e *rpc.Error
 	return errors.As(err, &e) && e.Code == rpc.CodeNoAddresses
+}
+
+// ec2Addresses counts the secondary addresses EC2 holds on an ENI.
+func ec2Addresses(t *testing.T, vpc *sim.VPC, node *sim.Node, eniID string) int {
+	t.Helper()
+	c := ec2.New(ec2.Options{Region: vpc.Region(), BaseEndpoint: aws.String(vpc.EC2Endpoint()),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKIATEST", SecretAccessKey: "test"}, nil
+		}), HTTPClient: node.HTTPClient()})
+	out, err := c.DescribeNetworkInterfaces(context.Background(), &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
+	if err != nil || len(out.NetworkInterfaces) != 1 {
+		t.Fatalf("describing %s: %v", eniID, err)
+	}
+	n := 0
+	for _, ip := range out.NetworkInterfaces[0].PrivateIpAddresses {
+		if !aws.ToBool(ip.Primary) {
+			n++
+		}
+	}
+	return n + 16*len(out.NetworkInterfaces[0].Ipv4Prefixes)
 }

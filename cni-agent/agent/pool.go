@@ -28,6 +28,9 @@ const (
 	// leakedMinAge protects an ENI another agent created moments ago and is
 	// about to attach.
 	leakedMinAge = 5 * time.Minute
+	// gcEvery: leaked ENIs are collected on the first reconcile and then
+	// every gcEvery-th (every 10 minutes with the default interval).
+	gcEvery = 10
 )
 
 // poolLoop is the only goroutine that changes EC2 state.
@@ -36,7 +39,7 @@ func (a *Agent) poolLoop(ctx context.Context) {
 	defer poll.Stop()
 	reconcile := time.NewTicker(a.cfg.ReconcileInterval)
 	defer reconcile.Stop()
-	failures, pauses := 0, 0
+	failures, pauses, reconciles := 0, 0, 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -49,10 +52,15 @@ func (a *Agent) poolLoop(ctx context.Context) {
 				a.log.Warn("reconcile failed", "err", err)
 				a.m.Backoff(reason(err), 0)
 			}
-			if err := a.collectLeaked(ctx); err != nil {
-				a.noteError("collecting leaked ENIs: %v", err)
-				a.log.Warn("leaked-ENI collection failed", "err", err)
+			// Leaked ENIs are rare and the describe costs account-wide
+			// quota on every node, so collect on every gcEvery-th pass.
+			if reconciles%gcEvery == 0 {
+				if err := a.collectLeaked(ctx); err != nil {
+					a.noteError("collecting leaked ENIs: %v", err)
+					a.log.Warn("leaked-ENI collection failed", "err", err)
+				}
 			}
+			reconciles++
 		}
 		for ctx.Err() == nil {
 			act := a.plan()

@@ -1,0 +1,75 @@
+package agent_test
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/rpc"
+)
+
+// kill -9 with allocations live, start again: every live allocation keeps
+// its address, none is handed out twice, released ones come back.
+func TestKill9RestartKeepsEveryAllocation(t *testing.T) {
+	vpc := newVPC(t)
+	node := addNode(t, vpc, "restart", "t3.medium")
+	dir := t.TempDir()
+	env := map[string]string{"EKSNET_MODE": "secondary", "EKSNET_COOLDOWN": "2s"}
+	ag := startAgent(t, node, dir, env)
+	ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+	live := map[rpc.Key]netip.Addr{}
+	for i := range 9 {
+		live[key(i)] = ag.allocate(key(i)).Address
+	}
+	releasedAddr := map[netip.Addr]bool{}
+	for _, i := range []int{2, 5} {
+		releasedAddr[live[key(i)]] = true
+		if _, err := ag.client.Release(context.Background(), key(i)); err != nil {
+			t.Fatal(err)
+		}
+		delete(live, key(i))
+	}
+	ag.kill9()
+
+	ag2 := startAgent(t, node, dir, env)
+	st := ag2.waitFor("ready after restart", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+	if st.Assigned != len(live) {
+		t.Fatalf("%d assigned after restart, want %d", st.Assigned, len(live))
+	}
+	list, err := ag2.client.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, al := range list {
+		if live[al.Key] != al.Address {
+			t.Errorf("after restart %s holds %s, before it held %s", al.Key, al.Address, live[al.Key])
+		}
+	}
+	for k, addr := range live {
+		al := ag2.allocate(k) // the same key asks again (a CNI ADD retry)
+		if al.Address != addr {
+			t.Errorf("%s re-allocated %s, want its old %s", k, al.Address, addr)
+		}
+	}
+	// Fill the node: the new pods never get a live address, and the two
+	// released addresses (out of cooldown by then) are reused.
+	owner := map[netip.Addr]rpc.Key{}
+	for k, a := range live {
+		owner[a] = k
+	}
+	reused := 0
+	for i := 100; len(owner) < 15; i++ {
+		al := ag2.allocate(key(i))
+		if o, taken := owner[al.Address]; taken {
+			t.Fatalf("%s handed to %s while %s holds it", al.Address, key(i), o)
+		}
+		owner[al.Address] = key(i)
+		if releasedAddr[al.Address] {
+			reused++
+		}
+	}
+	if reused != 2 {
+		t.Fatalf("%d of the 2 released addresses came back to the pool", reused)
+	}
+}
