@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 
@@ -35,6 +36,9 @@ func Setup(p Pod) (w Wired, err error) {
 		return Wired{}, err
 	}
 	defer podNS.Close()
+	if err := enableForwarding(); err != nil {
+		return Wired{}, err
+	}
 	podH, err := netlink.NewHandleAt(podNS)
 	if err != nil {
 		return Wired{}, fmt.Errorf("opening netlink in pod namespace %s: %w", p.Netns, err)
@@ -121,6 +125,26 @@ func wirePod(h *netlink.Handle, pod netlink.Link, p Pod, hostMAC net.HardwareAdd
 	neigh := &netlink.Neigh{LinkIndex: pod.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: gw, HardwareAddr: hostMAC}
 	if err := h.NeighSet(neigh); err != nil {
 		return fmt.Errorf("adding permanent neighbour %s lladdr %s in pod: %w", Gateway, hostMAC, err)
+	}
+	return nil
+}
+
+// forwardingSysctl is the host switch every pod packet depends on: pods are
+// routed, not bridged.
+const forwardingSysctl = "/proc/sys/net/ipv4/ip_forward"
+
+// enableForwarding turns on IPv4 forwarding in the host namespace if it is
+// off, as the ptp plugin does: without it no pod packet leaves its veth.
+func enableForwarding() error {
+	b, err := os.ReadFile(forwardingSysctl)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", forwardingSysctl, err)
+	}
+	if strings.TrimSpace(string(b)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(forwardingSysctl, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("enabling IPv4 forwarding (%s): %w", forwardingSysctl, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package datapath_test
 import (
 	"errors"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -11,11 +12,11 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// node is a node namespace with forwarding on and the node address
-// 10.0.0.10 on lo, serving an echo on :7000.
+// node is a node namespace (forwarding off, as a new namespace starts) with
+// the node address 10.0.0.10 on lo, serving an echo on :7000.
 func node(t *testing.T) *netnstest.NS {
 	n := netnstest.New(t, "node")
-	n.Sysctl(t, "net/ipv4/ip_forward", "1")
+	n.Sysctl(t, "net/ipv4/ip_forward", "0")
 	h := n.Handle(t)
 	lo, err := h.LinkByName("lo")
 	if err != nil {
@@ -80,6 +81,15 @@ func TestSetupWiresARoutablePod(t *testing.T) {
 		if got, want := observe(t, n, p).String(), datapath.Desired(p, hostMAC).String(); got != want {
 			t.Fatalf("kernel state:\n%s\nwant:\n%s", got, want)
 		}
+	}
+	var forwarding []byte
+	n.Do(t, func() error {
+		var err error
+		forwarding, err = os.ReadFile("/proc/sys/net/ipv4/ip_forward")
+		return err
+	})
+	if strings.TrimSpace(string(forwarding)) != "1" {
+		t.Fatalf("ip_forward in the node = %q after Setup, want 1", forwarding)
 	}
 	// Table 3 has no routes in this node, so pod b's traffic to anything but
 	// pods would be unroutable; pod-to-node and pod-to-pod use main (to-pod
