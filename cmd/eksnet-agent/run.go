@@ -49,13 +49,14 @@ func runAgent(ctx context.Context, a *app, cfg config.Config, debug bool) error 
 			pluginSource = filepath.Join(filepath.Dir(self), cniconf.PluginType)
 		}
 	}
+	m := metrics.New()
 	ag, err := agent.New(agent.Options{
 		Config:  cfg,
 		Logger:  log,
-		Metrics: metrics.New(),
+		Metrics: m,
 		IMDS:    cloud.NewIMDS(cfg.IMDSEndpoint),
 		NewEC2: func(ctx context.Context, region string) (cloud.EC2API, error) {
-			return cloud.NewEC2Client(ctx, region, cfg.IMDSEndpoint, cfg.EC2Endpoint)
+			return cloud.NewEC2Client(ctx, region, cfg.IMDSEndpoint, cfg.EC2Endpoint, m.EC2Retry)
 		},
 		ApplySNAT: func(ctx context.Context, s agent.SNATSpec) error {
 			return snat.Apply(ctx, snat.Config{PrimaryIP: s.PrimaryIP, PrimaryLink: s.PrimaryLink,

@@ -70,6 +70,10 @@ type eniInfo struct {
 	DeviceNumber int
 	AttachmentID string
 	PrimaryIP    netip.Addr
+	// NeedsDeleteOnTermination is set while the attachment still lacks
+	// delete-on-termination (the call after attach failed); the pool loop
+	// retries it, since such an ENI would outlive its instance.
+	NeedsDeleteOnTermination bool
 }
 
 // Agent is the running daemon. Create with New, then Run.

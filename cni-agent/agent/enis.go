@@ -48,8 +48,10 @@ func (a *Agent) describeAttached(ctx context.Context) ([]attached, error) {
 	out := make([]attached, 0, len(enis))
 	for _, e := range enis {
 		out = append(out, attached{
-			info: eniInfo{ID: e.ID, MAC: e.MAC, DeviceNumber: e.DeviceIndex, AttachmentID: e.AttachmentID, PrimaryIP: e.PrimaryIP},
-			ips:  e.IPs, prefixes: e.Prefixes,
+			info: eniInfo{ID: e.ID, MAC: e.MAC, DeviceNumber: e.DeviceIndex, AttachmentID: e.AttachmentID, PrimaryIP: e.PrimaryIP,
+				// The primary ENI is the instance's own business.
+				NeedsDeleteOnTermination: e.DeviceIndex != 0 && !e.DeleteOnTermination},
+			ips: e.IPs, prefixes: e.Prefixes,
 		})
 	}
 	return out, nil
@@ -91,7 +93,9 @@ func (a *Agent) adopt(ctx context.Context, e attached) error {
 	defer a.mu.Unlock()
 	info := e.info
 	if old, ok := a.enis[info.ID]; ok && info.AttachmentID == "" {
+		// IMDS knows no attachment IDs; keep what EC2 said.
 		info.AttachmentID = old.AttachmentID
+		info.NeedsDeleteOnTermination = old.NeedsDeleteOnTermination
 	}
 	a.enis[info.ID] = &info
 	for _, d := range a.store.PutENI(pe) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/cni-agent/sim"
@@ -276,8 +277,8 @@ func isNoAddresses(err error) bool {
 	return errors.As(err, &e) && e.Code == rpc.CodeNoAddresses
 }
 
-// ec2Addresses counts the secondary addresses EC2 holds on an ENI.
-func ec2Addresses(t *testing.T, vpc *sim.VPC, node *sim.Node, eniID string) int {
+// describeENI asks the simulated EC2 about an ENI, from inside the node.
+func describeENI(t *testing.T, vpc *sim.VPC, node *sim.Node, eniID string) types.NetworkInterface {
 	t.Helper()
 	c := ec2.New(ec2.Options{Region: vpc.Region(), BaseEndpoint: aws.String(vpc.EC2Endpoint()),
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
@@ -287,11 +288,23 @@ func ec2Addresses(t *testing.T, vpc *sim.VPC, node *sim.Node, eniID string) int 
 	if err != nil || len(out.NetworkInterfaces) != 1 {
 		t.Fatalf("describing %s: %v", eniID, err)
 	}
+	return out.NetworkInterfaces[0]
+}
+
+func deleteOnTermination(t *testing.T, vpc *sim.VPC, node *sim.Node, eniID string) bool {
+	ni := describeENI(t, vpc, node, eniID)
+	return ni.Attachment != nil && aws.ToBool(ni.Attachment.DeleteOnTermination)
+}
+
+// ec2Addresses counts the secondary addresses EC2 holds on an ENI.
+func ec2Addresses(t *testing.T, vpc *sim.VPC, node *sim.Node, eniID string) int {
+	t.Helper()
+	ni := describeENI(t, vpc, node, eniID)
 	n := 0
-	for _, ip := range out.NetworkInterfaces[0].PrivateIpAddresses {
+	for _, ip := range ni.PrivateIpAddresses {
 		if !aws.ToBool(ip.Primary) {
 			n++
 		}
 	}
-	return n + 16*len(out.NetworkInterfaces[0].Ipv4Prefixes)
+	return n + 16*len(ni.Ipv4Prefixes)
 }

@@ -62,6 +62,7 @@ func (a *Agent) poolLoop(ctx context.Context) {
 			}
 			reconciles++
 		}
+		a.fixDeleteOnTermination(ctx)
 		for ctx.Err() == nil {
 			act := a.plan()
 			if act.Kind == ipam.None {
@@ -205,15 +206,15 @@ func (a *Agent) createENI(ctx context.Context, n int) error {
 		return err
 	}
 	if err != nil {
-		// Attached, but delete-on-termination is not set: keep the ENI
-		// (it works) and say so; the next reconcile does not fix it, an
-		// operator must, so it goes to last errors.
+		// Attached and usable, but delete-on-termination is not set yet:
+		// keep the ENI and let the pool loop retry the flag.
 		a.noteError("ENI %s: %v", eni.ID, err)
-		a.log.Error("ENI attached without delete-on-termination", "eni", eni.ID, "err", err)
+		a.log.Warn("ENI attached without delete-on-termination, will retry", "eni", eni.ID, "err", err)
 	}
 	e := attached{
-		info: eniInfo{ID: eni.ID, MAC: eni.MAC, DeviceNumber: dev, AttachmentID: attachment, PrimaryIP: eni.PrimaryIP},
-		ips:  eni.IPs, prefixes: eni.Prefixes,
+		info: eniInfo{ID: eni.ID, MAC: eni.MAC, DeviceNumber: dev, AttachmentID: attachment, PrimaryIP: eni.PrimaryIP,
+			NeedsDeleteOnTermination: err != nil},
+		ips: eni.IPs, prefixes: eni.Prefixes,
 	}
 	if err := a.adopt(ctx, e); err != nil {
 		// Unusable on the host: give it back.
@@ -291,4 +292,28 @@ func (a *Agent) dropENI(ctx context.Context, info eniInfo) error {
 	}
 	a.log.Warn("ENI detached but not deleted yet; leaked-ENI collection will delete it", "eni", info.ID, "err", err)
 	return nil
+}
+
+// fixDeleteOnTermination retries the flag on attachments that lack it.
+func (a *Agent) fixDeleteOnTermination(ctx context.Context) {
+	a.mu.Lock()
+	var todo []eniInfo
+	for _, e := range a.enis {
+		if e.NeedsDeleteOnTermination && e.AttachmentID != "" {
+			todo = append(todo, *e)
+		}
+	}
+	a.mu.Unlock()
+	for _, e := range todo {
+		if err := a.ec2.SetDeleteOnTermination(ctx, e.ID, e.AttachmentID); err != nil {
+			a.log.Warn("delete-on-termination still not set", "eni", e.ID, "err", err)
+			continue
+		}
+		a.mu.Lock()
+		if cur, ok := a.enis[e.ID]; ok {
+			cur.NeedsDeleteOnTermination = false
+		}
+		a.mu.Unlock()
+		a.log.Info("delete-on-termination set", "eni", e.ID)
+	}
 }

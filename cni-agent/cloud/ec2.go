@@ -39,7 +39,9 @@ type ENI struct {
 	Status       string // available, in-use, ...
 	AttachmentID string
 	DeviceIndex  int
-	PrimaryIP    netip.Addr
+	// DeleteOnTermination is the attachment's flag.
+	DeleteOnTermination bool
+	PrimaryIP           netip.Addr
 	// IPs are the secondary private IPs (the primary excluded).
 	IPs      []netip.Addr
 	Prefixes []netip.Prefix
@@ -110,6 +112,7 @@ func eniFromSDK(ni types.NetworkInterface) ENI {
 	if ni.Attachment != nil {
 		e.AttachmentID = aws.ToString(ni.Attachment.AttachmentId)
 		e.DeviceIndex = int(aws.ToInt32(ni.Attachment.DeviceIndex))
+		e.DeleteOnTermination = aws.ToBool(ni.Attachment.DeleteOnTermination)
 	}
 	for _, ip := range ni.PrivateIpAddresses {
 		a, err := netip.ParseAddr(aws.ToString(ip.PrivateIpAddress))
@@ -194,19 +197,25 @@ func (c *EC2) AttachENI(ctx context.Context, eniID, instanceID string, deviceInd
 		return "", fmt.Errorf("attaching ENI %s to %s at device %d: %w", eniID, instanceID, deviceIndex, err)
 	}
 	attachment := aws.ToString(resp.AttachmentId)
-	start = time.Now()
-	_, err = c.API.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
+	return attachment, c.SetDeleteOnTermination(ctx, eniID, attachment)
+}
+
+// SetDeleteOnTermination marks an attachment so EC2 deletes the ENI with
+// the instance.
+func (c *EC2) SetDeleteOnTermination(ctx context.Context, eniID, attachmentID string) error {
+	start := time.Now()
+	_, err := c.API.ModifyNetworkInterfaceAttribute(ctx, &ec2.ModifyNetworkInterfaceAttributeInput{
 		NetworkInterfaceId: aws.String(eniID),
 		Attachment: &types.NetworkInterfaceAttachmentChanges{
-			AttachmentId:        aws.String(attachment),
+			AttachmentId:        aws.String(attachmentID),
 			DeleteOnTermination: aws.Bool(true),
 		},
 	})
 	c.observe("ModifyNetworkInterfaceAttribute", start, err)
 	if err != nil {
-		return attachment, fmt.Errorf("setting delete-on-termination on ENI %s (attachment %s): %w", eniID, attachment, err)
+		return fmt.Errorf("setting delete-on-termination on ENI %s (attachment %s): %w", eniID, attachmentID, err)
 	}
-	return attachment, nil
+	return nil
 }
 
 // AssignIPs adds n secondary IPs to the ENI and returns them.

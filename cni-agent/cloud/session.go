@@ -21,15 +21,22 @@ import (
 // exponential backoff, 5 attempts); its client-side retry quota is off
 // because the warm pool paces itself on top and must not be locked out of
 // EC2 for minutes after a burst of throttles.
-func NewEC2Client(ctx context.Context, region, imdsEndpoint, endpoint string) (*ec2.Client, error) {
+//
+// onRetry, when set, sees the AWS error code of every attempt the SDK
+// retries, so throttling shows in metrics even when a retry then succeeds.
+func NewEC2Client(ctx context.Context, region, imdsEndpoint, endpoint string, onRetry func(code string)) (*ec2.Client, error) {
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithEC2IMDSEndpoint(imdsEndpoint),
 		awsconfig.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
+			std := retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = 5
 				o.MaxBackoff = 5 * time.Second
 				o.RateLimiter = ratelimit.None
 			})
+			if onRetry == nil {
+				return std
+			}
+			return countingRetryer{RetryerV2: std, onRetry: onRetry}
 		}),
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
@@ -44,4 +51,19 @@ func NewEC2Client(ctx context.Context, region, imdsEndpoint, endpoint string) (*
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 	}), nil
+}
+
+// countingRetryer reports each retry the SDK is about to make.
+type countingRetryer struct {
+	aws.RetryerV2
+	onRetry func(code string)
+}
+
+func (r countingRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	code := Code(err)
+	if code == "" {
+		code = "Transport"
+	}
+	r.onRetry(code)
+	return r.RetryerV2.RetryDelay(attempt, err)
 }

@@ -30,6 +30,7 @@ type Metrics struct {
 	capacity       prometheus.Gauge
 	ec2Calls       *prometheus.CounterVec
 	ec2Duration    *prometheus.HistogramVec
+	ec2Retries     *prometheus.CounterVec
 	backoffs       *prometheus.CounterVec
 	backoffSeconds prometheus.Gauge
 	allocations    *prometheus.CounterVec
@@ -59,6 +60,10 @@ func New() *Metrics {
 			Help:    "EC2 API call duration including SDK retries.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 3, 9),
 		}, []string{"action"}),
+		ec2Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "eksnet_agent_ec2_retries_total",
+			Help: "EC2 attempts the SDK retried (with backoff), by the AWS error code of the failed attempt.",
+		}, []string{"code"}),
 		backoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eksnet_agent_warm_pool_backoffs_total",
 			Help: "Times the warm pool backed off, by reason (throttled, server, out_of_addresses, imds, other).",
@@ -75,7 +80,7 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 3, 10),
 		}),
 	}
-	m.Registry.MustRegister(m.poolAddresses, m.enis, m.capacity, m.ec2Calls, m.ec2Duration, m.backoffs,
+	m.Registry.MustRegister(m.poolAddresses, m.enis, m.capacity, m.ec2Calls, m.ec2Duration, m.ec2Retries, m.backoffs,
 		m.backoffSeconds, m.allocations, m.allocLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -86,6 +91,9 @@ func (m *Metrics) ObserveEC2(action, code string, d time.Duration) {
 	m.ec2Calls.WithLabelValues(action, code).Inc()
 	m.ec2Duration.WithLabelValues(action).Observe(d.Seconds())
 }
+
+// EC2Retry counts one retried EC2 attempt.
+func (m *Metrics) EC2Retry(code string) { m.ec2Retries.WithLabelValues(code).Inc() }
 
 // Backoff records that the warm pool is waiting delay after a failure.
 func (m *Metrics) Backoff(reason string, delay time.Duration) {
