@@ -73,6 +73,7 @@ type node struct {
 	log    string
 	cmd    *exec.Cmd
 	done   chan error
+	env    map[string]string
 	client *rpc.Client
 }
 
@@ -98,31 +99,11 @@ func startNode(t testing.TB, vpc *sim.VPC, name, instanceType, subnet string, en
 	for k, v := range env {
 		full[k] = v
 	}
-	n := &node{t: t, vpc: vpc, sim: sn, dir: dir, log: filepath.Join(dir, "agent.log"),
+	n := &node{t: t, vpc: vpc, sim: sn, dir: dir, log: filepath.Join(dir, "agent.log"), env: full,
 		client: &rpc.Client{Path: full["EKSNET_SOCKET_PATH"], Timeout: 5 * time.Second}}
-	cmd := sn.Command(context.Background(), agentBin, "run")
-	for k, v := range full {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logf, err := os.Create(n.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting eksnet-agent in %s: %v", name, err)
-	}
-	logf.Close()
-	n.cmd, n.done = cmd, make(chan error, 1)
-	go func() { n.done <- cmd.Wait() }()
+	n.startAgent()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-n.done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-n.done
-		}
+		n.stopAgent()
 		if t.Failed() {
 			b, _ := os.ReadFile(n.log)
 			lines := strings.Split(string(b), "\n")
@@ -131,6 +112,42 @@ func startNode(t testing.TB, vpc *sim.VPC, name, instanceType, subnet string, en
 	})
 	n.waitInstalled(90 * time.Second)
 	return n
+}
+
+// startAgent runs `eksnet-agent run` in the node; its state (checkpoint,
+// socket, CNI files) lives in the node's directory, so a restart finds it.
+func (n *node) startAgent() {
+	n.t.Helper()
+	cmd := n.sim.Command(context.Background(), agentBin, "run")
+	for k, v := range n.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	logf, err := os.OpenFile(n.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("starting eksnet-agent in %s: %v", n.sim.Name, err)
+	}
+	logf.Close()
+	n.cmd, n.done = cmd, make(chan error, 1)
+	go func() { n.done <- cmd.Wait() }()
+}
+
+// stopAgent stops the agent with SIGTERM, as systemd does.
+func (n *node) stopAgent() {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.done:
+	case <-time.After(15 * time.Second):
+		_ = n.cmd.Process.Kill()
+		<-n.done
+	}
+	n.cmd = nil
 }
 
 // waitInstalled waits for the agent to install the conflist, which it does
@@ -155,7 +172,7 @@ func (n *node) waitInstalled(timeout time.Duration) {
 
 // pluginConf is the conflist's plugin entry with the list's name and version,
 // as a runtime builds it.
-func (n *node) pluginConf(prevResult json.RawMessage) []byte {
+func (n *node) pluginConf(extra map[string]any) []byte {
 	n.t.Helper()
 	b, err := os.ReadFile(filepath.Join(n.dir, "net.d", cniconf.ConflistName))
 	if err != nil {
@@ -171,8 +188,8 @@ func (n *node) pluginConf(prevResult json.RawMessage) []byte {
 	}
 	conf := list.Plugins[0]
 	conf["cniVersion"], conf["name"] = list.CNIVersion, list.Name
-	if prevResult != nil {
-		conf["prevResult"] = prevResult
+	for k, v := range extra {
+		conf[k] = v
 	}
 	out, err := json.Marshal(conf)
 	if err != nil {
@@ -197,7 +214,9 @@ type cniError struct {
 	Details string `json:"details"`
 }
 
-func (e *cniError) Error() string { return fmt.Sprintf("CNI error %d: %s (%s)", e.Code, e.Msg, e.Details) }
+func (e *cniError) Error() string {
+	return fmt.Sprintf("CNI error %d: %s (%s)", e.Code, e.Msg, e.Details)
+}
 
 // plugin execs the installed plugin in the node, as the runtime would.
 func (n *node) plugin(command string, p *pod, stdin []byte) ([]byte, time.Duration, error) {
@@ -273,7 +292,7 @@ func (n *node) addRetrying(p *pod, timeout time.Duration) {
 
 func (n *node) del(p *pod) (time.Duration, error) {
 	n.t.Helper()
-	_, took, err := n.plugin("DEL", p, n.pluginConf(p.result))
+	_, took, err := n.plugin("DEL", p, n.pluginConf(map[string]any{"prevResult": p.result}))
 	return took, err
 }
 
@@ -346,3 +365,5 @@ func expectSource(t testing.TB, what, from string, to netip.AddrPort, want netip
 	}
 }
 
+// netipAddrPortOf is where listen serves for p.
+func netipAddrPortOf(p *pod) netip.AddrPort { return netip.AddrPortFrom(p.addr, podPort) }
