@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,6 +112,17 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 	if len(list) != 14 {
 		t.Fatalf("list has %d allocations, want 14", len(list))
 	}
+
+	// eksnet-agent status shows the pool per ENI and the assignments.
+	out, err := exec.Command(agentBin, "status", "--socket-path", ag.env["EKSNET_SOCKET_PATH"]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("eksnet-agent status: %v\n%s", err, out)
+	}
+	for _, want := range append([]string{"agent: ready", "max pods 17, capacity 15", "14 assigned", list[0].Address.String()}, st.ENIs[0].ID+" (primary)", st.ENIs[1].ID, st.ENIs[2].ID) {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 // In prefix mode a t3.medium serves 108 pods (110 max pods - 2).
@@ -150,6 +162,11 @@ func TestPrefixModeT3MediumServes108(t *testing.T) {
 	}
 	total, by := ec2Calls(vpc)
 	t.Logf("EC2 calls to fill a t3.medium to 108 pods in prefix mode: %d %v", total, by)
+	rss := ag.rssKiB()
+	t.Logf("agent RSS with 108 allocations: %d KiB", rss)
+	if rss > 30*1024 {
+		t.Errorf("agent RSS %d KiB, want at most 30 MiB", rss)
+	}
 	// 1 describe at start, at most 5 assigns on the primary ENI (5 prefix
 	// slots), create (carrying its prefixes) + attach + delete-on-termination,
 	// at most 1 more assign on the new ENI: 10 whatever the allocation pace.

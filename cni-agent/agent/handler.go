@@ -118,14 +118,22 @@ func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
 		}
 		st.ENIs = append(st.ENIs, es)
 	}
+	// Ready once the pool holds addresses: a warm pool that is empty for a
+	// moment (a burst, or everything cooling down) is not a node failure,
+	// kubelet retries the ADD; reporting it through CNI STATUS would flip
+	// the whole node NotReady.
 	switch {
 	case !a.serving:
 		st.Reason = "starting"
-	case snap.Free() == 0 && snap.Assigned >= snap.Capacity:
-		st.Ready = true // full is a healthy state: the node runs max pods
-		st.Reason = "node full"
+	case snap.Total == 0:
+		st.Reason = "no addresses yet; the warm pool is growing"
+		if a.now().Before(a.pausedUntil) {
+			st.Reason = "no addresses yet; growth paused: the subnet is out of addresses"
+		}
+	case snap.Assigned >= snap.Capacity:
+		st.Ready, st.Reason = true, "node full"
 	case snap.Free() == 0:
-		st.Reason = "no free address yet; the warm pool is growing"
+		st.Ready, st.Reason = true, "warm pool empty for now; refilling"
 	default:
 		st.Ready = true
 	}

@@ -308,3 +308,23 @@ func ec2Addresses(t *testing.T, vpc *sim.VPC, node *sim.Node, eniID string) int 
 	}
 	return n + 16*len(ni.Ipv4Prefixes)
 }
+
+// rssKiB reads the agent's resident set size.
+func (p *agentProc) rssKiB() int {
+	p.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		p.t.Fatalf("reading the agent's status: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				p.t.Fatalf("VmRSS %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	p.t.Fatal("no VmRSS in the agent's status")
+	return 0
+}

@@ -3,6 +3,8 @@ package agent_test
 import (
 	"context"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,10 +32,25 @@ func TestKill9RestartKeepsEveryAllocation(t *testing.T) {
 		}
 		delete(live, key(i))
 	}
+	// A pod whose network namespace disappears while the agent is down (it
+	// was deleted, and its CNI DEL could not reach the agent).
+	goneNetns := filepath.Join(dir, "netns-of-a-deleted-pod")
+	if err := os.WriteFile(goneNetns, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := ag.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(50), Netns: goneNetns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	releasedAddr[gone.Address] = true
 	ag.kill9()
+	os.Remove(goneNetns)
 
 	ag2 := startAgent(t, node, dir, env)
 	st := ag2.waitFor("ready after restart", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+	if _, err := ag2.client.Check(context.Background(), key(50)); rpc.CodeOf(err) != rpc.CodeNotFound {
+		t.Fatalf("the allocation of a pod whose netns vanished survived the restart: %v", err)
+	}
 	if st.Assigned != len(live) {
 		t.Fatalf("%d assigned after restart, want %d", st.Assigned, len(live))
 	}
@@ -69,7 +86,7 @@ func TestKill9RestartKeepsEveryAllocation(t *testing.T) {
 			reused++
 		}
 	}
-	if reused != 2 {
-		t.Fatalf("%d of the 2 released addresses came back to the pool", reused)
+	if reused != 3 {
+		t.Fatalf("%d of the 3 released addresses (2 released, 1 whose pod vanished) came back to the pool", reused)
 	}
 }
