@@ -16,17 +16,22 @@ import (
 )
 
 // newInstallCmd is `eksnet-agent install`: copy the plugin into the CNI
-// binary directory and write the conflist, once the agent serves addresses.
-// The systemd unit runs it after starting the agent, so kubelet reports the
-// node Ready only when a pod can really get an address.
+// binary directory, and with --wait also write the conflist once the agent
+// serves addresses. The systemd unit runs it (without --wait) as
+// ExecStartPre, so the plugin matching the agent is in place before the
+// agent starts; `eksnet-agent run` writes the conflist itself once ready, so
+// kubelet reports the node Ready only when a pod can really get an address.
 func newInstallCmd(a *app) *cobra.Command {
 	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "install",
-		Short: "Install the eksnet-cni plugin and its conflist once the agent is ready",
-		Long: `Waits until eksnet-agent answers on its socket and has a free address (--wait),
-then copies the eksnet-cni plugin into --cni-bin-dir and writes ` + cniconf.ConflistName + ` into
---cni-conf-dir, both atomically. Reads the same settings as "eksnet-agent run".`,
+		Short: "Install the eksnet-cni plugin (and, with --wait, its conflist once the agent is ready)",
+		Long: `Copies the eksnet-cni plugin into --cni-bin-dir, atomically. Without --wait
+that is all: "eksnet-agent run" writes ` + cniconf.ConflistName + ` into --cni-conf-dir once it
+serves addresses (this is how the systemd unit uses it, as ExecStartPre).
+With --wait DURATION it also waits until the running agent answers on its
+socket and has a free address, then writes the conflist itself. Reads the
+same settings as "eksnet-agent run".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Resolve(cmd.Flags(), a.getenv)
@@ -41,15 +46,21 @@ then copies the eksnet-cni plugin into --cni-bin-dir and writes ` + cniconf.Conf
 				}
 				pluginSource = filepath.Join(filepath.Dir(exe), cniconf.PluginType)
 			}
-			if wait > 0 {
-				if err := waitAgentReady(cmd.Context(), &rpc.Client{Path: cfg.SocketPath, Timeout: 5 * time.Second}, wait); err != nil {
-					return err
-				}
-			}
 			c := cniconf.Config{
 				ConfDir: cfg.CNIConfDir, BinDir: cfg.CNIBinDir, PluginSource: pluginSource,
 				NetworkName: cniconf.DefaultNetworkName, SocketPath: cfg.SocketPath,
 				VethPrefix: cfg.VethPrefix, MTU: cfg.MTU,
+			}
+			if wait == 0 {
+				if err := cniconf.InstallPlugin(c); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "installed %s; eksnet-agent run writes %s once it serves addresses\n",
+					filepath.Join(c.BinDir, cniconf.PluginType), filepath.Join(c.ConfDir, cniconf.ConflistName))
+				return nil
+			}
+			if err := waitAgentReady(cmd.Context(), &rpc.Client{Path: cfg.SocketPath, Timeout: 5 * time.Second}, wait); err != nil {
+				return err
 			}
 			if err := cniconf.Install(c); err != nil {
 				return err
@@ -60,7 +71,7 @@ then copies the eksnet-cni plugin into --cni-bin-dir and writes ` + cniconf.Conf
 		},
 	}
 	config.Flags(cmd.Flags())
-	cmd.Flags().DurationVar(&wait, "wait", 5*time.Minute, "how long to wait for the agent to be ready before giving up; 0 installs without asking the agent")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "also write the conflist once the running agent is ready, waiting at most this long; 0 installs the plugin only")
 	return cmd
 }
 

@@ -121,10 +121,30 @@ func TestInstallGivesUpWithoutWritingAnything(t *testing.T) {
 	}
 }
 
+// TestInstallWithoutWaitInstallsOnlyThePlugin is the systemd unit's
+// ExecStartPre: the agent is not running yet, so no conflist may appear.
+func TestInstallWithoutWaitInstallsOnlyThePlugin(t *testing.T) {
+	d := newInstallTestDirs(t)
+	out, err := runInstallCmd(t, t.Context(), d.installArgs("0")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "eksnet-agent run writes") {
+		t.Fatalf("output = %q", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(d.bin, cniconf.PluginType)); err != nil || string(b) != "plugin" {
+		t.Fatalf("plugin = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(d.conf, cniconf.ConflistName)); !os.IsNotExist(err) {
+		t.Fatalf("install without --wait wrote a conflist (stat: %v)", err)
+	}
+}
+
 func TestUninstallRemovesFilesAndSNAT(t *testing.T) {
 	netnstest.RequireRoot(t)
 	d := newInstallTestDirs(t)
-	if _, err := runInstallCmd(t, t.Context(), d.installArgs("0")...); err != nil {
+	if err := cniconf.Install(cniconf.Config{ConfDir: d.conf, BinDir: d.bin, PluginSource: d.plugin, NetworkName: "eksnet",
+		SocketPath: d.socket, VethPrefix: "eni"}); err != nil {
 		t.Fatal(err)
 	}
 	node := netnstest.New(t, "node")

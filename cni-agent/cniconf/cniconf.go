@@ -144,6 +144,24 @@ func Install(c Config) error {
 	if err != nil {
 		return err
 	}
+	if err := installPlugin(c); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(c.ConfDir, ConflistName), bytes.NewReader(conf), 0o644)
+}
+
+// InstallPlugin copies only the plugin binary into BinDir, atomically. The
+// agent's systemd unit runs it before the agent starts, so the runtime
+// always finds the plugin that matches the agent, while the conflist (which
+// makes kubelet report the node Ready) waits until the agent serves.
+func InstallPlugin(c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return installPlugin(c)
+}
+
+func installPlugin(c Config) error {
 	fi, err := os.Stat(c.PluginSource)
 	if err != nil {
 		return fmt.Errorf("cniconf: PluginSource %s: %w", c.PluginSource, err)
@@ -156,10 +174,7 @@ func Install(c Config) error {
 		return fmt.Errorf("cniconf: opening PluginSource: %w", err)
 	}
 	defer src.Close()
-	if err := writeAtomic(filepath.Join(c.BinDir, PluginType), src, 0o755); err != nil {
-		return err
-	}
-	return writeAtomic(filepath.Join(c.ConfDir, ConflistName), bytes.NewReader(conf), 0o644)
+	return writeAtomic(filepath.Join(c.BinDir, PluginType), src, 0o755)
 }
 
 // Uninstall removes the conflist, then the binary; what is already gone is

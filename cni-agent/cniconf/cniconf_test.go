@@ -146,6 +146,19 @@ func TestInstallUninstall(t *testing.T) {
 	}
 }
 
+func TestInstallPluginLeavesTheConflistAlone(t *testing.T) {
+	c := validConfig(t)
+	if err := InstallPlugin(c); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(c.BinDir, PluginType)); err != nil || !strings.Contains(string(b), "plugin v1") {
+		t.Fatalf("plugin = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(c.ConfDir, ConflistName)); !os.IsNotExist(err) {
+		t.Fatalf("InstallPlugin wrote a conflist (stat: %v)", err)
+	}
+}
+
 func TestInstallMissingPluginWritesNothing(t *testing.T) {
 	c := validConfig(t)
 	c.PluginSource = filepath.Join(t.TempDir(), "nope")
