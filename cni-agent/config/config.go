@@ -132,14 +132,14 @@ var settings = []Setting{
 			}
 			return nil
 		}},
-	{"veth-prefix", "EKSNET_VETH_PREFIX", "eni", "1 to 4 characters of [a-z0-9], not eth/lo/vlan", "host-side veth name prefix",
+	{"veth-prefix", "EKSNET_VETH_PREFIX", "eni", "1 to 4 characters of [a-z0-9] starting with a letter, not eth/lo/vlan", "host-side veth name prefix",
 		func(c *Config, v string) error {
 			if len(v) < 1 || len(v) > 4 {
 				return fmt.Errorf("%q has %d characters", v, len(v))
 			}
-			for _, r := range v {
-				if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-					return fmt.Errorf("%q has the character %q", v, r)
+			for i, r := range v {
+				if !(r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+					return fmt.Errorf("%q has the character %q at position %d", v, r, i+1)
 				}
 			}
 			switch v {

@@ -38,6 +38,7 @@ func TestParseErrorsNameTheSetting(t *testing.T) {
 		{"EKSNET_SNAT_EXCLUDE_CIDRS", "fd00::/8", []string{"not an IPv4 CIDR"}},
 		{"EKSNET_VETH_PREFIX", "eth", []string{"--veth-prefix", "collides"}},
 		{"EKSNET_VETH_PREFIX", "toolong", []string{"--veth-prefix", "1 to 4"}},
+		{"EKSNET_VETH_PREFIX", "1ab", []string{"--veth-prefix", "starting with a letter"}},
 		{"EKSNET_MTU", "10000", []string{"--mtu (EKSNET_MTU)", "576 to 9001"}},
 		{"EKSNET_CHECKPOINT_PATH", "rel/path", []string{"--checkpoint-path", "absolute"}},
 		{"EKSNET_SOCKET_PATH", "agent.sock", []string{"--socket-path"}},
