@@ -131,8 +131,11 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 		return nil, fmt.Errorf("eks cluster %s: %w", cfg.ClusterName, err)
 	}
 	c.EKS = cl
-	c.Name = cl.KubeconfigJson.ApplyT(func(string) string { return cfg.ClusterName }).(pulumi.StringOutput)
-	c.Access = cl.KubeconfigJson.ApplyT(func(kc string) (map[string]string, error) {
+	// The kubeconfig is a secret; the name, endpoint and CA are not, and
+	// keeping them plain keeps node group and launch template diffs readable.
+	kubeconfig := pulumi.Unsecret(cl.KubeconfigJson).(pulumi.StringOutput)
+	c.Name = kubeconfig.ApplyT(func(string) string { return cfg.ClusterName }).(pulumi.StringOutput)
+	c.Access = kubeconfig.ApplyT(func(kc string) (map[string]string, error) {
 		endpoint, ca, err := KubeconfigAccess(kc)
 		if err != nil {
 			return nil, err

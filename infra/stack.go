@@ -29,7 +29,7 @@ type Stack struct {
 func ConfigFromPulumi(ctx *pulumi.Context) (stacks.Config, error) {
 	values := map[string]string{}
 	for _, k := range stacks.Keys {
-		if v, ok := config.Get(ctx, stacks.Namespace+":"+k), true; ok && v != "" {
+		if v := config.Get(ctx, stacks.Namespace+":"+k); v != "" {
 			values[k] = v
 		}
 	}

@@ -78,11 +78,11 @@ func reason(r maxpods.Result) string {
 		s += ", custom networking (primary ENI hosts no pods)"
 	}
 	s += ": " + formula
-	if r.MaxPods != r.Uncapped {
+	switch {
+	case r.CapReason != "":
+		s += ", " + r.CapReason
+	case r.MaxPods != r.Uncapped:
 		s += fmt.Sprintf(", capped at %d", r.MaxPods)
-	}
-	if r.CapReason != "" {
-		s += " (" + r.CapReason + ")"
 	}
 	return s
 }

@@ -179,8 +179,12 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 		return nil, err
 	}
 	p.Capacity = caps
+	var bins []infra.AgentBinary
+	if st.Agent != nil {
+		bins = st.Agent.Binaries
+	}
 	for i, g := range st.NodeGroups {
-		ng, err := nodeGroup(cfg, cfg.NodeGroups[i], g, st.Network.Layout, byName)
+		ng, err := nodeGroup(cfg, cfg.NodeGroups[i], g, st.Network.Layout, byName, bins)
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +193,7 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 	return p, nil
 }
 
-func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, layout cidrplan.Layout, byName map[string]Registration) (NodeGroup, error) {
+func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, layout cidrplan.Layout, byName map[string]Registration, agentBinaries []infra.AgentBinary) (NodeGroup, error) {
 	lt, ok := byName["aws:ec2/launchTemplate:LaunchTemplate::ng-"+spec.Name]
 	if !ok {
 		return NodeGroup{}, fmt.Errorf("plan: node group %s has no registered launch template", spec.Name)
@@ -241,7 +245,11 @@ func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, lay
 		if err != nil {
 			return NodeGroup{}, fmt.Errorf("plan: node group %s: %w", spec.Name, err)
 		}
-		a.Placeholder = cfg.CNI.Agent.AMD64Path == "" && a.Arch == "amd64" || cfg.CNI.Agent.ARM64Path == "" && a.Arch == "arm64"
+		for _, b := range agentBinaries {
+			if b.Arch == a.Arch {
+				a.Placeholder = b.Placeholder
+			}
+		}
 		ng.CNI.Agent = a
 	}
 	return ng, nil
