@@ -289,6 +289,12 @@ func (a *Agent) restore() error {
 	case f.InstanceID != a.instance.ID:
 		a.log.Warn("checkpoint belongs to another instance, ignoring it", "checkpoint", f.InstanceID, "instance", a.instance.ID)
 	default:
+		if f.Mode != string(a.cfg.Mode) {
+			// Addresses of the other mode are not in the pool, so their
+			// allocations are rejected below: switching modes needs a
+			// drained node.
+			a.log.Warn("checkpoint written in another mode; its allocations will not be restored", "checkpoint", f.Mode, "mode", a.cfg.Mode)
+		}
 		a.mu.Lock()
 		rejected := a.store.Restore(f.Assignments, f.Cooldowns)
 		for _, r := range rejected {

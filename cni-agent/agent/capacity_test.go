@@ -129,7 +129,8 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 func TestPrefixModeT3MediumServes108(t *testing.T) {
 	vpc := newVPC(t)
 	node := addNode(t, vpc, "pd", "t3.medium")
-	ag := startAgent(t, node, "", map[string]string{"EKSNET_MODE": "prefix"})
+	// The default reconcile interval, so the call count is what a node makes.
+	ag := startAgent(t, node, "", map[string]string{"EKSNET_MODE": "prefix", "EKSNET_RECONCILE_INTERVAL": "60s"})
 	st := ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
 	if st.MaxPods != 110 || st.Capacity != 108 {
 		t.Fatalf("max pods %d capacity %d, want 110 and 108", st.MaxPods, st.Capacity)
@@ -167,7 +168,7 @@ func TestPrefixModeT3MediumServes108(t *testing.T) {
 		1000*m["eksnet_agent_allocation_duration_seconds_sum"]/m["eksnet_agent_allocation_duration_seconds_count"], m["eksnet_agent_allocation_duration_seconds_count"])
 	rss := ag.rssKiB()
 	t.Logf("agent RSS with 108 allocations: %d KiB", rss)
-	if rss > 30*1024 {
+	if rss > 30*1024 && !raceEnabled { // the race detector multiplies memory
 		t.Errorf("agent RSS %d KiB, want at most 30 MiB", rss)
 	}
 	// 1 describe at start, at most 5 assigns on the primary ENI (5 prefix

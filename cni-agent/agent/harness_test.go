@@ -43,7 +43,11 @@ func runTests(m *testing.M) int {
 	agentBin = filepath.Join(dir, "eksnet-agent")
 	pluginBin = filepath.Join(dir, "eksnet-cni")
 	for bin, pkg := range map[string]string{agentBin: "../../cmd/eksnet-agent", pluginBin: "../../cmd/eksnet-cni"} {
-		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		args := []string{"build", "-o", bin}
+		if raceEnabled && bin == agentBin {
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, pkg)...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
 			return 1
@@ -123,6 +127,9 @@ func startAgent(t *testing.T, node *sim.Node, dir string, env map[string]string)
 	p.start()
 	t.Cleanup(func() {
 		p.stop()
+		if b, _ := os.ReadFile(p.log); strings.Contains(string(b), "WARNING: DATA RACE") {
+			t.Errorf("data race in the agent")
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(p.log)
 			lines := strings.Split(string(b), "\n")

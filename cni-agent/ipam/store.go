@@ -55,6 +55,7 @@ type ENI struct {
 // FullError says the node holds as many pods as it may.
 type FullError struct{ Assigned, Capacity int }
 
+// Error says how full the node is.
 func (e *FullError) Error() string {
 	return fmt.Sprintf("node full (%d/%d)", e.Assigned, e.Capacity)
 }
@@ -63,6 +64,7 @@ func (e *FullError) Error() string {
 // freed addresses are cooling down.
 type EmptyError struct{ Assigned, Cooldown int }
 
+// Error says why nothing is free.
 func (e *EmptyError) Error() string {
 	return fmt.Sprintf("warm pool empty (%d assigned, %d cooling down); the agent is adding addresses", e.Assigned, e.Cooldown)
 }
