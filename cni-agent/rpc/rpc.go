@@ -105,7 +105,9 @@ type ENIStatus struct {
 
 // Status is the agent's pool and readiness as the plugin and operators see it.
 type Status struct {
-	// Ready is true once the agent serves and has at least one free address.
+	// Ready is true once the agent serves and its pool holds addresses; a
+	// warm pool empty for a moment (a burst, addresses cooling down) is not a
+	// node failure and keeps Ready (Reason says so).
 	Ready bool `json:"ready"`
 	// Reason says why the agent is not ready.
 	Reason     string      `json:"reason,omitempty"`
