@@ -1,0 +1,100 @@
+package simcluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Binary names, as the release and `go build ./cmd/...` name them.
+const (
+	AgentBinary  = "eksnet-agent"
+	PluginBinary = "eksnet-cni"
+)
+
+// Module is the Go module path BuildBinaries looks for in go.mod.
+const Module = "github.com/eksnet/eksnet"
+
+// Binaries are the executables a node runs.
+type Binaries struct {
+	// Agent is the eksnet-agent executable.
+	Agent string
+	// Plugin is the eksnet-cni executable the agent installs for the runtime.
+	Plugin string
+}
+
+// Check says which binary is missing or not executable.
+func (b Binaries) Check() error {
+	var errs []error
+	for _, f := range []struct{ what, path string }{{AgentBinary, b.Agent}, {PluginBinary, b.Plugin}} {
+		if f.path == "" {
+			errs = append(errs, fmt.Errorf("%s binary: no path given", f.what))
+			continue
+		}
+		st, err := os.Stat(f.path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s binary %s: %w", f.what, f.path, err))
+			continue
+		}
+		if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+			errs = append(errs, fmt.Errorf("%s binary %s: not an executable file", f.what, f.path))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Beside returns the agent and plugin found in dir (the running executable's
+// directory, where a release unpacks all three), and whether both are there.
+func Beside(dir string) (Binaries, bool) {
+	b := Binaries{Agent: filepath.Join(dir, AgentBinary), Plugin: filepath.Join(dir, PluginBinary)}
+	return b, b.Check() == nil
+}
+
+// SourceRoot finds the eksnet source tree at or above dir: the directory
+// whose go.mod declares Module. ok is false outside a checkout.
+func SourceRoot(dir string) (root string, ok bool) {
+	for d := dir; ; d = filepath.Dir(d) {
+		if modulePath(filepath.Join(d, "go.mod")) == Module {
+			return d, true
+		}
+		if filepath.Dir(d) == d {
+			return "", false
+		}
+	}
+}
+
+func modulePath(gomod string) string {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "module "); ok {
+			return strings.Trim(strings.TrimSpace(rest), `"`)
+		}
+	}
+	return ""
+}
+
+// BuildBinaries builds cmd/eksnet-agent and cmd/eksnet-cni of the source
+// tree at root into outDir with the go tool on PATH.
+func BuildBinaries(ctx context.Context, root, outDir string) (Binaries, error) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return Binaries{}, fmt.Errorf("building %s and %s from %s: no go tool on PATH: %w", AgentBinary, PluginBinary, root, err)
+	}
+	b := Binaries{Agent: filepath.Join(outDir, AgentBinary), Plugin: filepath.Join(outDir, PluginBinary)}
+	cmd := exec.CommandContext(ctx, goTool, "build", "-o", outDir+string(filepath.Separator), "./cmd/"+AgentBinary, "./cmd/"+PluginBinary)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return Binaries{}, fmt.Errorf("go build ./cmd/%s ./cmd/%s in %s: %w\n%s", AgentBinary, PluginBinary, root, err, out)
+	}
+	return b, b.Check()
+}
