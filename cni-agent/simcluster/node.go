@@ -77,10 +77,14 @@ func (n *Node) EnvFile() string { return filepath.Join(n.dir, "agent.env") }
 func (n *Node) LogPath() string { return filepath.Join(n.dir, "agent.log") }
 
 // ConflistPath is the conflist the agent installs once it is ready.
-func (n *Node) ConflistPath() string { return filepath.Join(n.env["EKSNET_CNI_CONF_DIR"], cniconf.ConflistName) }
+func (n *Node) ConflistPath() string {
+	return filepath.Join(n.env["EKSNET_CNI_CONF_DIR"], cniconf.ConflistName)
+}
 
 // PluginPath is the installed plugin, as the runtime finds it in CNI_PATH.
-func (n *Node) PluginPath() string { return filepath.Join(n.env["EKSNET_CNI_BIN_DIR"], cniconf.PluginType) }
+func (n *Node) PluginPath() string {
+	return filepath.Join(n.env["EKSNET_CNI_BIN_DIR"], cniconf.PluginType)
+}
 
 // Client talks to the node's agent over its socket.
 func (n *Node) Client() *rpc.Client {
