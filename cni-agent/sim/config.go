@@ -66,6 +66,15 @@ type Config struct {
 // namePattern keeps names short and safe for /run/netns file names.
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
+// ValidateName checks a simulation name: 1-32 characters of a-z, 0-9 and
+// '-', starting with a letter or digit (it becomes file and namespace names).
+func ValidateName(name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("name %q: must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
 // withDefaults fills the zero fields and validates the result. It is pure
 // apart from drawing a random name.
 func (c Config) withDefaults() (Config, error) {
@@ -74,8 +83,8 @@ func (c Config) withDefaults() (Config, error) {
 		_, _ = rand.Read(b)
 		c.Name = "es" + hex.EncodeToString(b)
 	}
-	if !namePattern.MatchString(c.Name) {
-		return c, fmt.Errorf("name %q: must be 1-32 characters of a-z, 0-9 and '-', starting with a letter or digit", c.Name)
+	if err := ValidateName(c.Name); err != nil {
+		return c, err
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"

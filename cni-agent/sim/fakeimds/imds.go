@@ -141,7 +141,7 @@ const (
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	action, code := r.Method+" "+r.URL.Path, ""
+	action, code := r.Method+" "+redactMAC(r.URL.Path), ""
 	defer func() {
 		s.calls.Record(faults.Call{Time: start, Service: "imds", Action: action, Code: code, Source: r.RemoteAddr, Duration: time.Since(start)})
 	}()
@@ -223,7 +223,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusNotFound)
 		return
 	}
-	action = "GET " + redactMAC(r.URL.Path)
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = w.Write([]byte(body))
 }

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"maps"
 	"sync"
 	"time"
 )
@@ -25,14 +26,14 @@ type CallStats struct {
 	ByAction map[string]int `json:"byAction"`
 	// ByCode counts failed calls per error code.
 	ByCode map[string]int `json:"byCode"`
-	// ByActionCode counts calls per "Action" + "/" + code ("" code = success).
-	ByActionCode map[string]int `json:"byActionCode"`
+	// ByActionCode counts calls per action, then per code ("" = success).
+	ByActionCode map[string]map[string]int `json:"byActionCode"`
 	// Log holds the most recent calls, oldest first.
 	Log []Call `json:"log,omitempty"`
 }
 
 // Count returns how many calls of action ended with code ("" = success).
-func (s CallStats) Count(action, code string) int { return s.ByActionCode[action+"/"+code] }
+func (s CallStats) Count(action, code string) int { return s.ByActionCode[action][code] }
 
 // Recorder is the concurrency-safe call log of one simulated VPC.
 type Recorder struct {
@@ -48,7 +49,7 @@ func NewRecorder(limit int) *Recorder {
 		limit = 10000
 	}
 	return &Recorder{limit: limit, stats: CallStats{
-		ByAction: map[string]int{}, ByCode: map[string]int{}, ByActionCode: map[string]int{},
+		ByAction: map[string]int{}, ByCode: map[string]int{}, ByActionCode: map[string]map[string]int{},
 	}}
 }
 
@@ -60,7 +61,10 @@ func (r *Recorder) Record(c Call) {
 	if c.Code != "" {
 		r.stats.ByCode[c.Code]++
 	}
-	r.stats.ByActionCode[c.Action+"/"+c.Code]++
+	if r.stats.ByActionCode[c.Action] == nil {
+		r.stats.ByActionCode[c.Action] = map[string]int{}
+	}
+	r.stats.ByActionCode[c.Action][c.Code]++
 	if len(r.stats.Log) < r.limit {
 		r.stats.Log = append(r.stats.Log, c)
 		return
@@ -76,7 +80,7 @@ func (r *Recorder) Stats() CallStats {
 	out := CallStats{
 		ByAction:     make(map[string]int, len(r.stats.ByAction)),
 		ByCode:       make(map[string]int, len(r.stats.ByCode)),
-		ByActionCode: make(map[string]int, len(r.stats.ByActionCode)),
+		ByActionCode: make(map[string]map[string]int, len(r.stats.ByActionCode)),
 		Log:          make([]Call, 0, len(r.stats.Log)),
 	}
 	for k, v := range r.stats.ByAction {
@@ -86,7 +90,7 @@ func (r *Recorder) Stats() CallStats {
 		out.ByCode[k] = v
 	}
 	for k, v := range r.stats.ByActionCode {
-		out.ByActionCode[k] = v
+		out.ByActionCode[k] = maps.Clone(v)
 	}
 	out.Log = append(out.Log, r.stats.Log[r.ringAt:]...)
 	out.Log = append(out.Log, r.stats.Log[:r.ringAt]...)
