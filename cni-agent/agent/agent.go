@@ -105,6 +105,9 @@ type Agent struct {
 	lastErrors []string
 	// pausedUntil stops growth after the subnet ran out of addresses.
 	pausedUntil time.Time
+	// syncFromEC2 makes the next reconcile ask EC2 even when IMDS agrees:
+	// the ENIs were loaded from IMDS, which knows no attachment IDs.
+	syncFromEC2 bool
 }
 
 // New checks the options and returns an agent ready to Run.

@@ -31,6 +31,9 @@ func (a *Agent) loadENIs(ctx context.Context) error {
 			return fmt.Errorf("listing the node's ENIs: EC2: %w; IMDS: %w", err, ierr)
 		}
 		list = fromIMDS(ifaces)
+		a.mu.Lock()
+		a.syncFromEC2 = true
+		a.mu.Unlock()
 	}
 	for _, e := range list {
 		if err := a.adopt(ctx, e); err != nil {

@@ -31,6 +31,8 @@ const (
 	// gcEvery: leaked ENIs are collected on the first reconcile and then
 	// every gcEvery-th (every 10 minutes with the default interval).
 	gcEvery = 10
+	// maxStepsPerWake bounds the warm-pool steps between two wake-ups.
+	maxStepsPerWake = 32
 )
 
 // poolLoop is the only goroutine that changes EC2 state.
@@ -63,7 +65,9 @@ func (a *Agent) poolLoop(ctx context.Context) {
 			reconciles++
 		}
 		a.fixDeleteOnTermination(ctx)
-		for ctx.Err() == nil {
+		// Each step changes the pool, so a plan repeats only if a step did
+		// nothing; the bound keeps such a bug from spinning the CPU.
+		for steps := 0; steps < maxStepsPerWake && ctx.Err() == nil; steps++ {
 			act := a.plan()
 			if act.Kind == ipam.None {
 				break
@@ -255,6 +259,11 @@ func (a *Agent) deleteENI(ctx context.Context, eniID string) error {
 	if !idle || !known {
 		a.mu.Unlock()
 		return nil
+	}
+	if info.AttachmentID == "" {
+		a.syncFromEC2 = true
+		a.mu.Unlock()
+		return fmt.Errorf("returning ENI %s: its attachment ID is unknown until EC2 answers a describe", eniID)
 	}
 	a.store.RemoveENI(eniID)
 	delete(a.enis, eniID)

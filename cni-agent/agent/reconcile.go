@@ -26,6 +26,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	}
 	a.mu.Lock()
 	snap := a.store.Snapshot(a.now())
+	force := a.syncFromEC2
 	a.mu.Unlock()
 	have := map[string][]netip.Prefix{}
 	for _, e := range snap.ENIs {
@@ -43,13 +44,16 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		}
 		seen++
 	}
-	if !differs && seen == len(have) {
+	if !differs && seen == len(have) && !force {
 		return nil
 	}
 	list, err := a.describeAttached(ctx)
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	a.syncFromEC2 = false
+	a.mu.Unlock()
 	a.log.Info("pool differs from IMDS, adopting EC2's view")
 	present := map[string]bool{}
 	for _, e := range list {
