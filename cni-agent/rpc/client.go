@@ -94,11 +94,15 @@ func (c *Client) call(ctx context.Context, req Request) (*Response, error) {
 			return nil, fmt.Errorf("setting deadline on %s: %w", c.Path, err)
 		}
 	}
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return nil, fmt.Errorf("sending %s to eksnet-agent: %w", req.Op, err)
-	}
+	// The agent may answer before reading (a refused peer gets its refusal
+	// and the connection closed), so a failed write is only final when no
+	// answer can be read either.
+	sendErr := json.NewEncoder(conn).Encode(req)
 	var resp Response
 	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+		if sendErr != nil {
+			return nil, fmt.Errorf("sending %s to eksnet-agent: %w", req.Op, sendErr)
+		}
 		return nil, fmt.Errorf("reading eksnet-agent's answer to %s: %w", req.Op, err)
 	}
 	if resp.Error != nil {
