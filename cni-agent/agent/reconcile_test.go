@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,41 @@ func TestReconcileAdoptsChangesMadeBehindItsBack(t *testing.T) {
 		al := ag.allocate(key(i))
 		if !held[al.Address] {
 			t.Fatalf("handed out %s, which EC2 does not assign to %s", al.Address, eni)
+		}
+	}
+}
+
+// IMDS lags behind EC2 (seconds, in AWS): the reconcile must then trust
+// EC2 and never drop an address IMDS does not show yet.
+func TestIMDSLagDropsNothing(t *testing.T) {
+	vpc := newVPC(t)
+	node := addNode(t, vpc, "lag", "t3.medium")
+	ag := startAgent(t, node, "", map[string]string{"EKSNET_MODE": "secondary", "EKSNET_RECONCILE_INTERVAL": "1s"})
+	ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+	vpc.SetIMDSDelay(4 * time.Second)
+	held := map[rpc.Key]netip.Addr{}
+	for i := range 12 {
+		held[key(i)] = ag.allocate(key(i)).Address
+	}
+	time.Sleep(3 * time.Second) // several reconciles while IMDS is behind
+	st := ag.waitFor("15 addresses", 10*time.Second, func(s rpc.Status) bool { return s.Total == 15 })
+	for _, e := range st.LastErrors {
+		if strings.Contains(e, "dropped") {
+			t.Fatalf("an allocation was dropped while IMDS lagged: %s", e)
+		}
+	}
+	// Start + first leaked-ENI collection + at least one reconcile that
+	// found IMDS behind and asked EC2.
+	if n := vpc.Calls().Count("DescribeNetworkInterfaces", ""); n < 3 {
+		t.Fatalf("%d describes: the lag never reached the reconcile", n)
+	}
+	list, err := ag.client.List(context.Background())
+	if err != nil || len(list) != 12 {
+		t.Fatalf("list: %d allocations, %v", len(list), err)
+	}
+	for _, al := range list {
+		if held[al.Key] != al.Address {
+			t.Fatalf("%s now holds %s, it was given %s", al.Key, al.Address, held[al.Key])
 		}
 	}
 }
