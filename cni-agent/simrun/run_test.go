@@ -1,0 +1,172 @@
+package simrun
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/cni-agent/sim/fakeec2"
+	"github.com/eksnet/eksnet/cni-agent/simcluster"
+)
+
+var testBins simcluster.Binaries
+
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		return m.Run() // the run tests skip
+	}
+	dir, err := os.MkdirTemp("", "simrun-bins-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	wd, _ := os.Getwd()
+	root, ok := simcluster.SourceRoot(wd)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "no eksnet source tree above", wd)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if testBins, err = simcluster.BuildBinaries(ctx, root, dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+}
+
+func uniqueName(tag string) string { return fmt.Sprintf("%s%d", tag, time.Now().UnixNano()%1e8) }
+
+// TestRunDevSpec: the dev layout (two t3.medium nodes in two AZs, agent
+// settings as user data writes them) with 7 pods per node passes every
+// check, reports what it did, and leaves nothing behind.
+func TestRunDevSpec(t *testing.T) {
+	needRoot(t)
+	name := uniqueName("srdev")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, kept, err := Run(ctx, devSpec(), Options{PodsPerNode: 7, Binaries: testBins, SimName: name, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept != nil {
+		t.Fatal("Run without Keep returned a live cluster")
+	}
+	var text bytes.Buffer
+	if err := WriteText(&text, rep); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("progress:\n%s\nreport:\n%s", progress.String(), text.String())
+	if !rep.OK || len(rep.Failed()) > 0 {
+		t.Fatalf("dev run failed: %+v", rep.Failed())
+	}
+	if len(rep.Nodes) != 2 || rep.Nodes[0].AZ == rep.Nodes[1].AZ {
+		t.Fatalf("nodes %+v: want two, one per AZ", rep.Nodes)
+	}
+	for _, n := range rep.Nodes {
+		if n.Wired != 7 || n.Promised != 15 || n.AgentCapacity != 15 || n.ENIs < 2 {
+			t.Fatalf("node %s: wired %d, promised %d, agent capacity %d, ENIs %d; want 7, 15, 15, >= 2", n.Name, n.Wired, n.Promised, n.AgentCapacity, n.ENIs)
+		}
+	}
+	want := map[string]bool{"agents ready": false, "node group general pods wired": false, "pod <-> pod on one node": false,
+		"pod <-> pod across nodes without NAT": false, "pod -> internet SNATed to the node IP": false}
+	for _, c := range rep.Checks {
+		if _, ok := want[c.Name]; ok {
+			if !c.OK || c.Skipped {
+				t.Errorf("check %s: %+v", c.Name, c)
+			}
+			want[c.Name] = true
+		}
+	}
+	for c, seen := range want {
+		if !seen {
+			t.Errorf("check %q missing from the report", c)
+		}
+	}
+	if rep.EC2Calls.ByAction["AttachNetworkInterface"] < 2 || rep.AddLatency.Count != 14 || rep.AddLatency.P50 <= 0 || rep.AddLatency.P99 < rep.AddLatency.P50 {
+		t.Fatalf("EC2 calls %+v, ADD latency %+v: want an ENI attached per node and 14 ADD samples", rep.EC2Calls, rep.AddLatency)
+	}
+	for _, step := range []string{"building the simulated VPC", "agent ready", "7/7 pods wired", "checking traffic", "tearing down"} {
+		if !strings.Contains(progress.String(), step) {
+			t.Errorf("progress never said %q", step)
+		}
+	}
+	var back Report
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rep); err != nil || json.Unmarshal(js.Bytes(), &back) != nil || !back.OK || len(back.Nodes) != 2 {
+		t.Fatalf("JSON report does not round-trip: %v\n%s", err, js.String())
+	}
+	if left, err := sim.Namespaces(name); err != nil || len(left) > 0 {
+		t.Fatalf("namespaces left after the run: %v %v", left, err)
+	}
+}
+
+// TestRunFailsABrokenPromise: the instance table (and so the user data)
+// promises a t3.medium max pods 17, 15 pod addresses, but this simulated
+// EC2 attaches only two ENIs to it (10 addresses): the node group's check
+// fails naming the group, the promise and what the node achieved.
+func TestRunFailsABrokenPromise(t *testing.T) {
+	needRoot(t)
+	name := uniqueName("srbad")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := devSpec()
+	spec.NodeGroups[0].DesiredSize = 1
+	stingy := func(it string) (fakeec2.Limits, error) {
+		l, err := sim.TableLimits(it)
+		l.MaxENIs = min(l.MaxENIs, 2)
+		return l, err
+	}
+	rep, _, err := Run(ctx, spec, Options{Binaries: testBins, SimName: name, Limits: stingy, StallTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	_ = WriteText(&text, rep)
+	t.Logf("report:\n%s", text.String())
+	if rep.OK {
+		t.Fatal("a node that wires 10 of the 15 promised pods passed")
+	}
+	var wired *Check
+	for _, c := range rep.Failed() {
+		if c.Name == "node group general pods wired" {
+			wired = &c
+		}
+	}
+	if wired == nil {
+		t.Fatalf("failed checks %+v: want the node group's pods-wired check among them", rep.Failed())
+	}
+	for _, s := range []string{"node group general", "max pods 17", "15 pod addresses", "wired 10"} {
+		if !strings.Contains(wired.Detail, s) {
+			t.Errorf("failure %q does not say %q", wired.Detail, s)
+		}
+	}
+	if rep.Nodes[0].Wired != 10 {
+		t.Fatalf("node wired %d, want 10 (2 ENIs x 5 secondary addresses)", rep.Nodes[0].Wired)
+	}
+	// What it did wire works.
+	for _, c := range rep.Checks {
+		if strings.HasPrefix(c.Name, "pod ") && !c.OK && !c.Skipped {
+			t.Errorf("traffic check %s failed: %s", c.Name, c.Detail)
+		}
+	}
+}
