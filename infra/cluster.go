@@ -44,6 +44,11 @@ func VpcCniAddonValues(cfg stacks.Config) map[string]any {
 		v["affinity"] = map[string]any{"nodeAffinity": map[string]any{
 			"requiredDuringSchedulingIgnoredDuringExecution": map[string]any{
 				"nodeSelectorTerms": []any{map[string]any{"matchExpressions": []any{
+					// Setting affinity replaces the add-on's default, so the
+					// default's terms are repeated before ours.
+					map[string]any{"key": "kubernetes.io/os", "operator": "In", "values": []any{"linux"}},
+					map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64", "arm64"}},
+					map[string]any{"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": []any{"fargate", "hybrid", "auto"}},
 					map[string]any{"key": LabelCNI, "operator": "NotIn", "values": []any{stacks.CNIAgent}},
 				}}},
 			},

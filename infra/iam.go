@@ -61,8 +61,10 @@ func AgentPolicy(partition, region, clusterName, vpcID string) PolicyDocument {
 	return PolicyDocument{Version: "2012-10-17", Statement: []Statement{
 		{
 			Sid: "Describe", Effect: "Allow",
-			// Describe calls support no resource-level scoping in EC2.
-			Action:   []string{"ec2:DescribeInstances", "ec2:DescribeInstanceTypes", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"},
+			// Describe calls support no resource-level scoping in EC2. The
+			// agent reads instance and subnet facts from IMDS, so it only
+			// describes interfaces (reconciliation, leaked-ENI collection).
+			Action:   []string{"ec2:DescribeNetworkInterfaces"},
 			Resource: []string{"*"},
 		},
 		{

@@ -83,6 +83,23 @@ func Build(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		return nil, err
 	}
 	before = append(before, s.Cluster, s.NodeIAM, s.Kubernetes)
+	// The components' children are named too: the SDK expands a component
+	// dependency only into the children registered by the time it looks.
+	before = append(before, s.Cluster.EKS, s.NodeIAM.Role)
+	for _, a := range s.NodeIAM.Attachments {
+		before = append(before, a)
+	}
+	if s.NodeIAM.AgentPolicy != nil {
+		before = append(before, s.NodeIAM.AgentPolicy)
+	}
+	for _, ec := range s.Kubernetes.ENIConfigs {
+		before = append(before, ec)
+	}
+	if s.Agent != nil {
+		for _, arch := range Architectures {
+			before = append(before, s.Agent.Objects[arch])
+		}
+	}
 	var groups []pulumi.Resource
 	for i, ng := range cfg.NodeGroups {
 		g, err := NewNodeGroup(ctx, "ng-"+ng.Name, cfg, NodeGroupArgs{
