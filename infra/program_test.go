@@ -1,0 +1,73 @@
+package infra_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/eksnet/eksnet/infra"
+	"github.com/eksnet/eksnet/infra/plan"
+)
+
+// runProgram runs infra.Program (what cmd/stack and the Automation API run)
+// with Pulumi config as the engine would pass it from Pulumi.<stack>.yaml.
+func runProgram(t *testing.T, stack string, config map[string]string) (*plan.Mocks, error) {
+	t.Helper()
+	m := plan.NewMocks(plan.Project, stack, config["aws:region"])
+	pctx, err := pulumi.NewContext(context.Background(), pulumi.RunInfo{Project: plan.Project, Stack: stack, Config: config, Mocks: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pctx.Close()
+	return m, pulumi.RunWithContext(pctx, infra.Program)
+}
+
+// TestProgramReadsPulumiConfig: `pulumi config set` values reach the
+// program, structured ones (set with --path) merged over the preset.
+func TestProgramReadsPulumiConfig(t *testing.T) {
+	m, err := runProgram(t, "team-a", map[string]string{
+		"aws:region":        "eu-west-1",
+		"eksnet:preset":     "staging",
+		"eksnet:network":    `{"nat":"per-az","vpcCidr":"10.20.0.0/16"}`,
+		"eksnet:nodeGroups": `[{"maxSize":9}]`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.ByType(tNAT)); n != 3 {
+		t.Errorf("%d NAT gateways, want 3 (per-az override)", n)
+	}
+	vpc := m.ByType(tVPC)[0]
+	if vpc.Inputs["cidrBlock"] != "10.20.0.0/16" {
+		t.Errorf("vpc cidr %v", vpc.Inputs["cidrBlock"])
+	}
+	for _, s := range m.ByType(tSubnet) {
+		if !strings.HasPrefix(str(s.Inputs["availabilityZone"]), "eu-west-1") {
+			t.Errorf("subnet %s in %v", s.Name, s.Inputs["availabilityZone"])
+		}
+	}
+	mng := m.ByType(tMNG)[0]
+	if sc := obj(mng.Inputs["scalingConfig"]); sc["maxSize"] != float64(9) || sc["minSize"] != float64(2) {
+		t.Errorf("node group scaling %v, want max 9 over the staging preset", sc)
+	}
+	if cl := m.ByType(tCluster)[0]; cl.Inputs["name"] != "eksnet-team-a" {
+		t.Errorf("cluster name %v", cl.Inputs["name"])
+	}
+}
+
+func TestProgramRejectsBadConfig(t *testing.T) {
+	for cfg, want := range map[string]map[string]string{
+		"aws:region: not set": {"eksnet:preset": "dev"},
+		`config key eksnet:network: json: unknown field "natt"`: {"aws:region": "us-east-1", "eksnet:network": `{"natt":"none"}`},
+	} {
+		m, err := runProgram(t, "x", want)
+		if err == nil || !strings.Contains(err.Error(), cfg) {
+			t.Errorf("config %v: err = %v, want %q", want, err, cfg)
+		}
+		if len(m.Registrations()) != 0 {
+			t.Errorf("config %v: resources registered despite the error", want)
+		}
+	}
+}
