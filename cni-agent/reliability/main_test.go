@@ -1,0 +1,43 @@
+package reliability
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/simcluster"
+)
+
+// bins are the agent and plugin built from this checkout for the run.
+var bins simcluster.Binaries
+
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	root, ok := simcluster.SourceRoot(wd)
+	if !ok {
+		fmt.Fprintln(os.Stderr, "reliability: not inside the eksnet source tree")
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "eksnet-reliability-bins-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bins, err = simcluster.BuildBinaries(ctx, root, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
+}
