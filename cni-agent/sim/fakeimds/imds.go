@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,8 +73,9 @@ func (s *Store) SetDelay(d time.Duration) {
 	s.delay = max(d, 0)
 }
 
-// Publish records the metadata of all instances, keyed by the source address
-// each instance's requests come from (its primary private address).
+// Publish records the metadata of all instances, keyed by each instance's
+// primary private address; requests from its other addresses (pods) are
+// matched through its interfaces.
 func (s *Store) Publish(bySrc map[netip.Addr]Instance) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -106,8 +108,19 @@ func (s *Store) Lookup(src netip.Addr) (Instance, bool) {
 			break
 		}
 	}
-	inst, ok := snap.bySrc[src]
-	return inst, ok
+	if inst, ok := snap.bySrc[src]; ok {
+		return inst, true
+	}
+	// Requests from a pod leave through one of the instance's ENIs with a
+	// secondary address or one from a prefix: they are the same instance.
+	for _, inst := range snap.bySrc {
+		for _, ifc := range inst.Interfaces {
+			if slices.Contains(ifc.LocalIPv4s, src) || slices.ContainsFunc(ifc.IPv4Prefixes, func(p netip.Prefix) bool { return p.Contains(src) }) {
+				return inst, true
+			}
+		}
+	}
+	return Instance{}, false
 }
 
 // Server is the IMDS HTTP handler.

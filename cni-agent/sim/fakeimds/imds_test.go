@@ -67,6 +67,11 @@ func TestStoreDelay(t *testing.T) {
 	if got, _ := s.Lookup(src); got.Type != "new" {
 		t.Fatalf("after the delay saw %q", got.Type)
 	}
+	for _, pod := range []string{"10.0.0.6", "10.0.0.17"} {
+		if got, ok := s.Lookup(netip.MustParseAddr(pod)); !ok || got.ID != "i-1" {
+			t.Fatalf("request from pod address %s: %v %v", pod, got.ID, ok)
+		}
+	}
 	if _, ok := s.Lookup(netip.MustParseAddr("10.9.9.9")); ok {
 		t.Fatal("unknown source found")
 	}
