@@ -36,8 +36,9 @@ type ClusterArgs struct {
 }
 
 // VpcCniAddonValues is the vpc-cni add-on configuration. Agent mode keeps
-// aws-node off agent nodes with a required node affinity; aws-vpc-cni mode
-// passes the targets VpcCniOptions has no field for.
+// aws-node off agent nodes with a required node affinity on
+// eksnet.io/cni=aws-vpc-cni; aws-vpc-cni mode passes the targets
+// VpcCniOptions has no field for.
 func VpcCniAddonValues(cfg stacks.Config) map[string]any {
 	v := map[string]any{}
 	if cfg.CNI.Mode == stacks.CNIAgent {
@@ -49,7 +50,11 @@ func VpcCniAddonValues(cfg stacks.Config) map[string]any {
 					map[string]any{"key": "kubernetes.io/os", "operator": "In", "values": []any{"linux"}},
 					map[string]any{"key": "kubernetes.io/arch", "operator": "In", "values": []any{"amd64", "arm64"}},
 					map[string]any{"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": []any{"fargate", "hybrid", "auto"}},
-					map[string]any{"key": LabelCNI, "operator": "NotIn", "values": []any{stacks.CNIAgent}},
+					// Positive selection: a node gets aws-node only once it is
+					// labelled for the AWS VPC CNI. NotIn agent would let
+					// aws-node land on an agent node in the moment between
+					// registration and EKS applying the node group's labels.
+					map[string]any{"key": LabelCNI, "operator": "In", "values": []any{stacks.CNIAWSVPC}},
 				}}},
 			},
 		}}

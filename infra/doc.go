@@ -23,10 +23,13 @@
 // objects, and their user data waits on the cluster's kubeconfig, so the
 // CNI configuration exists before any node boots.
 //
-// Keeping aws-node off agent nodes: agent nodes carry the label
-// eksnet.io/cni=agent, and the vpc-cni add-on is configured (through
-// VpcCniOptions.ConfigurationValues) with a required node affinity
-// eksnet.io/cni NotIn [agent]. The add-on stays installed for any node
-// group that runs the AWS VPC CNI, and EKS keeps managing its upgrades;
-// removing the add-on outright would make mixed clusters impossible.
+// Keeping aws-node off agent nodes: every node group carries the label
+// eksnet.io/cni=<mode>, and in agent mode the vpc-cni add-on is configured
+// (through VpcCniOptions.ConfigurationValues) with a required node affinity
+// eksnet.io/cni In [aws-vpc-cni]. Positive selection matters: managed node
+// groups with a custom AMI get their labels from EKS after the node
+// registers, and a NotIn [agent] rule would let aws-node schedule in that
+// window. The add-on stays installed and EKS-managed for any node labelled
+// for the AWS VPC CNI; removing it outright would make mixed clusters
+// impossible.
 package infra

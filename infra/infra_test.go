@@ -400,7 +400,7 @@ func checkCluster(t *testing.T, cfg stacks.Config, m *plan.Mocks) {
 	cni := obj(in["vpcCniOptions"])
 	if cfg.CNI.Mode == stacks.CNIAgent {
 		expr := fmt.Sprint(obj(cni["configurationValues"])["affinity"])
-		if !strings.Contains(expr, "eksnet.io/cni") || !strings.Contains(expr, "NotIn") || !strings.Contains(expr, "agent") {
+		if !strings.Contains(expr, "map[key:eksnet.io/cni operator:In values:[aws-vpc-cni]]") {
 			t.Errorf("aws-node not kept off agent nodes: %v", cni)
 		}
 	} else if cni["enablePrefixDelegation"] != cfg.CNI.PrefixDelegation {
