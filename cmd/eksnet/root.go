@@ -50,6 +50,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newKubeconfigCmd(a),
 		newUserDataCmd(a),
 		newVersionCmd(a),
+		newSimCmd(a),
 	)
 	return root
 }

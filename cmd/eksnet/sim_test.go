@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/sim"
+)
+
+// TestMain lets this test binary stand in for eksnet when `sim up` re-executes
+// itself as the simulation daemon.
+func TestMain(m *testing.M) {
+	if os.Getenv(simDaemonEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err := Run(ctx, os.Args[1:])
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "eksnet:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func runSim(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	err := runWith(ctx, args, &app{stdout: &out, stderr: &errOut, getenv: os.Getenv})
+	return out.String() + errOut.String(), err
+}
+
+func TestSimUpExecStatusDown(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	name := fmt.Sprintf("cli%d", time.Now().UnixNano()%1e8)
+	t.Cleanup(func() {
+		if _, err := os.Stat(simDir(name)); err == nil {
+			_, _ = runSim(t, "sim", "down", name)
+		}
+		_ = sim.Sweep(name)
+	})
+	out, err := runSim(t, "sim", "up", "--name", name, "--nodes", "2", "--instance-type", "m5.large")
+	if err != nil {
+		t.Fatalf("sim up: %v\n%s", err, out)
+	}
+	st, err := readSimState(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Nodes) != 2 || !strings.Contains(out, st.Nodes[1].InstanceID) {
+		t.Fatalf("sim up printed %q, state %+v", out, st)
+	}
+
+	if out, err := runSim(t, "sim", "up", "--name", name); err == nil || !strings.Contains(err.Error(), "is running") {
+		t.Fatalf("second sim up with the same name: %v\n%s", err, out)
+	}
+
+	out, err = runSim(t, "sim", "exec", name, "node-1", "--", "ip", "-4", "-o", "addr", "show", "eth0")
+	if err != nil || !strings.Contains(out, st.Nodes[1].PrimaryIP+"/24") {
+		t.Fatalf("sim exec: %v\n%s", err, out)
+	}
+	out, err = runSim(t, "sim", "exec", name, "node-0", "--", "sh", "-c", "echo $AWS_ENDPOINT_URL_EC2 $AWS_EC2_METADATA_SERVICE_ENDPOINT")
+	if err != nil || strings.TrimSpace(out) != "http://198.18.1.1 http://169.254.169.254" {
+		t.Fatalf("sim exec env: %v\n%q", err, out)
+	}
+	if _, err := runSim(t, "sim", "exec", name, "node-9", "--", "true"); err == nil || !strings.Contains(err.Error(), "node-0, node-1") {
+		t.Fatalf("sim exec on an unknown node: %v", err)
+	}
+
+	out, err = runSim(t, "sim", "status", name)
+	if err != nil || !strings.Contains(out, "node-1") || !strings.Contains(out, "10.0.1.0/24") {
+		t.Fatalf("sim status: %v\n%s", err, out)
+	}
+	out, err = runSim(t, "sim", "status", name, "-o", "json")
+	if err != nil {
+		t.Fatalf("sim status -o json: %v\n%s", err, out)
+	}
+	var js struct {
+		Status simStatus `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js.Status.State.Instances) != 2 {
+		t.Fatalf("status json: %v\n%s", err, out)
+	}
+
+	pid := st.PID
+	out, err = runSim(t, "sim", "down", name)
+	if err != nil {
+		t.Fatalf("sim down: %v\n%s", err, out)
+	}
+	if left, _ := sim.Namespaces(name); len(left) > 0 {
+		t.Fatalf("namespaces left after sim down: %v", left)
+	}
+	if _, err := os.Stat(simDir(name)); !os.IsNotExist(err) {
+		t.Fatalf("state dir left after sim down: %v", err)
+	}
+	if processAlive(pid) {
+		t.Fatalf("daemon pid %d alive after sim down", pid)
+	}
+	if _, err := runSim(t, "sim", "down", name); err == nil {
+		t.Fatal("second sim down succeeded; want a clear nothing-to-remove error")
+	}
+}
+
+func TestSimUpRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sim", "up"}, "--name: required"},
+		{[]string{"sim", "up", "--name", "Bad_Name"}, "--name"},
+		{[]string{"sim", "up", "--name", "x", "--nodes", "-1"}, "--nodes -1"},
+		{[]string{"sim", "up", "--name", "x", "--instance-type", "t3.gigantic"}, "--instance-type"},
+		{[]string{"sim", "up", "--name", "x", "--vpc-cidr", "10.0.0.0"}, "--vpc-cidr"},
+		{[]string{"sim", "exec", "x", "node-0"}, "usage"},
+	} {
+		_, err := runSim(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want it to mention %q", tc.args, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/cni-agent/sim/fakeec2"
+)
+
+// simUpOptions are shared by `sim up` and the daemon it starts (`sim serve`).
+type simUpOptions struct {
+	name         string
+	nodes        int
+	instanceType string
+	vpcCIDR      string
+	imdsDelay    time.Duration
+	timeout      time.Duration
+}
+
+func (o *simUpOptions) bind(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", "", "simulation name (a-z, 0-9, '-'; up to 32), prefix of all its namespaces (required)")
+	f.IntVar(&o.nodes, "nodes", 2, "number of nodes (node-0, node-1, ...), spread over the subnets")
+	f.StringVar(&o.instanceType, "instance-type", "t3.medium", "EC2 instance type of the nodes (sets ENI and address limits)")
+	f.StringVar(&o.vpcCIDR, "vpc-cidr", "10.0.0.0/16", "VPC CIDR; two /24 subnets are carved from its start")
+	f.DurationVar(&o.imdsDelay, "imds-delay", 0, "how long EC2 changes take to show in IMDS")
+}
+
+// validate checks the flags before anything is created.
+func (o *simUpOptions) validate() (sim.Config, error) {
+	var cfg sim.Config
+	if o.name == "" {
+		return cfg, errors.New("--name: required (e.g. --name demo)")
+	}
+	if err := sim.ValidateName(o.name); err != nil {
+		return cfg, fmt.Errorf("--name: %w", err)
+	}
+	if o.nodes < 0 || o.nodes > 64 {
+		return cfg, fmt.Errorf("--nodes %d: accepted values are 0 to 64", o.nodes)
+	}
+	if _, err := sim.TableLimits(o.instanceType); err != nil {
+		return cfg, fmt.Errorf("--instance-type %q: %w", o.instanceType, err)
+	}
+	p, err := netip.ParsePrefix(o.vpcCIDR)
+	if err != nil {
+		return cfg, fmt.Errorf("--vpc-cidr %q: not a CIDR (e.g. 10.0.0.0/16): %w", o.vpcCIDR, err)
+	}
+	if o.imdsDelay < 0 {
+		return cfg, fmt.Errorf("--imds-delay %v: must not be negative", o.imdsDelay)
+	}
+	return sim.Config{Name: o.name, VPCCIDR: p, IMDSDelay: o.imdsDelay}, nil
+}
+
+func (o *simUpOptions) args() []string {
+	return []string{"--name", o.name, "--nodes", strconv.Itoa(o.nodes), "--instance-type", o.instanceType,
+		"--vpc-cidr", o.vpcCIDR, "--imds-delay", o.imdsDelay.String()}
+}
+
+func newSimUpCmd(a *app) *cobra.Command {
+	var o simUpOptions
+	cmd := &cobra.Command{
+		Use:   "up --name NAME [--nodes K] [--instance-type T]",
+		Short: "Bring a simulated VPC up and leave it running in a background daemon",
+		Example: `  eksnet sim up --name demo --nodes 2 --instance-type t3.medium
+  eksnet sim exec demo node-0 -- ip addr
+  eksnet sim down demo`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := o.validate(); err != nil {
+				return err
+			}
+			if err := simNameFree(o.name); err != nil {
+				return err
+			}
+			st, err := startSimDaemon(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			printSimUp(a, st)
+			return nil
+		},
+	}
+	o.bind(cmd)
+	cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the daemon to be ready")
+	return cmd
+}
+
+// simNameFree refuses a name that has state, a daemon or namespaces.
+func simNameFree(name string) error {
+	if _, err := os.Stat(simDir(name)); err == nil {
+		if pid := readPID(name); processAlive(pid) {
+			return fmt.Errorf("--name %q: a simulation of that name is running (pid %d); stop it with `eksnet sim down %s` or pick another name", name, pid, name)
+		}
+		return fmt.Errorf("--name %q: stale state in %s (its daemon is gone); clean it with `eksnet sim down %s`", name, simDir(name), name)
+	}
+	if nss, err := sim.Namespaces(name); err == nil && len(nss) > 0 {
+		return fmt.Errorf("--name %q: namespaces %v exist; clean them with `eksnet sim down %s`", name, nss, name)
+	}
+	return nil
+}
+
+// startSimDaemon re-executes this binary as `sim serve` in its own session,
+// then waits for its state file (ready) or its exit (failed).
+func startSimDaemon(ctx context.Context, o simUpOptions) (simState, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return simState{}, fmt.Errorf("finding the eksnet binary: %w", err)
+	}
+	dir := simDir(o.name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return simState{}, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	logPath := filepath.Join(dir, "daemon.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return simState{}, fmt.Errorf("opening %s: %w", logPath, err)
+	}
+	defer logf.Close()
+	daemon := exec.Command(self, append([]string{"sim", "serve"}, o.args()...)...)
+	daemon.Stdout, daemon.Stderr = logf, logf
+	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	daemon.Env = append(os.Environ(), simDaemonEnv+"=1")
+	if err := daemon.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return simState{}, fmt.Errorf("starting the simulation daemon: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pid"), []byte(strconv.Itoa(daemon.Process.Pid)+"\n"), 0o600); err != nil {
+		_ = daemon.Process.Kill()
+		return simState{}, fmt.Errorf("recording the daemon pid: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	deadline := time.NewTimer(o.timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	fail := func(why error) (simState, error) {
+		_ = daemon.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = daemon.Process.Kill()
+		}
+		_ = sim.Sweep(o.name)
+		tail := logTail(logPath, 20)
+		_ = os.RemoveAll(dir)
+		return simState{}, fmt.Errorf("%w\ndaemon log:\n%s", why, tail)
+	}
+	for {
+		select {
+		case err := <-exited:
+			return fail(fmt.Errorf("simulation daemon exited before it was ready: %v", err))
+		case <-deadline.C:
+			return fail(fmt.Errorf("simulation daemon not ready after %v", o.timeout))
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-tick.C:
+			if st, err := readSimState(o.name); err == nil {
+				return st, nil
+			}
+		}
+	}
+}
+
+func logTail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "(no log)"
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	out := ""
+	for _, l := range lines {
+		out += "  " + l + "\n"
+	}
+	return out
+}
+
+func printSimUp(a *app, st simState) {
+	fmt.Fprintf(a.stdout, "simulation %s up (daemon pid %d)\n", st.Name, st.PID)
+	fmt.Fprintf(a.stdout, "  vpc       %s %s\n  ec2       %s\n  imds      %s\n  internet  echo at %s\n",
+		st.VPCID, st.VPCCIDR, st.EC2Endpoint, st.IMDSEndpoint, st.InternetEcho)
+	for _, n := range st.Nodes {
+		fmt.Fprintf(a.stdout, "  node      %-8s %s %-10s %-12s netns %s\n", n.Name, n.InstanceID, n.InstanceType, n.PrimaryIP, n.NetNS)
+	}
+	fmt.Fprintf(a.stdout, "next: eksnet sim exec %s NODE -- CMD...   eksnet sim status %s   eksnet sim down %s\n", st.Name, st.Name, st.Name)
+}
+
+// simDaemonEnv marks the process as the daemon, so `sim serve` is not run by
+// hand by mistake.
+const simDaemonEnv = "EKSNET_SIM_DAEMON"
+
+func newSimServeCmd(a *app) *cobra.Command {
+	var o simUpOptions
+	cmd := &cobra.Command{
+		Use:    "serve",
+		Short:  "Run a simulated VPC in the foreground (the daemon behind `sim up`)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := o.validate()
+			if err != nil {
+				return err
+			}
+			if a.getenv(simDaemonEnv) != "1" {
+				return errors.New("sim serve: run by `eksnet sim up`, not by hand")
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, nil))
+			return serveSim(cmd.Context(), o, cfg)
+		},
+	}
+	o.bind(cmd)
+	return cmd
+}
+
+// serveSim builds the VPC and its nodes, publishes the state file and the
+// control socket, and holds everything until ctx ends (SIGTERM from `sim down`).
+func serveSim(ctx context.Context, o simUpOptions, cfg sim.Config) (err error) {
+	log := cfg.Logger
+	vpc, err := sim.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := vpc.Close(); cerr != nil {
+			log.Error("removing the simulated vpc", "err", cerr)
+			err = errors.Join(err, cerr)
+		}
+	}()
+	subnets := vpc.Cloud().State().Subnets
+	st := simState{Name: vpc.Name(), PID: os.Getpid(), Started: time.Now().UTC(), Region: vpc.Region(),
+		VPCID: vpc.Cloud().VPCID(), VPCCIDR: cfg.VPCCIDR.String(), EC2Endpoint: vpc.EC2Endpoint(),
+		IMDSEndpoint: vpc.IMDSEndpoint(), InternetEcho: vpc.InternetEcho().String()}
+	for i := 0; i < o.nodes; i++ {
+		n, err := vpc.AddNode(ctx, sim.NodeSpec{Name: "node-" + strconv.Itoa(i), InstanceType: o.instanceType,
+			Subnet: subnets[i%len(subnets)].ID})
+		if err != nil {
+			return err
+		}
+		st.Nodes = append(st.Nodes, simNodeState{Name: n.Name, InstanceID: n.InstanceID, InstanceType: n.InstanceType,
+			PrimaryIP: n.PrimaryIP.String(), PrimaryMAC: n.PrimaryMAC.String(), NetNS: n.NetNSName(), Env: n.Env()})
+	}
+	dir := simDir(o.name)
+	sock := simSocket(o.name)
+	_ = os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", sock, err)
+	}
+	srv := &http.Server{Handler: simControlHandler(vpc), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "state.json"), b); err != nil {
+		return fmt.Errorf("writing the state file: %w", err)
+	}
+	log.Info("simulation ready", "name", st.Name, "nodes", len(st.Nodes))
+	<-ctx.Done()
+	log.Info("simulation stopping")
+	_ = os.Remove(filepath.Join(dir, "state.json"))
+	return nil
+}
+
+// simStatus is the daemon's answer to GET /status.
+type simStatus struct {
+	State  fakeec2.State     `json:"state"`
+	Calls  sim.CallStats     `json:"calls"`
+	Faults sim.FaultSettings `json:"faults"`
+}
+
+func simControlHandler(vpc *sim.VPC) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		calls := vpc.Calls()
+		if len(calls.Log) > 50 {
+			calls.Log = calls.Log[len(calls.Log)-50:]
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(simStatus{State: vpc.Cloud().State(), Calls: calls, Faults: vpc.Faults().Get()})
+	})
+	mux.HandleFunc("PUT /faults", func(w http.ResponseWriter, r *http.Request) {
+		var s sim.FaultSettings
+		if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
+			http.Error(w, "decoding fault settings: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := vpc.Faults().Set(s); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
