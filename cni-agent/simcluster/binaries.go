@@ -32,20 +32,26 @@ type Binaries struct {
 func (b Binaries) Check() error {
 	var errs []error
 	for _, f := range []struct{ what, path string }{{AgentBinary, b.Agent}, {PluginBinary, b.Plugin}} {
-		if f.path == "" {
-			errs = append(errs, fmt.Errorf("%s binary: no path given", f.what))
-			continue
-		}
-		st, err := os.Stat(f.path)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s binary %s: %w", f.what, f.path, err))
-			continue
-		}
-		if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-			errs = append(errs, fmt.Errorf("%s binary %s: not an executable file", f.what, f.path))
+		if err := Executable(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s binary: %w", f.what, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Executable says why path is not an executable regular file, or nil.
+func Executable(path string) error {
+	if path == "" {
+		return errors.New("no path given")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s: not an executable file", path)
+	}
+	return nil
 }
 
 // Beside returns the agent and plugin found in dir (the running executable's

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -106,6 +108,13 @@ func WriteText(w io.Writer, r *Report) error {
 	for _, g := range r.Groups {
 		fmt.Fprintf(&b, "node group %s: max pods %d (%d pod addresses + %d host-network), %d of %d desired nodes simulated, %d pods each\n",
 			g.Name, g.MaxPods, g.Promised, HostNetworkPods, g.Simulated, g.Desired, g.Target)
+		if len(g.AgentEnv) > 0 {
+			var kv []string
+			for _, k := range slices.Sorted(maps.Keys(g.AgentEnv)) {
+				kv = append(kv, k+"="+g.AgentEnv[k])
+			}
+			fmt.Fprintf(&b, "  agent settings (%s): %s\n", g.AgentEnvSource, strings.Join(kv, " "))
+		}
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

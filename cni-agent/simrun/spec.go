@@ -125,6 +125,10 @@ type GroupPlan struct {
 	// each node must wire.
 	Promised int `json:"promised"`
 	Target   int `json:"target"`
+	// AgentEnv is the agent.env its nodes get, and AgentEnvSource where it
+	// came from.
+	AgentEnv       map[string]string `json:"agentEnv"`
+	AgentEnvSource string            `json:"agentEnvSource"`
 }
 
 // Layout places nodes: for each group, min(desired, maxNodes) nodes (all
@@ -157,7 +161,8 @@ func Layout(s Spec, maxNodes, podsPerNode int) ([]GroupPlan, []NodePlan, error) 
 		if podsPerNode > 0 {
 			target = min(podsPerNode, promised)
 		}
-		groups = append(groups, GroupPlan{Name: g.Name, Desired: g.DesiredSize, Simulated: count, MaxPods: g.MaxPods, Promised: promised, Target: target})
+		groups = append(groups, GroupPlan{Name: g.Name, Desired: g.DesiredSize, Simulated: count, MaxPods: g.MaxPods, Promised: promised, Target: target,
+			AgentEnv: g.AgentEnv, AgentEnvSource: g.AgentEnvSource})
 		base := nodeBase(g.Name)
 		for i := range count {
 			name := fmt.Sprintf("%s-%d", base, i)

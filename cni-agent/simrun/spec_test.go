@@ -55,6 +55,13 @@ func TestLayout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			for i := range groups {
+				g := tc.spec.NodeGroups[i]
+				if !reflect.DeepEqual(groups[i].AgentEnv, g.AgentEnv) || groups[i].AgentEnvSource != g.AgentEnvSource {
+					t.Errorf("group %s: agent env %v from %q, want %v from %q", g.Name, groups[i].AgentEnv, groups[i].AgentEnvSource, g.AgentEnv, g.AgentEnvSource)
+				}
+				groups[i].AgentEnv, groups[i].AgentEnvSource = nil, ""
+			}
 			if !reflect.DeepEqual(groups, tc.groups) {
 				t.Errorf("groups = %+v\nwant %+v", groups, tc.groups)
 			}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/cni-agent/simrun"
+	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// simRunDefaultRegion is the region a preset is planned in: nothing reaches
+// AWS, it only names the simulated AZs.
+const simRunDefaultRegion = "us-west-2"
+
+type simRunOptions struct {
+	pf           projectFlags
+	preset       string
+	stack        string
+	region       string
+	podsPerNode  int
+	maxNodes     int
+	keep         bool
+	output       string
+	agentBin     string
+	cniBin       string
+	name         string
+	stallTimeout time.Duration
+}
+
+func newSimRunCmd(a *app) *cobra.Command {
+	var o simRunOptions
+	cmd := &cobra.Command{
+		Use:   "run [--preset dev|staging|prod | --stack ENV] [--pods-per-node N] [--max-nodes N] [--keep] [-o text|json]",
+		Short: "Plan a stack, build its VPC in the simulation, run the real agent and plugin on its nodes, fill them with pods and check the traffic",
+		Long: `The whole chain on one machine, no AWS account needed (root needed: it creates
+network namespaces). It:
+  1. loads and validates the preset (or stacks/Pulumi.<ENV>.yaml with --stack) and
+     runs the Pulumi program under the mock engine, as ` + "`eksnet plan`" + ` does;
+  2. builds the simulated VPC of that plan (VPC CIDR, planned subnets) with one node
+     per desired node of each node group (at most --max-nodes per group), in its AZ's
+     subnet, with the group's instance type and its EC2 limits;
+  3. starts the real eksnet-agent on each node with the agent.env its rendered user
+     data writes, and waits for the CNI conflist as kubelet does;
+  4. creates pods by exec'ing the installed eksnet-cni plugin in the node, as a
+     container runtime does: max pods minus the 2 host-network pods, or --pods-per-node;
+  5. reports pods wired per node against the promised max pods, pod <-> pod across
+     nodes without NAT, pod -> internet SNATed to the node IP, the EC2 calls made and
+     ADD latency p50/p99;
+  6. tears everything down (with --keep: after Ctrl-C) and exits non-zero if a check failed.
+
+eksnet-agent and eksnet-cni are taken from --agent-bin/--cni-bin, else from beside
+this executable, else built with ` + "`go build`" + ` when run inside the eksnet source tree.
+See docs/sim-run.md.`,
+		Example: `  sudo go run ./cmd/eksnet sim run --preset dev
+  sudo eksnet sim run --preset staging --pods-per-node 20 -o json
+  sudo eksnet sim run --stack team-a --max-nodes 2 --keep`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runSimRun(cmd.Context(), a, cmd, &o) },
+	}
+	f := cmd.Flags()
+	o.pf.register(cmd)
+	f.StringVar(&o.preset, "preset", "", "preset to run: "+strings.Join(stacks.PresetNames, ", ")+" (default dev when --stack is not given)")
+	f.StringVar(&o.stack, "stack", "", "stack to run: stacks/Pulumi.<ENV>.yaml with its overrides")
+	f.StringVar(&o.region, "region", simRunDefaultRegion, "region a --preset is planned in (names the simulated AZs)")
+	f.IntVar(&o.podsPerNode, "pods-per-node", 0, "pods to create on each node (0 = max pods - 2, every promised pod address)")
+	f.IntVar(&o.maxNodes, "max-nodes", 3, "simulate at most this many nodes of each node group (0 = the desired size)")
+	f.BoolVar(&o.keep, "keep", false, "keep the cluster up after the report for inspection until interrupted (Ctrl-C), then tear down")
+	f.StringVarP(&o.output, "output", "o", planOutputText, "report format: text or json (progress goes to stderr)")
+	f.StringVar(&o.agentBin, "agent-bin", "", "eksnet-agent binary (default: beside this executable, else built from the source tree)")
+	f.StringVar(&o.cniBin, "cni-bin", "", "eksnet-cni binary (default: beside this executable, else built from the source tree)")
+	f.StringVar(&o.name, "name", "", "simulation name, prefix of its namespaces (default: random)")
+	f.DurationVar(&o.stallTimeout, "stall-timeout", 30*time.Second, "how long one pod may wait for an address before its node counts as full")
+	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(stacks.PresetNames, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// validate checks the flags before anything runs.
+func (o *simRunOptions) validate() error {
+	var errs []error
+	if o.preset != "" && o.stack != "" {
+		errs = append(errs, fmt.Errorf("--preset %s and --stack %s: give one of them", o.preset, o.stack))
+	}
+	if o.preset == "" && o.stack == "" {
+		o.preset = stacks.PresetDev
+	}
+	if o.output != planOutputText && o.output != outputJSON {
+		errs = append(errs, fmt.Errorf("-o/--output %q: accepted values are %s, %s", o.output, planOutputText, outputJSON))
+	}
+	if o.podsPerNode < 0 {
+		errs = append(errs, fmt.Errorf("--pods-per-node %d: accepted values are 0 (max pods - 2) or more", o.podsPerNode))
+	}
+	if o.maxNodes < 0 {
+		errs = append(errs, fmt.Errorf("--max-nodes %d: accepted values are 0 (the desired size) or more", o.maxNodes))
+	}
+	if o.stallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--stall-timeout %v: must be positive, e.g. 30s", o.stallTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// config loads and validates the preset or stack.
+func (o *simRunOptions) config() (stacks.Config, error) {
+	if o.stack != "" {
+		_, cfg, err := o.pf.loadStack(o.stack)
+		return cfg, err
+	}
+	cfg, err := stacks.Preset(o.preset, o.preset, o.region)
+	if err != nil {
+		return cfg, fmt.Errorf("--%w", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("--preset %s: %w", o.preset, err)
+	}
+	return cfg, nil
+}
+
+func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("sim run: needs root: it creates network namespaces, veths and nftables rules; run it with sudo, e.g. `sudo go run ./cmd/eksnet sim run --preset dev`")
+	}
+	progress := a.stderr
+	fmt.Fprintf(progress, "planning stack %s (preset %s, region %s) under the Pulumi mock engine\n", cfg.Env, cfg.Preset, cfg.Region)
+	p, err := plan.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	spec, err := specFromPlan(p)
+	if err != nil {
+		return err
+	}
+	bins, cleanup, err := findSimBinaries(ctx, a, o)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	rep, kept, err := simrun.Run(ctx, spec, simrun.Options{MaxNodes: o.maxNodes, PodsPerNode: o.podsPerNode, Keep: o.keep,
+		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Progress: progress})
+	if err != nil {
+		return err
+	}
+	if o.output == outputJSON {
+		err = simrun.WriteJSON(a.stdout, rep)
+	} else {
+		err = simrun.WriteText(a.stdout, rep)
+	}
+	if kept != nil {
+		fmt.Fprintf(progress, "\nsimulation %s kept up: its namespaces are /run/netns/%s.*; e.g.\n  ip netns exec %s.node.%s ip rule\n  ip netns exec %s.node.%s nft list ruleset\nCtrl-C tears it down.\n",
+			rep.SimName, rep.SimName, rep.SimName, rep.Nodes[0].Name, rep.SimName, rep.Nodes[0].Name)
+		<-ctx.Done()
+		fmt.Fprintf(progress, "tearing down simulation %s\n", rep.SimName)
+		err = errors.Join(err, kept.Close())
+	}
+	if err != nil {
+		return err
+	}
+	if failed := rep.Failed(); len(failed) > 0 {
+		names := make([]string, len(failed))
+		for i, c := range failed {
+			names[i] = c.Name
+		}
+		return fmt.Errorf("sim run: %d of %d checks failed: %s", len(failed), len(rep.Checks), strings.Join(names, "; "))
+	}
+	return nil
+}
+
+// specFromPlan is the part of the plan the simulation builds. The agent's
+// settings are read from each node group's rendered user data (the agent.env
+// it writes, what a real node gets), falling back to the plan's agent settings.
+func specFromPlan(p *plan.Plan) (simrun.Spec, error) {
+	vpc, err := netip.ParsePrefix(p.VPCCIDR)
+	if err != nil {
+		return simrun.Spec{}, fmt.Errorf("plan: vpc cidr %q: %w", p.VPCCIDR, err)
+	}
+	s := simrun.Spec{Stack: p.Stack, Region: p.Region, VPCCIDR: vpc}
+	for _, sn := range p.Subnets {
+		c, err := netip.ParsePrefix(sn.CIDR)
+		if err != nil {
+			return s, fmt.Errorf("plan: subnet %s cidr %q: %w", sn.Name, sn.CIDR, err)
+		}
+		if !vpc.Contains(c.Addr()) {
+			continue // secondary-CIDR pod subnets: not part of the simulated VPC
+		}
+		s.Subnets = append(s.Subnets, simrun.Subnet{Name: sn.Name, AZ: sn.AZ, CIDR: c})
+	}
+	for _, g := range p.NodeGroups {
+		if g.CNI.Mode != stacks.CNIAgent {
+			return s, fmt.Errorf("node group %s: cni.mode %q: sim run starts the eksnet agent on the nodes; accepted: cni.mode %s", g.Name, g.CNI.Mode, stacks.CNIAgent)
+		}
+		ng := simrun.NodeGroup{Name: g.Name, InstanceTypes: g.InstanceTypes, DesiredSize: g.DesiredSize, Subnets: g.Subnets, MaxPods: g.MaxPods}
+		switch {
+		case g.UserData != "":
+			a, err := plan.UserDataAgent(g.UserData)
+			if err != nil {
+				return s, fmt.Errorf("node group %s: %w", g.Name, err)
+			}
+			ng.AgentEnv, ng.AgentEnvSource = a.Env, "user data agent.env"
+		case g.CNI.Agent != nil:
+			ng.AgentEnv, ng.AgentEnvSource = g.CNI.Agent.Env, "plan agent settings"
+		default:
+			return s, fmt.Errorf("node group %s: the plan has neither user data nor agent settings to start the agent with", g.Name)
+		}
+		s.NodeGroups = append(s.NodeGroups, ng)
+	}
+	return s, nil
+}
+
+// findSimBinaries picks eksnet-agent and eksnet-cni, each from its flag,
+// else beside this executable (where a release unpacks them), else from a
+// `go build` of the source tree the command runs in (so `sudo go run
+// ./cmd/eksnet sim run` works from a fresh clone). cleanup removes what it
+// built.
+func findSimBinaries(ctx context.Context, a *app, o *simRunOptions) (simcluster.Binaries, func(), error) {
+	none := func() {}
+	for _, f := range []struct{ flag, path string }{{"--agent-bin", o.agentBin}, {"--cni-bin", o.cniBin}} {
+		if f.path == "" {
+			continue
+		}
+		if err := simcluster.Executable(f.path); err != nil {
+			return simcluster.Binaries{}, none, fmt.Errorf("%s %s: %w", f.flag, f.path, err)
+		}
+	}
+	b := simcluster.Binaries{Agent: o.agentBin, Plugin: o.cniBin}
+	exe, _ := os.Executable()
+	if exe != "" {
+		agent, plugin := filepath.Join(filepath.Dir(exe), simcluster.AgentBinary), filepath.Join(filepath.Dir(exe), simcluster.PluginBinary)
+		if b.Agent == "" && simcluster.Executable(agent) == nil {
+			b.Agent = agent
+		}
+		if b.Plugin == "" && simcluster.Executable(plugin) == nil {
+			b.Plugin = plugin
+		}
+	}
+	if b.Agent != "" && b.Plugin != "" {
+		return b, none, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return b, none, fmt.Errorf("finding the source tree: %w", err)
+	}
+	root, ok := simcluster.SourceRoot(wd)
+	if !ok {
+		return b, none, fmt.Errorf("eksnet-agent and eksnet-cni: not given with --agent-bin/--cni-bin, not beside %s, and %s is not inside the eksnet source tree to build them from; "+
+			"build them with `go build -o DIR/ ./cmd/eksnet-agent ./cmd/eksnet-cni` in the checkout and pass --agent-bin DIR/eksnet-agent --cni-bin DIR/eksnet-cni", exe, wd)
+	}
+	dir, err := os.MkdirTemp("", "eksnet-sim-run-bin-")
+	if err != nil {
+		return b, none, fmt.Errorf("creating a directory for the built binaries: %w", err)
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	fmt.Fprintf(a.stderr, "building eksnet-agent and eksnet-cni from %s (go build)\n", root)
+	built, err := simcluster.BuildBinaries(ctx, root, dir)
+	if err != nil {
+		cleanup()
+		return b, none, err
+	}
+	if b.Agent == "" {
+		b.Agent = built.Agent
+	}
+	if b.Plugin == "" {
+		b.Plugin = built.Plugin
+	}
+	return b, cleanup, nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/cni-agent/simrun"
+	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// runSimRunCmd runs the `sim run` command on its own (not through the root)
+// and returns stdout, stderr and the error.
+func runSimRunCmd(t *testing.T, timeout time.Duration, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	a := &app{stdout: &out, stderr: &errOut, getenv: os.Getenv}
+	cmd := newSimRunCmd(a)
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+// TestSimRunDevPreset is the CI run of the whole chain: the dev preset
+// planned under the mock engine, its VPC simulated, the agent and plugin
+// built from this tree (nothing given, nothing beside the test binary) and
+// started on the two planned nodes with the agent.env of their user data,
+// 4 pods each through the plugin, every check passing, nothing left behind.
+func TestSimRunDevPreset(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	name := "srcli" + strings.TrimLeft(time.Now().Format(".000000"), ".")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	start := time.Now()
+	stdout, stderr, err := runSimRunCmd(t, 4*time.Minute, "--preset", "dev", "--pods-per-node", "4", "-o", "json", "--name", name)
+	t.Logf("took %v; progress:\n%s", time.Since(start).Round(time.Millisecond), stderr)
+	if err != nil {
+		t.Fatalf("sim run --preset dev: %v\n%s", err, stdout)
+	}
+	var rep simrun.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("-o json output is not a report: %v\n%s", err, stdout)
+	}
+	if !rep.OK || rep.Stack != "dev" || rep.SimName != name || rep.Kept {
+		t.Fatalf("report: ok %v, stack %q, sim %q, kept %v", rep.OK, rep.Stack, rep.SimName, rep.Kept)
+	}
+	if len(rep.Groups) != 1 || rep.Groups[0].MaxPods != 17 || rep.Groups[0].AgentEnvSource != "user data agent.env" ||
+		rep.Groups[0].AgentEnv["EKSNET_MAX_PODS"] != "17" || rep.Groups[0].AgentEnv["EKSNET_CLUSTER"] != "eksnet-dev" {
+		t.Fatalf("node groups %+v: want general with max pods 17 and the agent.env of its user data", rep.Groups)
+	}
+	if len(rep.Nodes) != 2 || rep.Nodes[0].AZ == rep.Nodes[1].AZ {
+		t.Fatalf("nodes %+v: want the dev preset's two nodes, one per AZ", rep.Nodes)
+	}
+	for _, n := range rep.Nodes {
+		if n.Wired != 4 || n.Promised != 15 || n.AgentCapacity != 15 {
+			t.Errorf("node %s: wired %d, promised %d, agent capacity %d; want 4, 15, 15", n.Name, n.Wired, n.Promised, n.AgentCapacity)
+		}
+	}
+	for _, c := range rep.Checks {
+		if !c.OK || c.Skipped {
+			t.Errorf("check %s: %+v", c.Name, c)
+		}
+	}
+	if len(rep.Checks) < 5 || rep.EC2Calls.Total == 0 || rep.AddLatency.Count != 8 {
+		t.Fatalf("%d checks, %d EC2 calls, %d ADD samples; want 5+, some, 8", len(rep.Checks), rep.EC2Calls.Total, rep.AddLatency.Count)
+	}
+	for _, step := range []string{"planning stack dev", "agent ready", "checking traffic", "tearing down"} {
+		if !strings.Contains(stderr, step) {
+			t.Errorf("progress never said %q", step)
+		}
+	}
+	if left, err := sim.Namespaces(name); err != nil || len(left) > 0 {
+		t.Fatalf("namespaces left: %v %v", left, err)
+	}
+}
+
+func TestSimRunRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--preset", "dev", "--stack", "dev"}, "give one of them"},
+		{[]string{"--preset", "qa"}, "accepted values are dev, staging, prod"},
+		{[]string{"-o", "yaml"}, "-o/--output \"yaml\": accepted values are text, json"},
+		{[]string{"--pods-per-node", "-1"}, "--pods-per-node -1"},
+		{[]string{"--max-nodes", "-2"}, "--max-nodes -2"},
+		{[]string{"--stall-timeout", "0s"}, "--stall-timeout"},
+		{[]string{"--stack", "nope", "--project-dir", "../.."}, "stack nope"},
+	} {
+		_, _, err := runSimRunCmd(t, 30*time.Second, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("sim run %v: %v, want an error saying %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestSpecFromPlan: what the simulation builds is read from the plan, the
+// agent settings from the rendered user data.
+func TestSpecFromPlan(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := stacks.Preset(stacks.PresetStaging, "staging", "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := specFromPlan(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatalf("spec from the staging plan: %v", err)
+	}
+	if s.VPCCIDR.String() != cfg.Network.VPCCIDR || len(s.Subnets) != len(p.Subnets) || s.Region != "eu-west-1" {
+		t.Fatalf("spec vpc %s, %d subnets, region %s; plan %s, %d subnets", s.VPCCIDR, len(s.Subnets), s.Region, p.VPCCIDR, len(p.Subnets))
+	}
+	g := s.NodeGroups[0]
+	if g.Name != "general" || g.DesiredSize != 3 || len(g.Subnets) != 3 || g.MaxPods != p.NodeGroups[0].MaxPods ||
+		g.AgentEnvSource != "user data agent.env" || g.AgentEnv["EKSNET_MODE"] != "prefix" || g.AgentEnv["EKSNET_MAX_PODS"] != "110" {
+		t.Fatalf("node group %+v: want staging's general group with prefix mode and max pods 110 from its user data", g)
+	}
+	_, nodes, err := simrun.Layout(s, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	azs := map[string]bool{}
+	for _, n := range nodes {
+		azs[n.AZ] = true
+	}
+	if len(nodes) != 3 || len(azs) != 3 || nodes[1].InstanceType != "m6i.large" {
+		t.Fatalf("layout %+v: want 3 nodes over 3 AZs, instance types in turn", nodes)
+	}
+
+	// Without user data the plan's agent settings are used.
+	p.NodeGroups[0].UserData = ""
+	if s, err = specFromPlan(p); err != nil || s.NodeGroups[0].AgentEnvSource != "plan agent settings" || s.NodeGroups[0].AgentEnv["EKSNET_MODE"] != "prefix" {
+		t.Fatalf("fallback to the plan's agent settings: %+v, %v", s.NodeGroups, err)
+	}
+	p.NodeGroups[0].CNI.Mode = stacks.CNIAWSVPC
+	if _, err := specFromPlan(p); err == nil || !strings.Contains(err.Error(), "cni.mode") || !strings.Contains(err.Error(), "general") {
+		t.Fatalf("aws-vpc-cni node group: %v, want an error naming the group and cni.mode", err)
+	}
+}
