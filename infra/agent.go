@@ -148,3 +148,38 @@ func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ..
 }
 
 func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// RequireAgentBuilds refuses placeholder agents for the architectures the
+// node groups run: an update would boot nodes whose agent download is a
+// script that exits 1. Plans and previews may use placeholders.
+func RequireAgentBuilds(cfg stacks.Config) error {
+	if cfg.CNI.Mode != stacks.CNIAgent {
+		return nil
+	}
+	bins, err := ResolveAgentBinaries(cfg.CNI.Agent)
+	if err != nil {
+		return err
+	}
+	pods, err := cfg.NodeGroupPods()
+	if err != nil {
+		return err
+	}
+	var missing []string
+	example := ""
+	for _, b := range bins {
+		if !b.Placeholder {
+			continue
+		}
+		for _, p := range pods {
+			if p.Arch == b.Arch {
+				missing = append(missing, fmt.Sprintf("eksnet:cni.agent.%sPath (node group %s)", b.Arch, p.Name))
+				example = fmt.Sprintf("pulumi config set --path eksnet:cni.agent.%sPath ./bin/eksnet-agent-linux-%s -s %s", b.Arch, b.Arch, cfg.Env)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("agent mode needs the agent builds before up: set %s (e.g. `%s`), or set eksnet:cni.mode to aws-vpc-cni",
+			strings.Join(missing, ", "), example)
+	}
+	return nil
+}

@@ -14,9 +14,13 @@ import (
 // runProgram runs infra.Program (what cmd/stack and the Automation API run)
 // with Pulumi config as the engine would pass it from Pulumi.<stack>.yaml.
 func runProgram(t *testing.T, stack string, config map[string]string) (*plan.Mocks, error) {
+	return runProgramMode(t, stack, config, true)
+}
+
+func runProgramMode(t *testing.T, stack string, config map[string]string, dryRun bool) (*plan.Mocks, error) {
 	t.Helper()
 	m := plan.NewMocks(plan.Project, stack, config["aws:region"])
-	pctx, err := pulumi.NewContext(context.Background(), pulumi.RunInfo{Project: plan.Project, Stack: stack, Config: config, Mocks: m})
+	pctx, err := pulumi.NewContext(context.Background(), pulumi.RunInfo{Project: plan.Project, Stack: stack, Config: config, Mocks: m, DryRun: dryRun})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,5 +73,23 @@ func TestProgramRejectsBadConfig(t *testing.T) {
 		if len(m.Registrations()) != 0 {
 			t.Errorf("config %v: resources registered despite the error", want)
 		}
+	}
+}
+
+// TestUpdateRefusesPlaceholderAgent: a real update (not a preview) of an
+// agent-mode stack without agent builds stops before registering anything,
+// whether it comes from eksnet up or plain pulumi up.
+func TestUpdateRefusesPlaceholderAgent(t *testing.T) {
+	config := map[string]string{"aws:region": "us-east-1", "eksnet:preset": "dev"}
+	m, err := runProgramMode(t, "dev", config, false)
+	if err == nil || !strings.Contains(err.Error(), "eksnet:cni.agent.amd64Path (node group general)") {
+		t.Fatalf("update with placeholder agent: %v", err)
+	}
+	if len(m.Registrations()) != 0 {
+		t.Error("resources registered before the refusal")
+	}
+	config["eksnet:cni"] = `{"mode":"aws-vpc-cni"}`
+	if _, err := runProgramMode(t, "dev", config, false); err != nil {
+		t.Fatalf("aws-vpc-cni update needs no agent build: %v", err)
 	}
 }

@@ -55,6 +55,11 @@ func Build(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("stack %s: %w", cfg.Env, err)
 	}
+	if !ctx.DryRun() {
+		if err := RequireAgentBuilds(cfg); err != nil {
+			return nil, fmt.Errorf("stack %s: %w", cfg.Env, err)
+		}
+	}
 	pods, err := cfg.NodeGroupPods()
 	if err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/spf13/cobra"
@@ -136,38 +135,4 @@ func (a *app) pulumiStack(ctx context.Context, root string, cfg stacks.Config) (
 		return auto.Stack{}, fmt.Errorf("open stack %s in backend %s: %w", cfg.Env, backend, err)
 	}
 	return st, nil
-}
-
-// requireAgentBuilds refuses to deploy placeholder agents: up would boot
-// nodes whose agent download is a script that exits 1.
-func requireAgentBuilds(cfg stacks.Config) error {
-	if cfg.CNI.Mode != stacks.CNIAgent {
-		return nil
-	}
-	bins, err := infra.ResolveAgentBinaries(cfg.CNI.Agent)
-	if err != nil {
-		return err
-	}
-	pods, err := cfg.NodeGroupPods()
-	if err != nil {
-		return err
-	}
-	var missing []string
-	example := ""
-	for _, b := range bins {
-		if !b.Placeholder {
-			continue
-		}
-		for _, p := range pods {
-			if p.Arch == b.Arch {
-				missing = append(missing, fmt.Sprintf("eksnet:cni.agent.%sPath (node group %s)", b.Arch, p.Name))
-				example = fmt.Sprintf("pulumi config set --path eksnet:cni.agent.%sPath ./bin/eksnet-agent-linux-%s -s %s", b.Arch, b.Arch, cfg.Env)
-			}
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("agent mode needs the agent builds before up: set %s (e.g. `%s`), or set eksnet:cni.mode to aws-vpc-cni",
-			strings.Join(missing, ", "), example)
-	}
-	return nil
 }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/spf13/cobra"
+
+	"github.com/eksnet/eksnet/infra"
 )
 
 func newUpCmd(a *app) *cobra.Command {
@@ -21,7 +23,7 @@ for the CLI, credential and backend requirements.`,
 			if err != nil {
 				return err
 			}
-			if err := requireAgentBuilds(cfg); err != nil {
+			if err := infra.RequireAgentBuilds(cfg); err != nil {
 				return err
 			}
 			st, err := a.pulumiStack(cmd.Context(), root, cfg)

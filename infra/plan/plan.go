@@ -120,7 +120,8 @@ func Execute(ctx context.Context, cfg stacks.Config, mocks *Mocks) (*infra.Stack
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	pctx, err := pulumi.NewContext(ctx, pulumi.RunInfo{Project: mocks.Project, Stack: mocks.Stack, Mocks: mocks})
+	// A plan is a preview: DryRun lets the program use placeholder agents.
+	pctx, err := pulumi.NewContext(ctx, pulumi.RunInfo{Project: mocks.Project, Stack: mocks.Stack, Mocks: mocks, DryRun: true})
 	if err != nil {
 		return nil, fmt.Errorf("start mock engine: %w", err)
 	}
