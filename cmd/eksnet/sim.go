@@ -40,6 +40,7 @@ See docs/sim.md.`,
 		newSimExecCmd(a),
 		newSimStatusCmd(a),
 		newSimDownCmd(a),
+		newSimFaultsCmd(a),
 		newSimRunCmd(a),
 	)
 	return cmd

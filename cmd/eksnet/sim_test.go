@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,9 +16,24 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/sim"
 )
 
+// testPostEnv makes the test binary a tiny HTTP client, so tests need no curl.
+const testPostEnv = "EKSNET_SIM_TEST_POST"
+
 // TestMain lets this test binary stand in for eksnet when `sim up` re-executes
 // itself as the simulation daemon.
 func TestMain(m *testing.M) {
+	if body := os.Getenv(testPostEnv); body != "" {
+		// Run inside a node by `sim exec`: POST body to the EC2 endpoint the
+		// node's environment names, print the HTTP status.
+		resp, err := http.Post(os.Getenv("EKSNET_EC2_ENDPOINT"), "application/x-www-form-urlencoded", strings.NewReader(body))
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		resp.Body.Close()
+		fmt.Println(resp.StatusCode)
+		os.Exit(0)
+	}
 	if os.Getenv(simDaemonEnv) == "1" {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := Run(ctx, os.Args[1:])
@@ -92,6 +108,29 @@ func TestSimUpExecStatusDown(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &js); err != nil || len(js.Status.State.Instances) != 2 {
 		t.Fatalf("status json: %v\n%s", err, out)
+	}
+
+	out, err = runSim(t, "sim", "faults", name, "--throttle-ratio", "1", "--throttle-actions", "DescribeSubnets")
+	if err != nil {
+		t.Fatalf("sim faults: %v\n%s", err, out)
+	}
+	// The daemon's EC2 now throttles DescribeSubnets: prove it from a node.
+	t.Setenv(testPostEnv, "Action=DescribeSubnets&Version=2016-11-15")
+	out, err = runSim(t, "sim", "exec", name, "node-0", "--", os.Args[0])
+	os.Unsetenv(testPostEnv)
+	if err != nil || strings.TrimSpace(out) != "503" {
+		t.Fatalf("throttled DescribeSubnets from node-0: %v %q, want 503", err, out)
+	}
+	if out, err := runSim(t, "sim", "faults", name, "--throttle-ratio", "2"); err == nil {
+		t.Fatalf("ratio 2 accepted:\n%s", out)
+	}
+	out, err = runSim(t, "sim", "faults", name, "--reset")
+	if err != nil || !strings.Contains(out, "{}") {
+		t.Fatalf("sim faults --reset: %v\n%s", err, out)
+	}
+	out, err = runSim(t, "sim", "status", name)
+	if err != nil || !strings.Contains(out, "RequestLimitExceeded") {
+		t.Fatalf("status lacks the throttled call: %v\n%s", err, out)
 	}
 
 	pid := st.PID
