@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/cni-agent/simcluster"
+)
+
+// benchmark runs everything and returns the figures; progress goes to
+// progress, one line per phase.
+func benchmark(ctx context.Context, o Options, log *slog.Logger, progress io.Writer) (*results, error) {
+	work, err := os.MkdirTemp("", "eksnet-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the work directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+	step := func(format string, args ...any) { fmt.Fprintf(progress, "bench: "+format+"\n", args...) }
+
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, err
+	}
+	root, ok := simcluster.SourceRoot(wd)
+	if !ok {
+		return nil, fmt.Errorf("run it from the eksnet source tree (%s has no go.mod of %s above it)", wd, simcluster.Module)
+	}
+	step("building eksnet-agent and eksnet-cni from %s", root)
+	bins, err := simcluster.BuildBinaries(ctx, root, filepath.Join(work, "bin"))
+	if err != nil {
+		return nil, err
+	}
+	peerDir := o.PeerBinDir
+	if o.Peer && peerDir == "" {
+		peerDir = filepath.Join(work, "peer")
+		step("installing ptp and host-local %s with go install", o.PeerVersion)
+		if err := installPeer(ctx, peerDir, o.PeerVersion); err != nil {
+			return nil, err
+		}
+	}
+
+	// A /20 subnet: a /24 cannot hold 250 pods in /28 prefixes beside the
+	// ENIs' own addresses (nor can a real one).
+	vpc := sim.Config{Subnets: []sim.SubnetConfig{{AZ: "us-east-1a", CIDR: netip.MustParsePrefix("10.0.16.0/20")}}, Region: "us-east-1"}
+	c, err := simcluster.New(ctx, simcluster.Config{VPC: vpc, Binaries: bins, Logger: log, Dir: filepath.Join(work, "cluster")})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	res := &results{}
+
+	node, err := c.AddNode(ctx, simcluster.NodeSpec{Name: "bench", InstanceType: o.InstanceType, Env: o.agentEnv()})
+	if err != nil {
+		return nil, err
+	}
+	start := simcluster.EC2CallsOf(c.VPC().Calls())
+	step("starting the agent on a %s in prefix mode, warm pool of %d", o.InstanceType, o.Pods)
+	if err := node.Start(ctx); err != nil {
+		return nil, err
+	}
+	if err := node.WaitReady(ctx); err != nil {
+		return nil, err
+	}
+	eksnet, err := eksnetPlugin(node)
+	if err != nil {
+		return nil, err
+	}
+	pods := make([]*simcluster.Pod, o.Pods)
+	for i := range pods {
+		if pods[i], err = node.NewPod(fmt.Sprintf("p%d", i)); err != nil {
+			return nil, err
+		}
+	}
+
+	plugins := []plugin{eksnet}
+	if o.Peer {
+		plugins = append(plugins, peerPlugin(peerDir, filepath.Join(work, "host-local")))
+	}
+	for _, par := range []int{1, o.Parallel} {
+		for _, p := range plugins {
+			if p.name == eksnet.name {
+				if err := waitFree(ctx, node, o.Pods, 2*time.Minute); err != nil {
+					return nil, err
+				}
+			}
+			before := simcluster.EC2CallsOf(c.VPC().Calls())
+			r, err := runOnce(ctx, node, p, pods, par, func() simcluster.EC2Calls { return simcluster.EC2CallsOf(c.VPC().Calls()) })
+			if err != nil {
+				return nil, err
+			}
+			step("%-6s %d at a time: ADD p50 %.1f ms, DEL p50 %.1f ms", p.name, par, ms(simcluster.Summarize(r.adds).P50), ms(simcluster.Summarize(r.dels).P50))
+			if p.name == eksnet.name {
+				r.ec2DuringAdds = r.callsAfterAdds.Since(before).Total
+				if par > 1 {
+					res.agentRSSFullKiB = r.agentRSSKiB
+				}
+			}
+			res.runs = append(res.runs, r)
+		}
+	}
+	if res.agentRSSEndKiB, err = rssKiB(node.PID()); err != nil {
+		return nil, err
+	}
+	res.ec2 = simcluster.EC2CallsOf(c.VPC().Calls()).Since(start)
+	if err := node.Stop(ctx); err != nil {
+		return nil, err
+	}
+
+	if o.Fill {
+		step("filling a t3.medium in prefix mode to its 110 pods")
+		if res.fill, err = fill(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// run is one plugin's ADD of every pod then DEL of every pod, par at a time.
+type run struct {
+	plugin   string
+	parallel int
+	// adds and dels are per pod, in pod order (the order ADDs started).
+	adds, dels       []time.Duration
+	addWall, delWall time.Duration
+	pluginMaxRSSKiB  int64
+	// eksnet only: the agent's RSS with every pod wired, its EC2 calls.
+	agentRSSKiB    int64
+	callsAfterAdds simcluster.EC2Calls
+	ec2DuringAdds  int
+}
+
+func runOnce(ctx context.Context, node *simcluster.Node, p plugin, pods []*simcluster.Pod, par int, calls func() simcluster.EC2Calls) (run, error) {
+	r := run{plugin: p.name, parallel: par, adds: make([]time.Duration, len(pods)), dels: make([]time.Duration, len(pods))}
+	results := make([][]byte, len(pods))
+	id := func(i int) string { return fmt.Sprintf("%s-%d-%s", p.name, par, pods[i].Name) }
+	var mu sync.Mutex
+	maxRSS := func(c call) {
+		mu.Lock()
+		r.pluginMaxRSSKiB = max(r.pluginMaxRSSKiB, c.maxRSSKiB)
+		mu.Unlock()
+	}
+	t0 := time.Now()
+	err := forEach(ctx, len(pods), par, func(i int) error {
+		c, err := p.exec(ctx, node.Sim(), "ADD", id(i), pods[i].NetNS, pods[i].Name, nil)
+		if err != nil {
+			return err
+		}
+		r.adds[i], results[i] = c.took, c.out
+		maxRSS(c)
+		return nil
+	})
+	r.addWall = time.Since(t0)
+	if err != nil {
+		return r, err
+	}
+	seen := map[netip.Addr]string{}
+	for i, out := range results {
+		a, err := resultAddr(out)
+		if err != nil {
+			return r, fmt.Errorf("%s pod %s: %w", p.name, pods[i].Name, err)
+		}
+		if other, dup := seen[a]; dup {
+			return r, fmt.Errorf("%s gave %s to both %s and %s", p.name, a, other, pods[i].Name)
+		}
+		seen[a] = pods[i].Name
+	}
+	if p.name == "eksnet" {
+		r.callsAfterAdds = calls()
+		if r.agentRSSKiB, err = rssKiB(node.PID()); err != nil {
+			return r, err
+		}
+	}
+	t0 = time.Now()
+	err = forEach(ctx, len(pods), par, func(i int) error {
+		c, err := p.exec(ctx, node.Sim(), "DEL", id(i), pods[i].NetNS, pods[i].Name, results[i])
+		if err != nil {
+			return err
+		}
+		r.dels[i] = c.took
+		maxRSS(c)
+		return nil
+	})
+	r.delWall = time.Since(t0)
+	return r, err
+}
+
+// forEach calls fn(0..n-1), par at a time, in index order of start; the
+// first error stops new calls and is returned.
+func forEach(ctx context.Context, n, par int, fn func(int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	errc := make(chan error, par)
+	var wg sync.WaitGroup
+	for range par {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					errc <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+// eksnetPlugin is the installed eksnet-cni with the conflist's entry.
+func eksnetPlugin(n *simcluster.Node) (plugin, error) {
+	b, err := os.ReadFile(n.ConflistPath())
+	if err != nil {
+		return plugin{}, fmt.Errorf("reading the conflist the agent installed: %w", err)
+	}
+	var list struct {
+		CNIVersion string           `json:"cniVersion"`
+		Name       string           `json:"name"`
+		Plugins    []map[string]any `json:"plugins"`
+	}
+	if err := json.Unmarshal(b, &list); err != nil || len(list.Plugins) == 0 {
+		return plugin{}, fmt.Errorf("conflist %s: no plugin entry (%v)", n.ConflistPath(), err)
+	}
+	conf := list.Plugins[0]
+	conf["cniVersion"], conf["name"] = list.CNIVersion, list.Name
+	return plugin{name: "eksnet", bin: n.PluginPath(), binDir: filepath.Dir(n.PluginPath()), conf: conf}, nil
+}
+
+// installPeer installs ptp and host-local at version into dir from the
+// module proxy, outside any module so our go.mod is untouched.
+func installPeer(ctx context.Context, dir, version string) error {
+	for _, pkg := range []string{"plugins/main/ptp", "plugins/ipam/host-local"} {
+		cmd := exec.CommandContext(ctx, "go", "install", "github.com/containernetworking/plugins/"+pkg+"@"+version)
+		cmd.Dir = os.TempDir()
+		cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOFLAGS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go install github.com/containernetworking/plugins/%s@%s: %w\n%s", pkg, version, err, out)
+		}
+	}
+	return nil
+}
+
+// waitFree waits until the agent has n free addresses.
+func waitFree(ctx context.Context, n *simcluster.Node, free int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		st, err := n.Status(ctx)
+		if err == nil && st.Free >= free {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the warm pool on %s never reached %d free addresses in %v: %+v %v", n.Name(), free, timeout, st, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
