@@ -258,7 +258,7 @@ func (r *run) fill(ctx context.Context, n *nodeRun) {
 	if st, err := n.node.Status(ctx); err == nil {
 		n.rep.AgentCapacity, n.rep.ENIs = st.Capacity, len(st.ENIs)
 	}
-	r.progress("node %s: %d/%d pods wired on %d ENIs", n.plan.Name, n.rep.Wired, n.plan.Target, n.rep.ENIs)
+	r.progress("node %s: %d/%d pods wired on %d ENI(s)", n.plan.Name, n.rep.Wired, n.plan.Target, n.rep.ENIs)
 }
 
 func (r *run) checkReady() {
