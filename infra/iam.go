@@ -10,8 +10,9 @@ import (
 )
 
 // TagCluster is the tag the agent puts on the ENIs it creates (and the
-// launch template puts on primary ENIs); the agent's IAM policy only lets
-// it touch ENIs carrying it with the cluster's name.
+// launch template puts on instances and their primary ENIs); the agent's
+// IAM policy only lets it touch ENIs and instances carrying it with the
+// cluster's name.
 const TagCluster = "eksnet.io/cluster"
 
 // PolicyDocument is an IAM policy, typed so tests read it back.
@@ -53,7 +54,7 @@ func Partition(region string) string {
 // AgentPolicy is the EC2 access the eksnet agent needs on a node, at least
 // privilege: every action listed (no ec2:* or Describe*), ENI creation only
 // with the cluster tag in the request and only in the stack's VPC, and
-// every mutation only on ENIs carrying that tag or instances of this cluster.
+// every mutation only on ENIs and instances carrying that tag.
 func AgentPolicy(partition, region, clusterName, vpcID string) PolicyDocument {
 	arn := func(kind string) string { return fmt.Sprintf("arn:%s:ec2:%s:*:%s/*", partition, region, kind) }
 	vpcArn := fmt.Sprintf("arn:%s:ec2:%s:*:vpc/%s", partition, region, vpcID)
@@ -94,9 +95,10 @@ func AgentPolicy(partition, region, clusterName, vpcID string) PolicyDocument {
 		},
 		{
 			Sid: "AttachToClusterInstances", Effect: "Allow",
-			Action:    []string{"ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface"},
-			Resource:  []string{arn("instance")},
-			Condition: map[string]map[string]any{"StringEquals": {"ec2:ResourceTag/eks:cluster-name": clusterName}},
+			Action:   []string{"ec2:AttachNetworkInterface", "ec2:DetachNetworkInterface"},
+			Resource: []string{arn("instance")},
+			// The launch template tags instances with the cluster tag too.
+			Condition: ownENI,
 		},
 	}}
 }

@@ -184,6 +184,12 @@ func checkNodeGroups(t *testing.T, cfg stacks.Config, st *infra.Stack, m *plan.M
 		if nc.Spec.Cluster.Name != cfg.ClusterName || !strings.HasPrefix(nc.Spec.Cluster.APIServerEndpoint, "https://") || nc.Spec.Cluster.CertificateAuthority != plan.MockCA() || nc.Spec.Cluster.CIDR != cfg.Cluster.ServiceCIDR {
 			t.Errorf("node config cluster details %+v", nc.Spec.Cluster)
 		}
+		for _, spec := range lt.Inputs["tagSpecifications"].([]any) {
+			// The agent's policy scopes Attach/Assign on this tag.
+			if tags := obj(obj(spec)["tags"]); str(tags[infra.TagCluster]) != cfg.ClusterName {
+				t.Errorf("launch template %v tags lack %s=%s", obj(spec)["resourceType"], infra.TagCluster, cfg.ClusterName)
+			}
+		}
 		md := obj(lt.Inputs["metadataOptions"])
 		if str(md["httpTokens"]) != "required" || md["httpPutResponseHopLimit"] != float64(1) {
 			t.Errorf("launch template metadata options %v: want IMDSv2 required, hop limit 1", md)

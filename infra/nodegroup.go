@@ -160,7 +160,7 @@ func NewNodeGroup(ctx *pulumi.Context, name string, cfg stacks.Config, args Node
 			},
 		}},
 		TagSpecifications: ec2.LaunchTemplateTagSpecificationArray{
-			ec2.LaunchTemplateTagSpecificationArgs{ResourceType: pulumi.String("instance"), Tags: tags},
+			ec2.LaunchTemplateTagSpecificationArgs{ResourceType: pulumi.String("instance"), Tags: withTag(tags, TagCluster, cfg.ClusterName)},
 			// The primary ENI carries the cluster tag so the agent's policy
 			// lets it assign secondary addresses there too.
 			ec2.LaunchTemplateTagSpecificationArgs{ResourceType: pulumi.String("network-interface"), Tags: pulumi.StringMap{TagCluster: pulumi.String(cfg.ClusterName)}},
@@ -210,4 +210,12 @@ func NewNodeGroup(ctx *pulumi.Context, name string, cfg stacks.Config, args Node
 		return nil, fmt.Errorf("register node group outputs: %w", err)
 	}
 	return c, nil
+}
+
+func withTag(m pulumi.StringMap, k, v string) pulumi.StringMap {
+	out := pulumi.StringMap{k: pulumi.String(v)}
+	for key, val := range m {
+		out[key] = val
+	}
+	return out
 }
