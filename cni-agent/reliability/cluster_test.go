@@ -70,6 +70,22 @@ func start(t *testing.T, n *simcluster.Node, timeout time.Duration) {
 	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// After a restart the conflist is already there; wait for the agent
+	// itself to answer and be ready.
+	for {
+		st, err := n.Status(ctx)
+		if err == nil && st.Ready {
+			return
+		}
+		if !n.Running() {
+			t.Fatalf("the agent on %s exited; log tail:\n%s", n.Name(), n.LogTail(20))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the agent on %s is not ready after %v: %+v %v", n.Name(), timeout, st, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // newPods creates count pod sandboxes named prefix0, prefix1, ...
