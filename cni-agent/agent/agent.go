@@ -288,7 +288,9 @@ func (a *Agent) restore() error {
 	case checkpoint.IsNotExist(err):
 		a.log.Info("no checkpoint: first start on this node", "path", a.cfg.CheckpointPath)
 	case err != nil:
-		return fmt.Errorf("restoring allocations: %w", err)
+		if rerr := a.recoverFromKernel(err); rerr != nil {
+			return fmt.Errorf("restoring allocations: %w (and %w)", err, rerr)
+		}
 	case f.InstanceID != a.instance.ID:
 		a.log.Warn("checkpoint belongs to another instance, ignoring it", "checkpoint", f.InstanceID, "instance", a.instance.ID)
 	default:

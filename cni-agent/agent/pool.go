@@ -54,6 +54,7 @@ func (a *Agent) poolLoop(ctx context.Context) {
 				a.log.Warn("reconcile failed", "err", err)
 				a.m.Backoff(reason(err), 0)
 			}
+			a.releaseGoneRecovered()
 			// Leaked ENIs are rare and the describe costs account-wide
 			// quota on every node, so collect on every gcEvery-th pass.
 			if reconciles%gcEvery == 0 {
