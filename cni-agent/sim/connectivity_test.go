@@ -132,6 +132,7 @@ func TestAssignedAddressesAreRoutedToTheENI(t *testing.T) {
 	vpc := newVPC(t, sim.Config{})
 	n0 := addNode(t, vpc, sim.NodeSpec{Name: "node-0", InstanceType: "t3.medium"})
 	n1 := addNode(t, vpc, sim.NodeSpec{Name: "node-1", InstanceType: "t3.medium", Subnet: "10.0.1.0/24"})
+	n2 := addNode(t, vpc, sim.NodeSpec{Name: "node-2", InstanceType: "t3.medium"}) // same subnet as node-0
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := ec2From(vpc, n0)
@@ -174,7 +175,7 @@ func TestAssignedAddressesAreRoutedToTheENI(t *testing.T) {
 		}
 		var probes []*probe
 		done := make(chan struct{})
-		for _, from := range []struct{ what, path string }{{"router", vpc.RouterNetNSPath()}, {"node-1", n1.NetNSPath()}} {
+		for _, from := range []struct{ what, path string }{{"router", vpc.RouterNetNSPath()}, {"node-1", n1.NetNSPath()}, {"node-2", n2.NetNSPath()}} {
 			for _, to := range []struct {
 				addr netip.AddrPort
 				name string
@@ -200,6 +201,13 @@ func TestAssignedAddressesAreRoutedToTheENI(t *testing.T) {
 		}
 	}
 	reachable(false)
+
+	// Nodes of one subnet reach each other's primary address (through the
+	// router, as ENIs share no L2 in a VPC).
+	servePod(t, n0.NetNSPath(), "node-0", n0.PrimaryIP)
+	if got, err := ask(n2.NetNSPath(), "tcp4", netip.AddrPortFrom(n0.PrimaryIP, 8080), ""); err != nil || got != "node-0" {
+		t.Fatalf("node-2 -> node-0 primary: %q, %v", got, err)
+	}
 
 	must(c.AssignPrivateIpAddresses(ctx, &ec2.AssignPrivateIpAddressesInput{NetworkInterfaceId: e.NetworkInterfaceId,
 		PrivateIpAddresses: []string{secondary.String()}})).ok(t)

@@ -21,6 +21,11 @@
 // unassign, detach and delete take them away. So a wrong request breaks
 // connectivity, not only an assertion.
 //
+// As in a VPC, ENIs share no L2: bridge ports are isolated, the router
+// answers ARP for its subnets (proxy ARP, private-VLAN style) and delivers by
+// its routes, never sends redirects, and never masquerades. A node that
+// cached an address therefore cannot reach it once it is unassigned.
+//
 // The fakes run in the process that called New (a test, or the `eksnet sim
 // serve` daemon behind `eksnet sim up`), but their sockets are created inside
 // the router namespace, so nodes reach them over the simulated network, and
@@ -229,6 +234,8 @@ func (v *VPC) createNS(name string) (string, error) {
 
 // Close stops the fakes and deletes every namespace of the run, with every
 // veth and bridge in them. It is idempotent and safe after a partial New.
+// Stop processes started with Node.Command first: a namespace that still has
+// a process in it lives on (unnamed) until that process exits.
 func (v *VPC) Close() error {
 	v.mu.Lock()
 	if v.closed {

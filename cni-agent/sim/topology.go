@@ -37,8 +37,8 @@ func (v *VPC) subnetIndex(p netip.Prefix) (int, error) {
 	return 0, fmt.Errorf("subnet %s: not in this vpc", p)
 }
 
-// buildRouter creates the router namespace: forwarding on, rp_filter off (the
-// VPC fabric routes by destination only), IMDS and EC2 addresses on lo, one
+// buildRouter creates the router namespace: forwarding on, rp_filter and
+// redirects off (the VPC fabric routes by destination only), IMDS and EC2 addresses on lo, one
 // bridge per subnet with the router's .1 on it.
 func (v *VPC) buildRouter() error {
 	path, err := v.createNS(v.cfg.Name + ".router")
@@ -54,7 +54,14 @@ func (v *VPC) buildRouter() error {
 	}
 	err = inNS(path, func() error {
 		for _, kv := range [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.ipv4.conf.all.rp_filter", "0"},
-			{"net.ipv4.conf.default.rp_filter", "0"}} {
+			{"net.ipv4.conf.default.rp_filter", "0"},
+			// The VPC router never redirects: a node told to send a pod's
+			// packets straight to the owner would ARP for an address no one
+			// answers for.
+			{"net.ipv4.conf.all.send_redirects", "0"}, {"net.ipv4.conf.default.send_redirects", "0"},
+			// Bridges (created after this) answer ARP for the addresses they
+			// route back out the same bridge.
+			{"net.ipv4.conf.default.proxy_arp_pvlan", "1"}} {
 			if err := writeSysctl(kv[0], kv[1]); err != nil {
 				return err
 			}
@@ -83,6 +90,10 @@ func (v *VPC) buildRouter() error {
 		}
 		if err := v.router.LinkSetUp(br); err != nil {
 			return fmt.Errorf("bringing up bridge of subnet %s: %w", s.CIDR, err)
+		}
+		// Proxy ARP answers wait up to 0.8 s by default; the VPC answers at once.
+		if err := inNS(path, func() error { return writeSysctl("net.ipv4.neigh."+bridgeName(i)+".proxy_delay", "0") }); err != nil {
+			return fmt.Errorf("bridge of subnet %s: %w", s.CIDR, err)
 		}
 	}
 	return nil
@@ -252,8 +263,19 @@ func (v *VPC) plugENI(n *Node, ref fakeec2.ENIRef, configure bool) error {
 	if err := v.router.LinkSetUp(veth); err != nil {
 		return fmt.Errorf("bringing up router port of %s: %w", ref.ENIID, err)
 	}
-	if err := v.router.NeighSet(&netlink.Neigh{LinkIndex: br.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
-		IP: net.IP(ref.PrimaryIP.AsSlice()), HardwareAddr: ref.MAC}); err != nil {
+	// A VPC has no shared L2: ENIs never reach each other directly, only
+	// through the VPC router, which answers ARP for the subnet (proxy ARP
+	// pvlan) and delivers by its routes. So an unassigned address is
+	// unreachable even from a node that cached its MAC. Isolated ports talk
+	// only to the bridge itself; the ENI's MAC is pinned to its port.
+	if err := v.router.LinkSetIsolated(veth, true); err != nil {
+		return fmt.Errorf("isolating the router port of %s: %w", ref.ENIID, err)
+	}
+	if err := v.router.NeighSet(&netlink.Neigh{LinkIndex: veth.Attrs().Index, Family: unix.AF_BRIDGE, Flags: netlink.NTF_MASTER,
+		State: netlink.NUD_NOARP, HardwareAddr: ref.MAC}); err != nil { // NOARP = static; PERMANENT would mean the bridge's own
+		return fmt.Errorf("pinning %s's mac %s to its bridge port: %w", ref.ENIID, ref.MAC, err)
+	}
+	if err := v.neighbours(br, netip.PrefixFrom(ref.PrimaryIP, 32), ref.MAC, true); err != nil {
 		return fmt.Errorf("adding router neighbour %s for %s: %w", ref.PrimaryIP, ref.ENIID, err)
 	}
 	if !configure {
@@ -313,6 +335,7 @@ func (f fabric) node(instanceID string) (*Node, error) {
 	return n, nil
 }
 
+// AttachENI plugs a new ethN into the node (see plugENI).
 func (f fabric) AttachENI(_ context.Context, ref fakeec2.ENIRef) error {
 	n, err := f.node(ref.InstanceID)
 	if err != nil {
@@ -321,6 +344,7 @@ func (f fabric) AttachENI(_ context.Context, ref fakeec2.ENIRef) error {
 	return f.v.plugENI(n, ref, false)
 }
 
+// DetachENI deletes the ENI's veth (both ends) and the router's neighbour entry.
 func (f fabric) DetachENI(_ context.Context, ref fakeec2.ENIRef) error {
 	n, err := f.node(ref.InstanceID)
 	if err != nil {
@@ -331,7 +355,7 @@ func (f fabric) DetachENI(_ context.Context, ref fakeec2.ENIRef) error {
 		return err
 	}
 	if br, err := f.v.router.LinkByName(bridgeName(si)); err == nil {
-		_ = f.v.router.NeighDel(&netlink.Neigh{LinkIndex: br.Attrs().Index, Family: unix.AF_INET, IP: net.IP(ref.PrimaryIP.AsSlice())})
+		_ = f.v.neighbours(br, netip.PrefixFrom(ref.PrimaryIP, 32), nil, false)
 	}
 	port, err := f.v.router.LinkByName(routerPort(n, ref.DeviceIndex))
 	if err != nil {
@@ -343,6 +367,7 @@ func (f fabric) DetachENI(_ context.Context, ref fakeec2.ENIRef) error {
 	return nil
 }
 
+// Route makes the router send dst to the ENI's primary address (hence its MAC).
 func (f fabric) Route(_ context.Context, dst netip.Prefix, ref fakeec2.ENIRef) error {
 	si, err := f.v.subnetIndex(ref.SubnetCIDR)
 	if err != nil {
@@ -356,13 +381,45 @@ func (f fabric) Route(_ context.Context, dst netip.Prefix, ref fakeec2.ENIRef) e
 	if err := f.v.router.RouteReplace(r); err != nil {
 		return fmt.Errorf("routing %s to %s (%s): %w", dst, ref.ENIID, ref.PrimaryIP, err)
 	}
+	// The router knows the ENI's MAC for each address, as the VPC does: no ARP.
+	if err := f.v.neighbours(br, dst, ref.MAC, true); err != nil {
+		return fmt.Errorf("announcing %s on %s: %w", dst, ref.ENIID, err)
+	}
 	return nil
 }
 
+// neighbours adds (with mac) or removes permanent router neighbour entries
+// for every address of p on the bridge.
+func (v *VPC) neighbours(br netlink.Link, p netip.Prefix, mac net.HardwareAddr, add bool) error {
+	var errs []error
+	for a := p.Masked().Addr(); p.Contains(a); a = a.Next() {
+		n := &netlink.Neigh{LinkIndex: br.Attrs().Index, Family: unix.AF_INET, State: netlink.NUD_PERMANENT,
+			IP: net.IP(a.AsSlice()), HardwareAddr: mac}
+		if add {
+			errs = append(errs, v.router.NeighSet(n))
+		} else if err := v.router.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Unroute removes that route; a missing one is fine.
 func (f fabric) Unroute(_ context.Context, dst netip.Prefix, ref fakeec2.ENIRef) error {
 	err := f.v.router.RouteDel(&netlink.Route{Dst: ipNet(dst), Gw: net.IP(ref.PrimaryIP.AsSlice())})
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("unrouting %s from %s: %w", dst, ref.ENIID, err)
+	}
+	si, err := f.v.subnetIndex(ref.SubnetCIDR)
+	if err != nil {
+		return err
+	}
+	br, err := f.v.router.LinkByName(bridgeName(si))
+	if err != nil {
+		return fmt.Errorf("bridge of subnet %s: %w", ref.SubnetCIDR, err)
+	}
+	if err := f.v.neighbours(br, dst, nil, false); err != nil {
+		return fmt.Errorf("withdrawing %s from %s: %w", dst, ref.ENIID, err)
 	}
 	return nil
 }

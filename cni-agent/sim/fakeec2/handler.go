@@ -28,6 +28,7 @@ type APIError struct {
 	Status  int
 }
 
+// Error formats the error as CODE: message, as the SDK shows it.
 func (e *APIError) Error() string { return e.Code + ": " + e.Message }
 
 // apiErr builds a client error (HTTP 400), as EC2 answers most rejections.

@@ -152,6 +152,8 @@ const (
 	hdrToken = "X-Aws-Ec2-Metadata-Token"
 )
 
+// ServeHTTP answers one IMDS request: token PUT, or a GET that must carry a
+// valid token issued to the same source address.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	action, code := r.Method+" "+redactMAC(r.URL.Path), ""
