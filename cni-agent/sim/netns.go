@@ -53,6 +53,9 @@ func createNS(name string) (string, error) {
 		if err == nil {
 			err = netlink.LinkSetUp(lo)
 		}
+		if err != nil {
+			_ = deleteNS(name) // created but unusable: do not leave it
+		}
 		errc <- err
 	}()
 	if err := <-errc; err != nil {

@@ -261,7 +261,12 @@ func (v *VPC) Close() error {
 	for i := len(names) - 1; i >= 0; i-- {
 		errs = append(errs, deleteNS(names[i]))
 	}
-	errs = append(errs, Sweep(v.cfg.Name))
+	if len(names) > 0 {
+		// The name is ours (New refuses names in use): catch anything a
+		// half-finished creation left. A VPC that created nothing must not
+		// sweep, or a refused New would remove the running VPC of that name.
+		errs = append(errs, Sweep(v.cfg.Name))
+	}
 	err := errors.Join(errs...)
 	v.mu.Lock()
 	v.closeErr = err
