@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/eksnet/eksnet/cni-agent/sim"
 )
@@ -67,6 +70,7 @@ func TestSimUpExecStatusDown(t *testing.T) {
 		}
 		_ = sim.Sweep(name)
 	})
+	linksBefore := rootLinkNames(t)
 	out, err := runSim(t, "sim", "up", "--name", name, "--nodes", "2", "--instance-type", "m5.large")
 	if err != nil {
 		t.Fatalf("sim up: %v\n%s", err, out)
@@ -147,9 +151,28 @@ func TestSimUpExecStatusDown(t *testing.T) {
 	if processAlive(pid) {
 		t.Fatalf("daemon pid %d alive after sim down", pid)
 	}
+	if after := rootLinkNames(t); !slices.Equal(linksBefore, after) {
+		t.Fatalf("root namespace links changed: %v -> %v", linksBefore, after)
+	}
 	if _, err := runSim(t, "sim", "down", name); err == nil {
 		t.Fatal("second sim down succeeded; want a clear nothing-to-remove error")
 	}
+}
+
+// rootLinkNames lists the links of this (the root) namespace: a simulation
+// must create none there.
+func rootLinkNames(t *testing.T) []string {
+	t.Helper()
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range links {
+		out = append(out, l.Attrs().Name)
+	}
+	slices.Sort(out)
+	return out
 }
 
 func TestSimUpRejectsBadFlags(t *testing.T) {
