@@ -106,6 +106,14 @@ func (o *simRunOptions) validate() error {
 	if o.stallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--stall-timeout %v: must be positive, e.g. 30s", o.stallTimeout))
 	}
+	for _, f := range []struct{ flag, path string }{{"--agent-bin", o.agentBin}, {"--cni-bin", o.cniBin}} {
+		if f.path == "" {
+			continue
+		}
+		if err := simcluster.Executable(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", f.flag, f.path, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -229,25 +237,8 @@ func specFromPlan(p *plan.Plan) (simrun.Spec, error) {
 // built.
 func findSimBinaries(ctx context.Context, a *app, o *simRunOptions) (simcluster.Binaries, func(), error) {
 	none := func() {}
-	for _, f := range []struct{ flag, path string }{{"--agent-bin", o.agentBin}, {"--cni-bin", o.cniBin}} {
-		if f.path == "" {
-			continue
-		}
-		if err := simcluster.Executable(f.path); err != nil {
-			return simcluster.Binaries{}, none, fmt.Errorf("%s %s: %w", f.flag, f.path, err)
-		}
-	}
-	b := simcluster.Binaries{Agent: o.agentBin, Plugin: o.cniBin}
 	exe, _ := os.Executable()
-	if exe != "" {
-		agent, plugin := filepath.Join(filepath.Dir(exe), simcluster.AgentBinary), filepath.Join(filepath.Dir(exe), simcluster.PluginBinary)
-		if b.Agent == "" && simcluster.Executable(agent) == nil {
-			b.Agent = agent
-		}
-		if b.Plugin == "" && simcluster.Executable(plugin) == nil {
-			b.Plugin = plugin
-		}
-	}
+	b := pickSimBinaries(o.agentBin, o.cniBin, filepath.Dir(exe))
 	if b.Agent != "" && b.Plugin != "" {
 		return b, none, nil
 	}
@@ -278,4 +269,18 @@ func findSimBinaries(ctx context.Context, a *app, o *simRunOptions) (simcluster.
 		b.Plugin = built.Plugin
 	}
 	return b, cleanup, nil
+}
+
+// pickSimBinaries takes each binary from its flag, else from exeDir when it
+// is there and executable; "" for one still missing. The flags were checked
+// by validate.
+func pickSimBinaries(agentFlag, cniFlag, exeDir string) simcluster.Binaries {
+	b := simcluster.Binaries{Agent: agentFlag, Plugin: cniFlag}
+	if agent := filepath.Join(exeDir, simcluster.AgentBinary); b.Agent == "" && simcluster.Executable(agent) == nil {
+		b.Agent = agent
+	}
+	if plugin := filepath.Join(exeDir, simcluster.PluginBinary); b.Plugin == "" && simcluster.Executable(plugin) == nil {
+		b.Plugin = plugin
+	}
+	return b
 }

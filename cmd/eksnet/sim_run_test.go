@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,11 +99,39 @@ func TestSimRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--max-nodes", "-2"}, "--max-nodes -2"},
 		{[]string{"--stall-timeout", "0s"}, "--stall-timeout"},
 		{[]string{"--stack", "nope", "--project-dir", "../.."}, "stack nope"},
+		{[]string{"--agent-bin", "/nonexistent/eksnet-agent"}, "--agent-bin /nonexistent/eksnet-agent"},
+		{[]string{"--cni-bin", "sim_run.go"}, "--cni-bin sim_run.go: sim_run.go: not an executable file"},
 	} {
 		_, _, err := runSimRunCmd(t, 30*time.Second, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("sim run %v: %v, want an error saying %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+func TestPickSimBinaries(t *testing.T) {
+	dir := t.TempDir()
+	agent, plugin := filepath.Join(dir, "eksnet-agent"), filepath.Join(dir, "eksnet-cni")
+	if b := pickSimBinaries("", "", dir); b.Agent != "" || b.Plugin != "" {
+		t.Fatalf("empty dir: %+v, want nothing found", b)
+	}
+	if err := os.WriteFile(agent, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(plugin, []byte("#!/bin/sh\n"), 0o644); err != nil { // not executable
+		t.Fatal(err)
+	}
+	if b := pickSimBinaries("", "", dir); b.Agent != agent || b.Plugin != "" {
+		t.Fatalf("agent beside, plugin not executable: %+v", b)
+	}
+	if b := pickSimBinaries("/opt/a", "/opt/c", dir); b.Agent != "/opt/a" || b.Plugin != "/opt/c" {
+		t.Fatalf("flags must win: %+v", b)
+	}
+	if err := os.Chmod(plugin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if b := pickSimBinaries("", "", dir); b.Agent != agent || b.Plugin != plugin {
+		t.Fatalf("both beside: %+v", b)
 	}
 }
 

@@ -170,3 +170,37 @@ func TestRunFailsABrokenPromise(t *testing.T) {
 		}
 	}
 }
+
+// TestRunKeep: with Keep the cluster outlives Run, its pods still wired,
+// until the caller closes it.
+func TestRunKeep(t *testing.T) {
+	needRoot(t)
+	name := uniqueName("srkeep")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := devSpec()
+	rep, kept, err := Run(ctx, spec, Options{PodsPerNode: 2, Keep: true, Binaries: testBins, SimName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept == nil || !rep.Kept || !rep.OK {
+		var b bytes.Buffer
+		_ = WriteText(&b, rep)
+		t.Fatalf("Keep: cluster returned %v, kept %v, ok %v\n%s", kept != nil, rep.Kept, rep.OK, b.String())
+	}
+	nodes := kept.Nodes()
+	if len(nodes) != 2 || !nodes[0].Running() {
+		t.Fatalf("kept cluster: %d nodes, first agent running %v", len(nodes), len(nodes) > 0 && nodes[0].Running())
+	}
+	st, err := nodes[0].Status(ctx)
+	if err != nil || st.Assigned != 2 {
+		t.Fatalf("kept node's agent: %+v %v, want 2 assigned", st, err)
+	}
+	if err := kept.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := sim.Namespaces(name); err != nil || len(left) > 0 {
+		t.Fatalf("namespaces left after Close: %v %v", left, err)
+	}
+}
