@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -55,5 +56,28 @@ func TestLifecycleErrorsLeaveNothingBehind(t *testing.T) {
 	}
 	if _, err := vpc.NewPodNamespace("late"); err == nil {
 		t.Fatal("NewPodNamespace after Close succeeded")
+	}
+}
+
+// BenchmarkVPCUpTwoNodesDown measures what every agent test pays: a VPC with
+// two nodes built and removed.
+func BenchmarkVPCUpTwoNodesDown(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: creates network namespaces")
+	}
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		vpc, err := sim.New(ctx, sim.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, n := range []string{"node-0", "node-1"} {
+			if _, err := vpc.AddNode(ctx, sim.NodeSpec{Name: n, InstanceType: "t3.medium"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := vpc.Close(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
