@@ -1,10 +1,13 @@
 package simrun
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -197,10 +200,68 @@ func TestRunKeep(t *testing.T) {
 	if err != nil || st.Assigned != 2 {
 		t.Fatalf("kept node's agent: %+v %v, want 2 assigned", st, err)
 	}
+	if pids := agentsOf(t, name); len(pids) != 2 {
+		t.Fatalf("kept cluster: agent processes %v, want the 2 agents", pids)
+	}
 	if err := kept.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if pids := agentsOf(t, name); len(pids) > 0 {
+		t.Fatalf("agents still running after Close: %v", pids)
 	}
 	if left, err := sim.Namespaces(name); err != nil || len(left) > 0 {
 		t.Fatalf("namespaces left after Close: %v %v", left, err)
 	}
+}
+
+// TestRunInterrupted: a run cancelled while it fills nodes (Ctrl-C) returns
+// the cancellation and still leaves no namespace and no agent behind.
+func TestRunInterrupted(t *testing.T) {
+	needRoot(t)
+	name := uniqueName("srint")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	go func() { // cancel once the first pods are wired, as a user pressing Ctrl-C
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "pods wired") {
+				cancel()
+			}
+		}
+	}()
+	_, kept, err := Run(ctx, devSpec(), Options{Binaries: testBins, SimName: name, Progress: pw, Keep: true})
+	pw.Close()
+	if !errors.Is(err, context.Canceled) || kept != nil {
+		t.Fatalf("interrupted run: cluster %v, error %v; want context.Canceled and no cluster, even with Keep", kept, err)
+	}
+	if left, err := sim.Namespaces(name); err != nil || len(left) > 0 {
+		t.Fatalf("namespaces left after an interrupted run: %v %v", left, err)
+	}
+	if pids := agentsOf(t, name); len(pids) > 0 {
+		t.Fatalf("agents of %s still running: %v", name, pids)
+	}
+}
+
+// agentsOf lists processes whose environment names the simulation (every
+// node process gets EKSNET_SIM_NAME).
+func agentsOf(t *testing.T, name string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil {
+			continue
+		}
+		if bytes.Contains(env, []byte("EKSNET_SIM_NAME="+name+"\x00")) {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
