@@ -68,8 +68,8 @@ func TestPodTrafficAcrossNodes(t *testing.T) {
 func TestExternalSNATAndExclusions(t *testing.T) {
 	vpc := newVPC(t)
 	echo := vpc.InternetEcho()
-	external := startNode(t, vpc, "ext", "t3.medium", "", map[string]string{"EKSNET_EXTERNAL_SNAT": "true"})
 	excluded := startNode(t, vpc, "excl", "t3.medium", "", map[string]string{"EKSNET_SNAT_EXCLUDE_CIDRS": "203.0.113.0/24"})
+	external := startNode(t, vpc, "ext", "t3.medium", "", map[string]string{"EKSNET_EXTERNAL_SNAT": "true"})
 	for _, n := range []*node{external, excluded} {
 		var pods []*pod
 		for i := range 7 { // include secondary ENI pods

@@ -57,11 +57,24 @@ func newVPC(t testing.TB) *sim.VPC {
 		t.Fatalf("sim.New: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			logCloud(t, vpc)
+		}
 		if err := vpc.Close(); err != nil {
 			t.Errorf("closing the simulated VPC: %v", err)
 		}
 	})
 	return vpc
+}
+
+// logCloud shows the simulated EC2's view of every ENI, for failures.
+func logCloud(t testing.TB, vpc *sim.VPC) {
+	var b strings.Builder
+	for _, e := range vpc.Cloud().State().ENIs {
+		fmt.Fprintf(&b, "%s %s device %d mac %s primary %s secondary %v prefixes %v\n",
+			e.InstanceID, e.ID, e.DeviceIndex, e.MAC, e.PrimaryIP, e.Secondary, e.Prefixes)
+	}
+	t.Logf("simulated EC2 ENIs:\n%s", b.String())
 }
 
 // node is one simulated node with a running eksnet-agent.
@@ -354,6 +367,7 @@ func expectSource(t testing.TB, what, from string, to netip.AddrPort, want netip
 	t.Helper()
 	got, err := sourceSeen(from, to)
 	if err != nil {
+		// EKSNET_E2E_PAUSE=1 keeps the namespaces for `ip netns exec` inspection.
 		if os.Getenv("EKSNET_E2E_PAUSE") != "" {
 			t.Logf("%s failed: %v; pausing for inspection", what, err)
 			time.Sleep(90 * time.Second)
