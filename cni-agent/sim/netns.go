@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // netnsDir is where named namespaces are bind-mounted (as by `ip netns add`).
@@ -38,8 +39,33 @@ func inNS(path string, fn func() error) error {
 	return <-errc
 }
 
+// ensureNetnsDir makes /run/netns a shared mount point, as `ip netns add`
+// does before its first namespace. Done first, a later `ip netns add` (by any
+// tool) finds the mount point and does not bind a fresh /run/netns over ours,
+// which would hide our namespace mounts and make them impossible to remove.
+func ensureNetnsDir() error {
+	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", netnsDir, err)
+	}
+	for bound := false; ; bound = true {
+		err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EINVAL) || bound {
+			return fmt.Errorf("making %s a shared mount: %w", netnsDir, err)
+		}
+		if err := unix.Mount(netnsDir, netnsDir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind-mounting %s onto itself: %w", netnsDir, err)
+		}
+	}
+}
+
 // createNS creates the named namespace with lo up and returns its path.
 func createNS(name string) (string, error) {
+	if err := ensureNetnsDir(); err != nil {
+		return "", err
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends up in the new namespace
