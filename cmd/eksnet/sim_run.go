@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -143,6 +144,9 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("sim run: needs root: it creates network namespaces, veths and nftables rules; run it with sudo, e.g. `sudo go run ./cmd/eksnet sim run --preset dev`")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return errors.New("sim run: the ip command (iproute2) is not on PATH: nodes run the agent and the plugin with `ip netns exec`, as a runtime enters a pod; install it, e.g. `apt-get install iproute2`")
 	}
 	progress := a.stderr
 	fmt.Fprintf(progress, "planning stack %s (preset %s, region %s) under the Pulumi mock engine\n", cfg.Env, cfg.Preset, cfg.Region)
