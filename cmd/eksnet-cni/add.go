@@ -22,11 +22,11 @@ func cmdAdd(args *skel.CmdArgs) error {
 	}
 	defer inv.closeLog()
 	// Refuse a missing namespace before taking an address.
-	if h, err := netns.GetFromPath(args.Netns); err != nil {
+	h, err := netns.GetFromPath(args.Netns)
+	if err != nil {
 		return types.NewError(types.ErrInvalidNetNS, fmt.Sprintf("CNI_NETNS %s: cannot open the pod's network namespace", args.Netns), err.Error())
-	} else {
-		h.Close()
 	}
+	h.Close()
 	ctx, cancel := inv.context()
 	defer cancel()
 

@@ -202,10 +202,9 @@ func Teardown(p Pod) error {
 	}
 	ownsAddress := hostRouteDev == "" || hostRouteDev == p.HostVeth
 	if p.HostVeth != "" {
-		if l, err := netlink.LinkByName(p.HostVeth); err == nil && l.Type() == "veth" {
-			if routesOther(l, p.Address) {
-				// Another attachment's veth now: not ours to delete.
-			} else if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
+		// A veth that routes another address belongs to another attachment now.
+		if l, err := netlink.LinkByName(p.HostVeth); err == nil && l.Type() == "veth" && !routesOther(l, p.Address) {
+			if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
 				errs = append(errs, fmt.Errorf("deleting host veth %s: %w", p.HostVeth, err))
 			}
 		}
