@@ -256,13 +256,22 @@ func podArgs(ns, name string) string {
 }
 
 // hostState reads what exists on the node for a veth name and an address:
-// the veth itself and any policy rule naming the address.
+// the veth itself, any route to the address and any policy rule naming it.
 func (e *env) hostState(veth string, addr netip.Addr) []string {
 	e.t.Helper()
 	var out []string
 	h := e.node.Handle(e.t)
 	if _, err := h.LinkByName(veth); err == nil {
 		out = append(out, "link "+veth)
+	}
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range routes {
+		if r.Dst != nil && r.Dst.IP.Equal(addr.AsSlice()) {
+			out = append(out, r.String())
+		}
 	}
 	rules, err := h.RuleList(netlink.FAMILY_V4)
 	if err != nil {

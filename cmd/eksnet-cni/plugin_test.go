@@ -265,7 +265,7 @@ func TestBadInputLeavesNothing(t *testing.T) {
 				t.Fatalf("after the failure: %d veths, %d allocations; want none", n, allocs)
 			}
 			if left := e.hostState("none", netip.MustParseAddr("10.0.1.5")); len(left) != 0 {
-				t.Fatalf("rules left behind: %v", left)
+				t.Fatalf("routes or rules left behind: %v", left)
 			}
 		})
 	}
