@@ -65,7 +65,6 @@ func (o Options) withDefaults() Options {
 // run is one run's state.
 type run struct {
 	opts  Options
-	spec  Spec
 	start time.Time
 	c     *simcluster.Cluster
 	rep   *Report
@@ -79,7 +78,6 @@ type run struct {
 // nodeRun is one node's part of the run.
 type nodeRun struct {
 	plan  NodePlan
-	group NodeGroup
 	node  *simcluster.Node
 	rep   NodeReport
 	ready bool
@@ -100,7 +98,7 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &run{opts: opts, spec: spec, start: time.Now(),
+	r := &run{opts: opts, start: time.Now(),
 		rep: &Report{Stack: spec.Stack, VPCCIDR: spec.VPCCIDR.String(), Subnets: spec.Subnets, Groups: groups, OK: true}}
 	var subnets []sim.SubnetConfig
 	for _, sn := range spec.Subnets {
@@ -133,7 +131,7 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 		if err != nil {
 			return nil, nil, fmt.Errorf("node group %s: %w", p.Group, err)
 		}
-		r.nodes = append(r.nodes, &nodeRun{plan: p, group: g, node: n, rep: NodeReport{NodePlan: p,
+		r.nodes = append(r.nodes, &nodeRun{plan: p, node: n, rep: NodeReport{NodePlan: p,
 			InstanceID: n.Sim().InstanceID, PrimaryIP: n.Sim().PrimaryIP.String(), AgentEnvSource: g.AgentEnvSource,
 			Promised: g.MaxPods - HostNetworkPods}})
 	}
