@@ -94,7 +94,7 @@ func benchmark(ctx context.Context, o Options, log *slog.Logger, progress io.Wri
 				}
 			}
 			before := simcluster.EC2CallsOf(c.VPC().Calls())
-			r, err := runOnce(ctx, node, p, pods, par, func() simcluster.EC2Calls { return simcluster.EC2CallsOf(c.VPC().Calls()) })
+			r, err := runOnce(ctx, node, p, pods, par, func() simcluster.EC2Calls { return simcluster.EC2CallsOf(c.VPC().Calls()) }, work)
 			if err != nil {
 				return nil, err
 			}
@@ -132,23 +132,19 @@ type run struct {
 	// adds and dels are per pod, in pod order (the order ADDs started).
 	adds, dels       []time.Duration
 	addWall, delWall time.Duration
-	pluginMaxRSSKiB  int64
+	// pluginMaxRSSKiB is the plugin's peak RSS over one more ADD and DEL
+	// with every pod of the run wired (see pluginPeakRSS).
+	pluginMaxRSSKiB int64
 	// eksnet only: the agent's RSS with every pod wired, its EC2 calls.
 	agentRSSKiB    int64
 	callsAfterAdds simcluster.EC2Calls
 	ec2DuringAdds  int
 }
 
-func runOnce(ctx context.Context, node *simcluster.Node, p plugin, pods []*simcluster.Pod, par int, calls func() simcluster.EC2Calls) (run, error) {
+func runOnce(ctx context.Context, node *simcluster.Node, p plugin, pods []*simcluster.Pod, par int, calls func() simcluster.EC2Calls, rssDir string) (run, error) {
 	r := run{plugin: p.name, parallel: par, adds: make([]time.Duration, len(pods)), dels: make([]time.Duration, len(pods))}
 	results := make([][]byte, len(pods))
 	id := func(i int) string { return fmt.Sprintf("%s-%d-%s", p.name, par, pods[i].Name) }
-	var mu sync.Mutex
-	maxRSS := func(c call) {
-		mu.Lock()
-		r.pluginMaxRSSKiB = max(r.pluginMaxRSSKiB, c.maxRSSKiB)
-		mu.Unlock()
-	}
 	t0 := time.Now()
 	err := forEach(ctx, len(pods), par, func(i int) error {
 		c, err := p.exec(ctx, node.Sim(), "ADD", id(i), pods[i].NetNS, pods[i].Name, nil)
@@ -156,7 +152,6 @@ func runOnce(ctx context.Context, node *simcluster.Node, p plugin, pods []*simcl
 			return err
 		}
 		r.adds[i], results[i] = c.took, c.out
-		maxRSS(c)
 		return nil
 	})
 	r.addWall = time.Since(t0)
@@ -174,6 +169,9 @@ func runOnce(ctx context.Context, node *simcluster.Node, p plugin, pods []*simcl
 		}
 		seen[a] = pods[i].Name
 	}
+	if r.pluginMaxRSSKiB, err = pluginPeakRSS(ctx, node, p, fmt.Sprintf("rss-%s-%d", p.name, par), rssDir); err != nil {
+		return r, err
+	}
 	if p.name == "eksnet" {
 		r.callsAfterAdds = calls()
 		if r.agentRSSKiB, err = rssKiB(node.PID()); err != nil {
@@ -187,7 +185,6 @@ func runOnce(ctx context.Context, node *simcluster.Node, p plugin, pods []*simcl
 			return err
 		}
 		r.dels[i] = c.took
-		maxRSS(c)
 		return nil
 	})
 	r.delWall = time.Since(t0)

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/sim"
@@ -21,14 +20,16 @@ type plugin struct {
 	bin, binDir string
 	// conf is the network configuration on stdin (without prevResult).
 	conf map[string]any
+	// wrapper, when set, are arguments after bin (bin is then the RSS
+	// wrapper and wrapper[0] the plugin); extraEnv is added to the call's.
+	wrapper  []string
+	extraEnv []string
 }
 
 // call is one exec's outcome.
 type call struct {
 	out  []byte
 	took time.Duration
-	// maxRSSKiB is the process's peak resident set (wait4's ru_maxrss).
-	maxRSSKiB int64
 }
 
 // exec runs the plugin in the node namespace with the CNI_* variables, as
@@ -45,7 +46,8 @@ func (p plugin) exec(ctx context.Context, node *sim.Node, command, containerID, 
 	if err != nil {
 		return call{}, fmt.Errorf("encoding the %s configuration: %w", p.name, err)
 	}
-	cmd := node.Command(ctx, p.bin)
+	cmd := node.Command(ctx, p.bin, p.wrapper...)
+	cmd.Env = append(cmd.Env, p.extraEnv...)
 	cmd.Env = append(cmd.Env,
 		"CNI_COMMAND="+command, "CNI_CONTAINERID="+containerID, "CNI_NETNS="+netns, "CNI_IFNAME=eth0",
 		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME="+podName, "CNI_PATH="+p.binDir)
@@ -55,11 +57,6 @@ func (p plugin) exec(ctx context.Context, node *sim.Node, command, containerID, 
 	start := time.Now()
 	err = cmd.Run()
 	c := call{out: stdout.Bytes(), took: time.Since(start)}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			c.maxRSSKiB = ru.Maxrss
-		}
-	}
 	if err != nil {
 		return c, fmt.Errorf("%s %s of pod %s: %w: %s %s", p.name, command, podName, err,
 			strings.TrimSpace(stdout.String()), strings.TrimSpace(stderr.String()))

@@ -29,6 +29,9 @@ import (
 )
 
 func main() {
+	if os.Getenv(rssWrapperEnv) != "" {
+		os.Exit(rssWrap(os.Args[1:]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := runMain(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -19,8 +19,9 @@ type Options struct {
 
 // defaultOptions is the setup: 250 pods, 8 at a time, on an m5.large
 // in prefix mode. An m5.large holds 434 pods in prefix mode before the
-// kubelet cap (110 at <= 30 vCPUs), so the benchmark raises max pods to 252
-// (250 pod addresses plus the 2 host-network pods), as --max-pods does on a
+// kubelet cap (110 at <= 30 vCPUs), so the benchmark raises max pods to 253
+// (250 pod addresses plus the 2 host-network pods) and one more for the RSS
+// probe's pod (see pluginPeakRSS), as --max-pods does on a
 // real node; no instance type's default allows 250 pod addresses, since the
 // 250-pod kubelet cap includes the 2 host-network pods.
 func defaultOptions() Options {
@@ -40,6 +41,10 @@ func (o Options) validate() error {
 	return nil
 }
 
+// maxPods is the benchmark node's max pods: every pod, the RSS probe's pod
+// and the 2 host-network pods.
+func (o Options) maxPods() int { return o.Pods + 3 }
+
 // agentEnv is the benchmark node's agent settings: prefix mode, max pods
 // raised to hold every pod, and a warm pool that keeps all of them free so
 // no ADD waits for EC2. Freed addresses cool down for 0s so the parallel run
@@ -47,8 +52,8 @@ func (o Options) validate() error {
 func (o Options) agentEnv() map[string]string {
 	return map[string]string{
 		"EKSNET_MODE":               "prefix",
-		"EKSNET_MAX_PODS":           strconv.Itoa(o.Pods + 2),
-		"EKSNET_MINIMUM_IP_TARGET":  strconv.Itoa(o.Pods),
+		"EKSNET_MAX_PODS":           strconv.Itoa(o.maxPods()),
+		"EKSNET_MINIMUM_IP_TARGET":  strconv.Itoa(o.Pods + 1),
 		"EKSNET_WARM_PREFIX_TARGET": "1",
 		"EKSNET_COOLDOWN":           "0s",
 	}

@@ -102,7 +102,7 @@ func ratios(runs []run) [][2]string {
 // print writes the human table, then every figure as RESULT key=value.
 func (res *results) print(w io.Writer, o Options) {
 	fmt.Fprintf(w, "\neksnet peer benchmark: %d pods on one simulated %s (prefix mode, max pods %d), %d at a time in the parallel runs\n\n",
-		o.Pods, o.InstanceType, o.Pods+2, o.Parallel)
+		o.Pods, o.InstanceType, o.maxPods(), o.Parallel)
 	fmt.Fprintf(w, "%-13s %9s %9s %9s %9s   %9s %9s %9s %9s   %8s %8s %6s %8s\n",
 		"run", "ADD p50", "p90", "p99", "max", "DEL p50", "p90", "p99", "max", "ADD/s", "DEL/s", "10th", "RSS MiB")
 	for _, r := range res.runs {
