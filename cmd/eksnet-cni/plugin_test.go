@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -286,5 +288,66 @@ func TestVersion(t *testing.T) {
 	}
 	if err := json.Unmarshal(o.stdout, &v); err != nil || strings.Join(v.SupportedVersions, ",") != "0.4.0,1.0.0,1.1.0" {
 		t.Fatalf("VERSION = %s (%v)", o.stdout, err)
+	}
+}
+
+// TestConcurrentAddDel: the runtime runs ADDs and DELs of different pods at
+// the same time; each must wire (and unwire) only its own objects.
+func TestConcurrentAddDel(t *testing.T) {
+	const n = 12
+	var addrs []string
+	for i := range n {
+		addrs = append(addrs, fmt.Sprintf("10.0.1.%d", 10+i))
+	}
+	e := newEnv(t, newAgent(2, addrs...))
+	calls := make([]call, n)
+	for i := range n {
+		pod := netnstest.New(t, "pod")
+		name := fmt.Sprintf("web-%d", i)
+		calls[i] = call{command: "ADD", containerID: "c" + name, netns: pod.Path, args: podArgs("default", name), stdin: e.conf("1.1.0", nil)}
+	}
+	runAll := func(command string) []outcome {
+		out := make([]outcome, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := calls[i]
+				c.command = command
+				out[i] = e.run(c)
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+	for i, o := range runAll("ADD") {
+		if err := o.err(); err != nil {
+			t.Fatalf("concurrent ADD %d: %+v", i, err)
+		}
+	}
+	list, _ := e.agent.List(t.Context())
+	if len(list) != n {
+		t.Fatalf("%d allocations after %d ADDs", len(list), n)
+	}
+	for _, a := range list {
+		name := strings.TrimPrefix(a.Key.ContainerID, "c")
+		p := datapath.Pod{Netns: a.Netns, IfName: "eth0", HostVeth: datapath.HostVethName("eni", "default", name, ""), Address: a.Address, RouteTable: 2, MTU: 9001}
+		if err := e.verify(p); err != nil {
+			t.Fatalf("after concurrent ADDs: %v", err)
+		}
+	}
+	for i, o := range runAll("DEL") {
+		if err := o.err(); err != nil {
+			t.Fatalf("concurrent DEL %d: %+v", i, err)
+		}
+	}
+	if v, allocs := e.vethCount("eni"), e.agent.allocations(); v != 0 || allocs != 0 {
+		t.Fatalf("after concurrent DELs: %d veths, %d allocations", v, allocs)
+	}
+	for _, a := range addrs {
+		if left := e.hostState("none", netip.MustParseAddr(a)); len(left) != 0 {
+			t.Fatalf("left behind for %s: %v", a, left)
+		}
 	}
 }
