@@ -9,11 +9,13 @@ import (
 	"github.com/pulumi/pulumi-eks/sdk/v3/go/eks"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/eksnet/eksnet/bootstrap/userdata"
 	"github.com/eksnet/eksnet/stacks"
 )
 
 // LabelCNI marks which CNI a node runs; agent nodes carry LabelCNI=agent.
-const LabelCNI = "eksnet.io/cni"
+// The user data sets it through kubelet, the node group repeats it.
+const LabelCNI = userdata.LabelCNI
 
 // Cluster is the EKS control plane and its cluster-wide settings.
 type Cluster struct {

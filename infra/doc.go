@@ -23,8 +23,9 @@
 // objects, and their user data waits on the cluster's kubeconfig, so the
 // CNI configuration exists before any node boots.
 //
-// Keeping aws-node off agent nodes: every node group carries the label
-// eksnet.io/cni=<mode>, and in agent mode the vpc-cni add-on is configured
+// Keeping aws-node off agent nodes: every node carries the label
+// eksnet.io/cni=<mode>, registered by kubelet itself from the user data
+// (kubelet --node-labels) and repeated on the managed node group, and in agent mode the vpc-cni add-on is configured
 // (through VpcCniOptions.ConfigurationValues) with a required node affinity
 // eksnet.io/cni In [aws-vpc-cni]. Positive selection matters: managed node
 // groups with a custom AMI get their labels from EKS after the node

@@ -181,6 +181,14 @@ func checkNodeGroups(t *testing.T, cfg stacks.Config, st *infra.Stack, m *plan.M
 		if nc.Spec.Kubelet.Config.KubeReserved["memory"] != fmt.Sprintf("%dMi", want.KubeReservedMemoryMiB) {
 			t.Errorf("kube-reserved %v, want %dMi", nc.Spec.Kubelet.Config.KubeReserved, want.KubeReservedMemoryMiB)
 		}
+		// kubelet registers the CNI label itself, before EKS applies the
+		// node group's labels, so aws-node's affinity never matches an agent node.
+		if want := infra.LabelCNI + "=" + cfg.CNI.Mode; !slices.ContainsFunc(nc.Spec.Kubelet.Flags, func(f string) bool {
+			labels, ok := strings.CutPrefix(f, "--node-labels=")
+			return ok && slices.Contains(strings.Split(labels, ","), want)
+		}) {
+			t.Errorf("node group %s: kubelet flags %q lack --node-labels with %q", ng.Name, nc.Spec.Kubelet.Flags, want)
+		}
 		if nc.Spec.Cluster.Name != cfg.ClusterName || !strings.HasPrefix(nc.Spec.Cluster.APIServerEndpoint, "https://") || nc.Spec.Cluster.CertificateAuthority != plan.MockCA() || nc.Spec.Cluster.CIDR != cfg.Cluster.ServiceCIDR {
 			t.Errorf("node config cluster details %+v", nc.Spec.Cluster)
 		}

@@ -54,6 +54,9 @@ func NodeUserData(cfg stacks.Config, ng stacks.NodeGroup, pods stacks.GroupPods,
 		KubeReservedMemoryMiB: pods.Result.KubeReservedMemoryMiB,
 		CNI:                   userdata.CNI(cfg.CNI.Mode),
 		PrefixDelegation:      cfg.CNI.PrefixDelegation,
+		// kubelet registers these itself, so they hold before EKS applies
+		// the managed node group's copy (see the package doc).
+		NodeLabels: ng.Labels,
 	}
 	if cfg.CNI.Mode == stacks.CNIAgent {
 		url, sum := agentURLs[pods.Arch], agentSums[pods.Arch]

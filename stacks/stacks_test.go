@@ -109,6 +109,12 @@ func TestBadPresets(t *testing.T) {
 			`eksnet:network.podCidr "100.64.0.0/16": custom networking (pods on separate subnets) is supported with eksnet:cni.mode aws-vpc-cni only`},
 		{"unknown os", PresetDev, func(c *Config) { c.NodeGroups[0].OS = "ubuntu" },
 			`eksnet:nodeGroups[0].os "ubuntu": accepted values are al2023, al2, bottlerocket`},
+		{"bad label key", PresetDev, func(c *Config) { c.NodeGroups[0].Labels = map[string]string{"team name": "a"} },
+			`eksnet:nodeGroups[0].labels "team name": a label name is 1-63 letters, digits, '-', '_' or '.'`},
+		{"bad label value", PresetDev, func(c *Config) { c.NodeGroups[0].Labels = map[string]string{"team": "a,b"} },
+			`eksnet:nodeGroups[0].labels "team=a,b": a label value is empty or up to 63 letters`},
+		{"cni label by hand", PresetDev, func(c *Config) { c.NodeGroups[0].Labels = map[string]string{"eksnet.io/cni": "agent"} },
+			`eksnet:nodeGroups[0].labels "eksnet.io/cni": is set by eksnet from the CNI mode; drop it`},
 		{"subnets do not fit", PresetDev, func(c *Config) { c.Network.PrivateSubnetBits = 16 },
 			`eksnet:network: private subnets: 2 x /16 do not fit in 10.0.0.0/16`},
 	}

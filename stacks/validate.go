@@ -10,13 +10,13 @@ import (
 	"strings"
 
 	"github.com/eksnet/eksnet/bootstrap/maxpods"
+	"github.com/eksnet/eksnet/bootstrap/userdata"
 	"github.com/eksnet/eksnet/infra/cidrplan"
 )
 
 var (
 	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
-	labelKeyRE    = regexp.MustCompile(`^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$`)
 	nodeGroupRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
 	natModes      = []string{NATNone, NATSingle, NATPerAZ}
@@ -182,9 +182,12 @@ func (c Config) validateNodeGroups() []error {
 		if ng.DiskSizeGiB < 20 {
 			bad("%s.diskSizeGiB %d: must be at least 20", key, ng.DiskSizeGiB)
 		}
-		for k := range ng.Labels {
-			if !labelKeyRE.MatchString(k) {
-				bad("%s.labels: %q is not a valid Kubernetes label key", key, k)
+		if err := userdata.ValidateNodeLabels(ng.Labels); err != nil {
+			var fe *userdata.FieldError
+			if errors.As(err, &fe) {
+				bad("%s.labels %q: %s", key, fe.Value, fe.Reason)
+			} else {
+				bad("%s.labels: %v", key, err)
 			}
 		}
 		for _, t := range ng.Taints {

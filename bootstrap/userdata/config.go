@@ -68,6 +68,10 @@ type Config struct {
 	PrefixDelegation bool
 	// Agent configures the eksnet agent; required with CNIAgent, rejected otherwise.
 	Agent AgentConfig
+	// NodeLabels are registered by kubelet itself, so they hold from the
+	// node's first moment (managed node group labels arrive later). LabelCNI
+	// is always added from CNI.
+	NodeLabels map[string]string
 }
 
 // AgentConfig is the eksnet agent's install source and settings. Zero numeric
@@ -137,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if c.KubeReservedMemoryMiB < 0 {
 		return &FieldError{"KubeReservedMemoryMiB", fmt.Sprint(c.KubeReservedMemoryMiB), "want 0 (11 x MaxPods + 255) or more"}
+	}
+	if err := ValidateNodeLabels(c.NodeLabels); err != nil {
+		return err
 	}
 	switch c.CNI {
 	case CNIAWSVPC:

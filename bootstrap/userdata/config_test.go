@@ -52,6 +52,11 @@ func TestValidateRejectsBadFields(t *testing.T) {
 		{"negative warm IP", func(c *Config) { c.Agent.WarmIPTarget = -1 }, "Agent.WarmIPTarget", "0 (agent default)"},
 		{"negative max ENI", func(c *Config) { c.Agent.MaxENI = -2 }, "Agent.MaxENI", "0 (agent default)"},
 		{"bad SNAT exclusion", func(c *Config) { c.Agent.SNATExcludeCIDRs = []string{"10.0.0.1/8"} }, "Agent.SNATExcludeCIDRs", "IPv4 CIDR"},
+		{"label with space", func(c *Config) { c.NodeLabels = map[string]string{"team name": "a"} }, "NodeLabels", "label name is 1-63"},
+		{"label upper-case prefix", func(c *Config) { c.NodeLabels = map[string]string{"Example.com/team": "a"} }, "NodeLabels", "DNS subdomain"},
+		{"label value with comma", func(c *Config) { c.NodeLabels = map[string]string{"team": "a,b"} }, "NodeLabels", "label value is empty or up to 63"},
+		{"label value with quote", func(c *Config) { c.NodeLabels = map[string]string{"team": `a"b`} }, "NodeLabels", "label value is empty or up to 63"},
+		{"label CNI set by hand", func(c *Config) { c.NodeLabels = map[string]string{LabelCNI: "agent"} }, "NodeLabels", "set by eksnet from the CNI mode"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,6 +40,8 @@ type ClusterDetails struct {
 // KubeletOptions carries kubelet configuration merged over the AMI defaults.
 type KubeletOptions struct {
 	Config KubeletConfig `yaml:"config"`
+	// Flags are kubelet command-line flags; node labels can only go here.
+	Flags []string `yaml:"flags,omitempty"`
 }
 
 // KubeletConfig is the part of KubeletConfiguration eksnet sets.
@@ -59,10 +61,13 @@ func newNodeConfig(c Config) NodeConfig {
 				CertificateAuthority: c.CertificateAuthority,
 				CIDR:                 c.ServiceCIDR,
 			},
-			Kubelet: KubeletOptions{Config: KubeletConfig{
-				MaxPods:      c.MaxPods,
-				KubeReserved: map[string]string{"memory": fmt.Sprintf("%dMi", c.KubeReservedMemoryMiB)},
-			}},
+			Kubelet: KubeletOptions{
+				Config: KubeletConfig{
+					MaxPods:      c.MaxPods,
+					KubeReserved: map[string]string{"memory": fmt.Sprintf("%dMi", c.KubeReservedMemoryMiB)},
+				},
+				Flags: []string{nodeLabelsFlag(nodeLabels(c))},
+			},
 		},
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"mime/multipart"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -109,8 +111,8 @@ set -euo pipefail
   --b64-cluster-ca '%s' \
   --dns-cluster-ip '%s' \
   --use-max-pods false \
-  --kubelet-extra-args '--max-pods=%d'
-`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, c.MaxPods)
+  --kubelet-extra-args '--max-pods=%d %s'
+`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, c.MaxPods, nodeLabelsFlag(nodeLabels(c)))
 }
 
 // renderBottlerocket writes Bottlerocket settings TOML; max-pods must be an
@@ -125,5 +127,17 @@ max-pods = %d
 
 [settings.kubernetes.kube-reserved]
 memory = "%dMi"
-`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, c.MaxPods, c.KubeReservedMemoryMiB)
+
+[settings.kubernetes.node-labels]
+%s`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, c.MaxPods, c.KubeReservedMemoryMiB, tomlLabels(nodeLabels(c)))
+}
+
+// tomlLabels renders labels as TOML key/value lines; keys hold '/' and '.'
+// so they are quoted.
+func tomlLabels(labels map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		fmt.Fprintf(&b, "%q = %q\n", k, labels[k])
+	}
+	return b.String()
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -204,7 +206,7 @@ func TestRenderedPartsAreWellFormed(t *testing.T) {
 			}
 			if m.os == OSAL2 {
 				boot := parts[len(parts)-1].Body
-				want := fmt.Sprintf("--use-max-pods false \\\n  --kubelet-extra-args '--max-pods=%d'", c.MaxPods)
+				want := fmt.Sprintf("--use-max-pods false \\\n  --kubelet-extra-args '--max-pods=%d --node-labels=eksnet.io/cni=%s'", c.MaxPods, c.CNI)
 				if !strings.Contains(boot, want) || !strings.Contains(boot, "/etc/eks/bootstrap.sh 'dev-eksnet'") || !strings.Contains(boot, "--dns-cluster-ip '172.20.0.10'") {
 					t.Errorf("AL2 bootstrap part lacks bootstrap.sh with %q and the DNS IP:\n%s", want, boot)
 				}
@@ -283,6 +285,9 @@ func TestNodeConfigParsesBack(t *testing.T) {
 		if err != nil || nc.Spec.Kubelet.Config.MaxPods != wantMax || nc.Spec.Cluster.Name != "dev-eksnet" {
 			t.Errorf("ParseNodeConfig = %+v, %v; want maxPods %d for dev-eksnet", nc, err, wantMax)
 		}
+		if want := []string{"--node-labels=eksnet.io/cni=agent"}; !slices.Equal(nc.Spec.Kubelet.Flags, want) {
+			t.Errorf("kubelet flags = %q, want %q: the CNI label must hold from kubelet's first start", nc.Spec.Kubelet.Flags, want)
+		}
 	}
 	if _, err := ParseNodeConfig("#!/bin/bash\n"); err == nil {
 		t.Error("ParseNodeConfig(non-MIME) = nil error")
@@ -303,5 +308,54 @@ func TestKubeReservedOverride(t *testing.T) {
 	nc, err := ParseNodeConfig(ud)
 	if err != nil || nc.Spec.Kubelet.Config.KubeReserved["memory"] != "1024Mi" {
 		t.Errorf("kubeReserved = %v (%v), want memory 1024Mi", nc.Spec.Kubelet.Config.KubeReserved, err)
+	}
+}
+
+// TestNodeLabelsReachKubelet renders caller labels for every OS, sorted and
+// with the CNI label, in the form each OS's kubelet launcher reads.
+func TestNodeLabelsReachKubelet(t *testing.T) {
+	labels := map[string]string{"team": "payments", "example.com/tier": "web", "empty": ""}
+	const flag = "--node-labels=eksnet.io/cni=aws-vpc-cni,empty=,example.com/tier=web,team=payments"
+
+	c := baseConfig(t, OSAL2023, CNIAWSVPC, false)
+	c.Agent = AgentConfig{}
+	c.NodeLabels = labels
+	ud, err := Render(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := ParseNodeConfig(ud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(nc.Spec.Kubelet.Flags, []string{flag}) {
+		t.Errorf("al2023 kubelet flags = %q, want [%q]", nc.Spec.Kubelet.Flags, flag)
+	}
+
+	c.OS = OSAL2
+	if ud, err = Render(c); err != nil {
+		t.Fatal(err)
+	}
+	if want := "--kubelet-extra-args '--max-pods=17 " + flag + "'"; !strings.Contains(ud, want) {
+		t.Errorf("al2 user data lacks %q:\n%s", want, ud)
+	}
+
+	c.OS = OSBottlerocket
+	if ud, err = Render(c); err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Settings struct {
+			Kubernetes struct {
+				NodeLabels map[string]string `toml:"node-labels"`
+			} `toml:"kubernetes"`
+		} `toml:"settings"`
+	}
+	if _, err := toml.Decode(ud, &s); err != nil {
+		t.Fatalf("bottlerocket TOML does not parse: %v\n%s", err, ud)
+	}
+	want := map[string]string{"eksnet.io/cni": "aws-vpc-cni", "team": "payments", "example.com/tier": "web", "empty": ""}
+	if !maps.Equal(s.Settings.Kubernetes.NodeLabels, want) {
+		t.Errorf("bottlerocket node-labels = %v, want %v", s.Settings.Kubernetes.NodeLabels, want)
 	}
 }
