@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eksnet/eksnet/cni-agent/sim/fakeec2"
 	"github.com/eksnet/eksnet/cni-agent/simcluster"
 	"github.com/eksnet/eksnet/cni-agent/simrun"
 	"github.com/eksnet/eksnet/infra/plan"
@@ -36,6 +37,8 @@ type simRunOptions struct {
 	cniBin       string
 	name         string
 	stallTimeout time.Duration
+	ec2Limits    []string
+	limits       func(string) (fakeec2.Limits, error)
 }
 
 func newSimRunCmd(a *app) *cobra.Command {
@@ -64,7 +67,8 @@ this executable, else built with ` + "`go build`" + ` when run inside the eksnet
 See docs/sim-run.md.`,
 		Example: `  sudo go run ./cmd/eksnet sim run --preset dev
   sudo eksnet sim run --preset staging --pods-per-node 20 -o json
-  sudo eksnet sim run --stack team-a --max-nodes 2 --keep`,
+  sudo eksnet sim run --stack team-a --max-nodes 2 --keep
+  sudo eksnet sim run --preset dev --ec2-limit t3.medium=2   # an EC2 that breaks the promise: fails`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSimRun(cmd.Context(), a, cmd, &o) },
 	}
@@ -80,6 +84,7 @@ See docs/sim-run.md.`,
 	f.StringVar(&o.agentBin, "agent-bin", "", "eksnet-agent binary (default: beside this executable, else built from the source tree)")
 	f.StringVar(&o.cniBin, "cni-bin", "", "eksnet-cni binary (default: beside this executable, else built from the source tree)")
 	f.StringVar(&o.name, "name", "", "simulation name, prefix of its namespaces (default: random)")
+	f.StringArrayVar(&o.ec2Limits, "ec2-limit", nil, "TYPE=ENIS[xIPS]: the simulated EC2 gives TYPE these limits instead of the instance table's (repeatable), to see a max-pods promise it cannot keep fail")
 	f.DurationVar(&o.stallTimeout, "stall-timeout", 30*time.Second, "how long one pod may wait for an address before its node counts as full")
 	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(stacks.PresetNames, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
@@ -106,6 +111,12 @@ func (o *simRunOptions) validate() error {
 	}
 	if o.stallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--stall-timeout %v: must be positive, e.g. 30s", o.stallTimeout))
+	}
+	if len(o.ec2Limits) > 0 {
+		var err error
+		if o.limits, err = simrun.EC2Limits(o.ec2Limits); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, f := range []struct{ flag, path string }{{"--agent-bin", o.agentBin}, {"--cni-bin", o.cniBin}} {
 		if f.path == "" {
@@ -164,7 +175,7 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 	}
 	defer cleanup()
 	rep, kept, err := simrun.Run(ctx, spec, simrun.Options{MaxNodes: o.maxNodes, PodsPerNode: o.podsPerNode, Keep: o.keep,
-		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Progress: progress})
+		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Limits: o.limits, Progress: progress})
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,31 @@ func TestSimRunDevPreset(t *testing.T) {
 	}
 }
 
+// TestSimRunFailsABrokenPromise: the dev preset promises a t3.medium max
+// pods 17 (15 pod addresses); an EC2 that attaches only 2 ENIs to it wires
+// 10. The run exits with an error naming the failed check, and the report
+// names the node group and both counts.
+func TestSimRunFailsABrokenPromise(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	name := "srbrk" + strings.TrimLeft(time.Now().Format(".000000"), ".")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	stdout, stderr, err := runSimRunCmd(t, 3*time.Minute, "--preset", "dev", "--max-nodes", "1", "--ec2-limit", "t3.medium=2",
+		"--stall-timeout", "3s", "--name", name)
+	if err == nil || !strings.Contains(err.Error(), "node group general pods wired") {
+		t.Fatalf("sim run with a stingy EC2: %v, want the node group's check to fail\n%s\n%s", err, stdout, stderr)
+	}
+	for _, s := range []string{"FAIL  node group general pods wired", "promises max pods 17 (15 pod addresses per node)", "wired 10", "10/15"} {
+		if !strings.Contains(stdout, s) {
+			t.Errorf("report does not say %q:\n%s", s, stdout)
+		}
+	}
+	if left, err := sim.Namespaces(name); err != nil || len(left) > 0 {
+		t.Fatalf("namespaces left: %v %v", left, err)
+	}
+}
+
 func TestSimRunRejectsBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -100,6 +125,7 @@ func TestSimRunRejectsBadFlags(t *testing.T) {
 		{[]string{"--stall-timeout", "0s"}, "--stall-timeout"},
 		{[]string{"--stack", "nope", "--project-dir", "../.."}, "stack nope"},
 		{[]string{"--agent-bin", "/nonexistent/eksnet-agent"}, "--agent-bin /nonexistent/eksnet-agent"},
+		{[]string{"--ec2-limit", "t3.medium=none"}, `--ec2-limit "t3.medium=none"`},
 		{[]string{"--cni-bin", "sim_run.go"}, "--cni-bin sim_run.go: sim_run.go: not an executable file"},
 	} {
 		_, _, err := runSimRunCmd(t, 30*time.Second, tc.args...)

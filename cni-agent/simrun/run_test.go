@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/sim"
-	"github.com/eksnet/eksnet/cni-agent/sim/fakeec2"
 	"github.com/eksnet/eksnet/cni-agent/simcluster"
 )
 
@@ -134,10 +133,9 @@ func TestRunFailsABrokenPromise(t *testing.T) {
 	defer cancel()
 	spec := devSpec()
 	spec.NodeGroups[0].DesiredSize = 1
-	stingy := func(it string) (fakeec2.Limits, error) {
-		l, err := sim.TableLimits(it)
-		l.MaxENIs = min(l.MaxENIs, 2)
-		return l, err
+	stingy, err := EC2Limits([]string{"t3.medium=2"})
+	if err != nil {
+		t.Fatal(err)
 	}
 	rep, _, err := Run(ctx, spec, Options{Binaries: testBins, SimName: name, Limits: stingy, StallTimeout: 5 * time.Second})
 	if err != nil {
