@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestTenthRatio(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	tests := []struct {
+		name string
+		adds []time.Duration
+		want float64
+	}{
+		{"fewer than ten pods", ms(1, 2, 3), 0},
+		{"flat", ms(10, 10, 10, 10, 10, 10, 10, 10, 10, 10), 1},
+		{"last tenth twice as slow", ms(10, 10, 10, 10, 10, 10, 10, 10, 10, 20), 2},
+		{"medians of twenty pods' tenths", ms(10, 30, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 15, 15), 1.5},
+	}
+	for _, tt := range tests {
+		if got := tenthRatio(tt.adds); got != tt.want {
+			t.Errorf("%s: tenthRatio = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	status := "Name:\teksnet-agent\nVmPeak:\t 1262724 kB\nVmHWM:\t   22000 kB\nVmRSS:\t   20480 kB\nThreads:\t9\n"
+	if got, err := parseVmRSS(strings.NewReader(status)); err != nil || got != 20480 {
+		t.Fatalf("parseVmRSS = %d, %v; want 20480", got, err)
+	}
+	if _, err := parseVmRSS(strings.NewReader("Name:\tx\n")); err == nil {
+		t.Fatal("no VmRSS line: want an error")
+	}
+}
+
+func TestPodsPerSecond(t *testing.T) {
+	if got := podsPerSecond(250, 5*time.Second); got != 50 {
+		t.Fatalf("podsPerSecond = %v, want 50", got)
+	}
+	if got := podsPerSecond(10, 0); got != 0 {
+		t.Fatalf("zero wall time: %v, want 0", got)
+	}
+}
+
+func TestForEach(t *testing.T) {
+	var running, peak, calls atomic.Int32
+	err := forEach(context.Background(), 40, 8, func(int) error {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+		running.Add(-1)
+		calls.Add(1)
+		return nil
+	})
+	if err != nil || calls.Load() != 40 || peak.Load() > 8 {
+		t.Fatalf("forEach: err %v, %d calls, %d at once; want nil, 40, <= 8", err, calls.Load(), peak.Load())
+	}
+	boom := errors.New("boom")
+	calls.Store(0)
+	err = forEach(context.Background(), 1000, 4, func(i int) error {
+		calls.Add(1)
+		if i == 3 {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) || calls.Load() == 1000 {
+		t.Fatalf("after an error forEach must stop: err %v after %d calls", err, calls.Load())
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, tt := range []struct {
+		mod  func(*Options)
+		want string
+	}{
+		{func(o *Options) {}, ""},
+		{func(o *Options) { o.Pods = 0 }, "-pods 0: accepted: 1 to 250"},
+		{func(o *Options) { o.Pods = 251 }, "-pods 251: accepted: 1 to 250"},
+		{func(o *Options) { o.Parallel = 1 }, "-parallel 1: accepted: 2 to 64"},
+		{func(o *Options) { o.InstanceType = "" }, "-instance-type: empty; accepted: a Nitro instance type, e.g. m5.large"},
+	} {
+		o := defaultOptions()
+		tt.mod(&o)
+		err := o.validate()
+		if got := ""; err != nil {
+			got = err.Error()
+			if got != tt.want {
+				t.Errorf("validate = %q, want %q", got, tt.want)
+			}
+		} else if tt.want != "" {
+			t.Errorf("validate accepted %+v, want %q", o, tt.want)
+		}
+	}
+	if o := defaultOptions(); o.maxPods() != 253 || o.agentEnv()["EKSNET_MAX_PODS"] != "253" {
+		t.Errorf("250 pods need max pods 253 (the probe pod and 2 host-network pods): %d", o.maxPods())
+	}
+}
