@@ -18,7 +18,8 @@ func newSimExecCmd(a *app) *cobra.Command {
 		Long: `Run CMD in the node's network namespace (ip netns exec) with AWS_REGION, fake static
 credentials, AWS_ENDPOINT_URL_EC2, AWS_EC2_METADATA_SERVICE_ENDPOINT, EKSNET_EC2_ENDPOINT and
 EKSNET_IMDS_ENDPOINT set, and every other AWS_* variable of the caller removed, so the
-real AWS SDK (or the eksnet agent) in the node talks to the simulation's EC2 and IMDS.`,
+real AWS SDK (or the eksnet agent) in the node talks to the simulation's EC2 and IMDS.
+eksnet exits with CMD's exit status.`,
 		Example: `  eksnet sim exec demo node-0 -- ip addr
   eksnet sim exec demo node-0 -- sh -c 'curl -s -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 60" $EKSNET_IMDS_ENDPOINT/latest/api/token'`,
 		Args: func(cmd *cobra.Command, args []string) error {
