@@ -16,6 +16,10 @@ import (
 // netnsDir is where named namespaces are bind-mounted (as by `ip netns add`).
 const netnsDir = "/run/netns"
 
+// netnsLock serializes making netnsDir a mount point across processes. It
+// lives beside the directory, not in it, so it is never under the mount.
+const netnsLock = "/run/eksnet-netns.lock"
+
 // inNS runs fn on a fresh OS thread switched into the namespace at path.
 // The thread is never unlocked, so Go discards it when fn returns: no other
 // goroutine can ever run in a namespace it did not ask for, even if switching
@@ -43,9 +47,21 @@ func inNS(path string, fn func() error) error {
 // does before its first namespace. Done first, a later `ip netns add` (by any
 // tool) finds the mount point and does not bind a fresh /run/netns over ours,
 // which would hide our namespace mounts and make them impossible to remove.
+//
+// Test packages run in parallel processes: without the lock two of them can
+// both find /run/netns unmounted and stack two binds, after which the lower
+// one's namespace mounts can no longer be deleted (EBUSY).
 func ensureNetnsDir() error {
 	if err := os.MkdirAll(netnsDir, 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", netnsDir, err)
+	}
+	lock, err := os.OpenFile(netnsLock, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", netnsLock, err)
+	}
+	defer lock.Close() // closing releases the lock
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", netnsLock, err)
 	}
 	for bound := false; ; bound = true {
 		err := unix.Mount("", netnsDir, "none", unix.MS_SHARED|unix.MS_REC, "")
