@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/cniconf"
 )
 
 // The bad-input table: every malformed input a user or a runtime can hand
@@ -124,7 +126,8 @@ func runPlugin(t *testing.T, env map[string]string, stdin string) ([]byte, int) 
 	return stdout.Bytes(), code
 }
 
-// hostLinks lists the root namespace's interface names (read only).
+// hostLinks lists the root namespace's interfaces named like the plugin's
+// host veths (read only; other links may come and go with other tests).
 func hostLinks(t *testing.T) []string {
 	t.Helper()
 	ifs, err := net.Interfaces()
@@ -133,7 +136,9 @@ func hostLinks(t *testing.T) []string {
 	}
 	var names []string
 	for _, i := range ifs {
-		names = append(names, i.Name)
+		if strings.HasPrefix(i.Name, cniconf.DefaultVethPrefix) {
+			names = append(names, i.Name)
+		}
 	}
 	slices.Sort(names)
 	return names

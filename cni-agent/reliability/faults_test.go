@@ -10,7 +10,7 @@ import (
 // like, in the simulated EC2 and IMDS: a 30 s IMDS outage as the agent
 // starts; then, while 60 pods are ADDed 8 at a time, half of all EC2 calls
 // throttled with 500 ms latency on every answer, InsufficientCidrBlocks on
-// every /28 request for the first seconds, and bursts of 5xx. In the end
+// every /28 request until the agent has run into it, and bursts of 5xx. In the end
 // every pod is wired and reachable, no address is held twice or leaked, the
 // agent never exited, and its backoff shows in the metrics.
 func TestCloudFaults(t *testing.T) {
@@ -49,12 +49,21 @@ func TestCloudFaults(t *testing.T) {
 		r, err := storm(ctx, n, pods, 8, nil)
 		done <- result{r, err}
 	}()
-	// The subnet "runs out" for 5 s, then 5xx comes in 2 s bursts.
+	// The subnet "runs out" until the agent has hit it at least once (the
+	// pool must grow past its first two /28s for the 60 pods), then 5xx
+	// comes in 2 s bursts.
+	deadline := time.Now().Add(60 * time.Second)
+	for metrics(t, n)[`eksnet_agent_warm_pool_backoffs_total{reason="out_of_addresses"}`] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent never met InsufficientCidrBlocks in 60 s, or never counted it in its metrics")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	chaos := []struct {
 		after time.Duration
 		apply func() error
 	}{
-		{5 * time.Second, func() error { return f.SetInsufficientCidrBlocks(false) }},
+		{0, func() error { return f.SetInsufficientCidrBlocks(false) }},
 		{0, func() error { return f.SetServerErrorRatio(0.6) }},
 		{2 * time.Second, func() error { return f.SetServerErrorRatio(0) }},
 		{2 * time.Second, func() error { return f.SetServerErrorRatio(0.6) }},
