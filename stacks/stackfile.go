@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -107,7 +109,9 @@ func ReadStackFile(path string) (StackFile, error) {
 // (encrypted) values are errors: no eksnet key holds a secret.
 func (f StackFile) Values() (region string, values map[string]string, err error) {
 	values = map[string]string{}
-	for k, node := range f.raw {
+	// Sorted, so a file with several bad keys always names the same one.
+	for _, k := range slices.Sorted(maps.Keys(f.raw)) {
+		node := f.raw[k]
 		ns, key, ok := strings.Cut(k, ":")
 		if !ok {
 			return "", nil, fmt.Errorf("config key %q: want namespace:key (e.g. eksnet:network)", k)
