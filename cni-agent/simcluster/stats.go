@@ -2,6 +2,7 @@ package simcluster
 
 import (
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -97,3 +98,22 @@ func (c EC2Calls) Since(before EC2Calls) EC2Calls {
 
 // Actions returns the actions in name order, for stable printing.
 func (c EC2Calls) Actions() []string { return slices.Sorted(maps.Keys(c.ByAction)) }
+
+// EC2CallsFrom counts the EC2 calls in the fakes' call log per caller
+// address (a node's agent calls from the node's primary IP). The log keeps
+// the latest calls only (10,000 by default), so for long runs the counts
+// cover the most recent calls.
+func EC2CallsFrom(st sim.CallStats) map[netip.Addr]int {
+	out := map[netip.Addr]int{}
+	for _, c := range st.Log {
+		if c.Service != "ec2" {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(c.Source)
+		if err != nil {
+			continue
+		}
+		out[ap.Addr()]++
+	}
+	return out
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/cni-agent/sim/faults"
 )
 
 func TestSummarize(t *testing.T) {
@@ -69,6 +70,21 @@ func TestEC2CallsOf(t *testing.T) {
 	}
 	if a := got.Actions(); !reflect.DeepEqual(a, []string{"AssignPrivateIpAddresses", "CreateNetworkInterface", "DescribeNetworkInterfaces"}) {
 		t.Fatalf("Actions = %v", a)
+	}
+}
+
+func TestEC2CallsFrom(t *testing.T) {
+	st := sim.CallStats{Log: []faults.Call{
+		{Service: "ec2", Action: "AssignPrivateIpAddresses", Source: "10.0.0.4:41000"},
+		{Service: "ec2", Action: "AttachNetworkInterface", Source: "10.0.0.4:41002", Code: "AttachmentLimitExceeded"},
+		{Service: "imds", Action: "GET /latest/meta-data/mac", Source: "10.0.0.4:41003"},
+		{Service: "ec2", Action: "DescribeNetworkInterfaces", Source: "10.0.16.4:50000"},
+		{Service: "ec2", Action: "(none)", Source: "garbage"},
+	}}
+	got := EC2CallsFrom(st)
+	want := map[netip.Addr]int{netip.MustParseAddr("10.0.0.4"): 2, netip.MustParseAddr("10.0.16.4"): 1}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("EC2CallsFrom = %v, want %v", got, want)
 	}
 }
 

@@ -52,6 +52,8 @@ type NodeReport struct {
 	Wired int `json:"wired"`
 	// ENIs is how many ENIs the node ended with, the primary included.
 	ENIs int `json:"enis"`
+	// EC2Calls is how many EC2 calls its agent made.
+	EC2Calls int `json:"ec2Calls"`
 	// Error is why the node stopped short, if it did.
 	Error string `json:"error,omitempty"`
 }
@@ -118,10 +120,10 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tGROUP\tTYPE\tAZ\tIP\tREADY\tPODS WIRED\tPROMISED\tAGENT CAP\tENIS")
+	fmt.Fprintln(tw, "NODE\tGROUP\tTYPE\tAZ\tIP\tREADY\tPODS WIRED\tPROMISED\tAGENT CAP\tENIS\tEC2 CALLS")
 	for _, n := range r.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%d/%d\t%d\t%d\t%d\n", n.Name, n.Group, n.InstanceType, n.AZ, n.PrimaryIP,
-			n.ReadySeconds, n.Wired, n.Target, n.Promised, n.AgentCapacity, n.ENIs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%d/%d\t%d\t%d\t%d\t%d\n", n.Name, n.Group, n.InstanceType, n.AZ, n.PrimaryIP,
+			n.ReadySeconds, n.Wired, n.Target, n.Promised, n.AgentCapacity, n.ENIs, n.EC2Calls)
 	}
 	tw.Flush()
 	b.WriteString("\nchecks:\n")

@@ -141,7 +141,9 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("run interrupted: %w", err)
 	}
+	from := simcluster.EC2CallsFrom(r.c.VPC().Calls())
 	for _, n := range r.nodes {
+		n.rep.EC2Calls = from[n.node.Sim().PrimaryIP]
 		r.rep.Nodes = append(r.rep.Nodes, n.rep)
 	}
 	r.checkReady()

@@ -83,10 +83,16 @@ func TestRunDevSpec(t *testing.T) {
 	if len(rep.Nodes) != 2 || rep.Nodes[0].AZ == rep.Nodes[1].AZ {
 		t.Fatalf("nodes %+v: want two, one per AZ", rep.Nodes)
 	}
+	perNode := 0
 	for _, n := range rep.Nodes {
-		if n.Wired != 7 || n.Promised != 15 || n.AgentCapacity != 15 || n.ENIs < 2 {
-			t.Fatalf("node %s: wired %d, promised %d, agent capacity %d, ENIs %d; want 7, 15, 15, >= 2", n.Name, n.Wired, n.Promised, n.AgentCapacity, n.ENIs)
+		if n.Wired != 7 || n.Promised != 15 || n.AgentCapacity != 15 || n.ENIs < 2 || n.EC2Calls < 3 {
+			t.Fatalf("node %s: wired %d, promised %d, agent capacity %d, ENIs %d, EC2 calls %d; want 7, 15, 15, >= 2, >= 3 (create, attach, assign)",
+				n.Name, n.Wired, n.Promised, n.AgentCapacity, n.ENIs, n.EC2Calls)
 		}
+		perNode += n.EC2Calls
+	}
+	if perNode != rep.EC2Calls.Total {
+		t.Fatalf("EC2 calls per node add up to %d, the total is %d", perNode, rep.EC2Calls.Total)
 	}
 	want := map[string]bool{"agents ready": false, "node group general pods wired": false, "pod <-> pod on one node": false,
 		"pod <-> pod across nodes without NAT": false, "pod -> internet SNATed to the node IP": false}
