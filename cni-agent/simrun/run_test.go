@@ -127,6 +127,34 @@ func TestRunDevSpec(t *testing.T) {
 	}
 }
 
+// TestRunOneSubnet: two nodes in one subnet reach each other's pods with
+// the pods' own addresses (the VPC router delivers between them, as EC2's
+// fabric does; there is no shared L2).
+func TestRunOneSubnet(t *testing.T) {
+	needRoot(t)
+	name := uniqueName("sr1sn")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spec := devSpec()
+	spec.NodeGroups[0].Subnets = []string{"private-a"}
+	rep, _, err := Run(ctx, spec, Options{PodsPerNode: 3, Binaries: testBins, SimName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Nodes[0].SubnetCIDR != rep.Nodes[1].SubnetCIDR {
+		t.Fatalf("nodes in %s and %s, want one subnet", rep.Nodes[0].SubnetCIDR, rep.Nodes[1].SubnetCIDR)
+	}
+	for _, c := range rep.Checks {
+		if c.Name == "pod <-> pod across nodes without NAT" && (!c.OK || c.Skipped || !strings.HasPrefix(c.Detail, "4 of 4")) {
+			t.Fatalf("across one subnet: %+v", c)
+		}
+	}
+	if !rep.OK {
+		t.Fatalf("failed: %+v", rep.Failed())
+	}
+}
+
 // TestRunFailsABrokenPromise: the instance table (and so the user data)
 // promises a t3.medium max pods 17, 15 pod addresses, but this simulated
 // EC2 attaches only two ENIs to it (10 addresses): the node group's check

@@ -145,3 +145,32 @@ func TestInternetSource(t *testing.T) {
 		})
 	}
 }
+
+func TestPeerOf(t *testing.T) {
+	node := func(name, cidr string) *nodeRun { return &nodeRun{plan: NodePlan{Name: name, SubnetCIDR: cidr}} }
+	a0, a1, b0, c0 := node("a0", "10.0.0.0/20"), node("a1", "10.0.0.0/20"), node("b0", "10.0.16.0/20"), node("c0", "10.0.32.0/20")
+	name := func(n *nodeRun) string {
+		if n == nil {
+			return "none"
+		}
+		return n.plan.Name
+	}
+	for _, tc := range []struct {
+		live []*nodeRun
+		want []string
+	}{
+		{[]*nodeRun{a0}, []string{"none"}},
+		{[]*nodeRun{a0, a1}, []string{"a1", "a0"}},           // one subnet: the next node
+		{[]*nodeRun{a0, a1, b0}, []string{"b0", "b0", "a0"}}, // another subnet first
+		{[]*nodeRun{a0, b0, c0}, []string{"b0", "c0", "a0"}}, // a ring over the AZs
+		{[]*nodeRun{a0, a1, b0, c0}, []string{"b0", "b0", "c0", "a0"}},
+	} {
+		var got []string
+		for i := range tc.live {
+			got = append(got, name(peerOf(tc.live, i)))
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("peers of %d nodes = %v, want %v", len(tc.live), got, tc.want)
+		}
+	}
+}

@@ -12,10 +12,8 @@ import (
 // checkTraffic proves the wiring with real connections, each to a server
 // that reports the source it saw:
 //   - on one node, the last pod (usually on a secondary ENI) -> the first;
-//   - across nodes, each node's first and last pods -> the first pod of the
-//     next node in another subnet (the simulated VPC routes between subnets;
-//     inside one subnet only EC2's fabric would answer ARP for another
-//     node's pods, see docs/sim-run.md): the pods' own addresses, no NAT;
+//   - across nodes, each node's first and last pods -> the first pod of its
+//     peer (see peerOf): the pods' own addresses, no NAT;
 //   - each node's first and last pods -> the internet echo: the node's
 //     primary address (SNAT), unless its agent settings leave SNAT to a NAT
 //     gateway or exclude the destination.
@@ -61,13 +59,7 @@ func (r *run) checkTraffic(ctx context.Context) {
 
 	var across []probe
 	for i, n := range live {
-		var peer *nodeRun
-		for j := 1; j < len(live); j++ {
-			if m := live[(i+j)%len(live)]; m.plan.SubnetCIDR != n.plan.SubnetCIDR {
-				peer = m
-				break
-			}
-		}
+		peer := peerOf(live, i)
 		if peer == nil {
 			continue
 		}
@@ -77,11 +69,7 @@ func (r *run) checkTraffic(ctx context.Context) {
 				from: from.NetNS, to: addrPort(to), want: from.Addr, why: "pod to pod across nodes is never NATed"})
 		}
 	}
-	skip := "needs two nodes with pods in different subnets"
-	if len(live) >= 2 {
-		skip = "all nodes are in one subnet: the simulated VPC routes pod addresses between subnets only"
-	}
-	r.addProbeCheck(ctx, "pod <-> pod across nodes without NAT", across, skip)
+	r.addProbeCheck(ctx, "pod <-> pod across nodes without NAT", across, "needs two nodes with wired pods")
 
 	echo := r.c.VPC().InternetEcho()
 	var inet []probe
@@ -108,6 +96,23 @@ func (r *run) addProbeCheck(ctx context.Context, name string, probes []probe, sk
 		c.Detail += " (" + probes[0].what + ")"
 	}
 	r.rep.add(c)
+}
+
+// peerOf picks the node whose first pod live[i]'s pods dial: the next one
+// (in order, wrapping) in another subnet, so traffic crosses the VPC
+// router between subnets, else the next one; nil when i is alone.
+func peerOf(live []*nodeRun, i int) *nodeRun {
+	var sameSubnet *nodeRun
+	for j := 1; j < len(live); j++ {
+		m := live[(i+j)%len(live)]
+		if m.plan.SubnetCIDR != live[i].plan.SubnetCIDR {
+			return m
+		}
+		if sameSubnet == nil {
+			sameSubnet = m
+		}
+	}
+	return sameSubnet
 }
 
 // endPods are the first and last pods (the last is the likeliest to sit on
