@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -17,6 +18,11 @@ import (
 // unreachable it still unwires from the runtime's cached result (or what
 // the pod's interface holds) and succeeds; the agent's allocation is then
 // reclaimed by the next CNI GC, which lists the attachments still valid.
+//
+// With the agent up, the host veth pair outlives DEL by a few milliseconds:
+// DEL deletes the route and rules and sets the veth down, and the agent
+// deletes the pair in the background (docs/cni.md says why). With the agent
+// down, or when it does not take the veth, DEL deletes it before returning.
 func cmdDel(args *skel.CmdArgs) error {
 	inv, err := parse(args)
 	if err != nil {
@@ -49,20 +55,42 @@ func cmdDel(args *skel.CmdArgs) error {
 	default:
 		return agentError("looking up the pod's allocation", inv, err)
 	}
-	if err := datapath.Teardown(pod); err != nil {
-		return types.NewError(types.ErrInternal, fmt.Sprintf("unwiring pod %s: %v", pod.Address, err), "")
-	}
 	if agentDown {
+		if err := datapath.Teardown(pod); err != nil {
+			return types.NewError(types.ErrInternal, fmt.Sprintf("unwiring pod %s: %v", pod.Address, err), "")
+		}
 		inv.log.Warn("agent unreachable: unwired from the cached result; the address is reclaimed by GC", "address", pod.Address)
 		return nil
 	}
-	if _, err := inv.client.Release(ctx, inv.key()); err != nil {
+	// Cut the pod off (routes, rules, link down), release the address, and
+	// let the agent delete the veth pair in the background: the deletion
+	// waits for the kernel's RCU grace period, most of a DEL otherwise. If
+	// the agent does not take it, delete it here, as Teardown would.
+	left, err := datapath.Unroute(pod)
+	if err != nil {
+		if derr := datapath.DeleteHostVeth(left); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		return types.NewError(types.ErrInternal, fmt.Sprintf("unwiring pod %s: %v", pod.Address, err), "")
+	}
+	queued := false
+	if left.Index > 0 {
+		_, queued, err = inv.client.ReleaseVeth(ctx, inv.key(), rpc.VethRef{Name: left.Name, Index: left.Index})
+	} else {
+		_, err = inv.client.Release(ctx, inv.key())
+	}
+	if !queued {
+		if derr := datapath.DeleteHostVeth(left); derr != nil {
+			return types.NewError(types.ErrInternal, fmt.Sprintf("unwiring pod %s: %v", pod.Address, derr), "")
+		}
+	}
+	if err != nil {
 		if agentUnreachable(err) {
 			return nil
 		}
 		return agentError("releasing the pod address", inv, err)
 	}
-	inv.log.Info("pod unwired", "address", pod.Address, "veth", pod.HostVeth)
+	inv.log.Info("pod unwired", "address", pod.Address, "veth", pod.HostVeth, "vethDeletedByAgent", queued)
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/checkpoint"
 	"github.com/eksnet/eksnet/cni-agent/cloud"
 	"github.com/eksnet/eksnet/cni-agent/config"
+	"github.com/eksnet/eksnet/cni-agent/datapath"
 	"github.com/eksnet/eksnet/cni-agent/hostnet"
 	"github.com/eksnet/eksnet/cni-agent/ipam"
 	"github.com/eksnet/eksnet/cni-agent/metrics"
@@ -97,6 +98,8 @@ type Agent struct {
 	subnetCIDR netip.Prefix
 
 	nudge chan struct{}
+	// reaper deletes released pods' host veths off the DEL path.
+	reaper *vethReaper
 
 	mu         sync.Mutex
 	store      *ipam.Store
@@ -126,9 +129,10 @@ func New(o Options) (*Agent, error) {
 	}
 	return &Agent{
 		cfg: o.Config, log: o.Logger, m: o.Metrics, now: o.Now, opts: o,
-		meta:  cloud.Metadata{Client: o.IMDS},
-		nudge: make(chan struct{}, 1),
-		enis:  map[string]*eniInfo{},
+		meta:   cloud.Metadata{Client: o.IMDS},
+		nudge:  make(chan struct{}, 1),
+		enis:   map[string]*eniInfo{},
+		reaper: newVethReaper(o.Logger, datapath.DeleteHostVeth),
 	}, nil
 }
 
@@ -146,6 +150,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
+	a.reaper.start()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.reaper.run(ctx, reapDrain) }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

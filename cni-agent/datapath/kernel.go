@@ -55,7 +55,8 @@ func Setup(p Pod) (w Wired, err error) {
 	}
 
 	veth := &netlink.Veth{
-		LinkAttrs:     netlink.LinkAttrs{Name: p.HostVeth, MTU: p.MTU},
+		// Created up: one round trip less than a LinkSetUp afterwards.
+		LinkAttrs:     netlink.LinkAttrs{Name: p.HostVeth, MTU: p.MTU, Flags: net.FlagUp},
 		PeerName:      p.IfName,
 		PeerMTU:       uint32(p.MTU),
 		PeerNamespace: netlink.NsFd(int(podNS)),
@@ -77,9 +78,6 @@ func Setup(p Pod) (w Wired, err error) {
 	host, err := netlink.LinkByName(p.HostVeth)
 	if err != nil {
 		return Wired{}, fmt.Errorf("reading host veth %s: %w", p.HostVeth, err)
-	}
-	if err := netlink.LinkSetUp(host); err != nil {
-		return Wired{}, fmt.Errorf("bringing up host veth %s: %w", p.HostVeth, err)
 	}
 	pod, err := podH.LinkByName(p.IfName)
 	if err != nil {
@@ -187,127 +185,6 @@ func rulesFor(p Pod) []*netlink.Rule {
 		out = append(out, from)
 	}
 	return out
-}
-
-// Teardown unwires p; it is idempotent: a missing namespace, veth or rule is
-// not an error. It refuses to touch objects that now belong to another
-// attachment: when the host route to p.Address points at a different veth
-// (the address was reused, or a new sandbox of the same pod took the veth
-// name), the rules and that veth are left alone.
-func Teardown(p Pod) error {
-	var errs []error
-	hostRouteDev := ""
-	if p.Address.Is4() {
-		hostRouteDev = hostRouteOwner(p.Address)
-	}
-	ownsAddress := hostRouteDev == "" || hostRouteDev == p.HostVeth
-	if p.HostVeth != "" {
-		// A veth that routes another address belongs to another attachment now.
-		if l, err := netlink.LinkByName(p.HostVeth); err == nil && l.Type() == "veth" && !routesOther(l, p.Address) {
-			if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
-				errs = append(errs, fmt.Errorf("deleting host veth %s: %w", p.HostVeth, err))
-			}
-		}
-	}
-	if p.Netns != "" && p.IfName != "" {
-		if err := deletePodLink(p); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if p.Address.Is4() && ownsAddress {
-		if err := deleteRules(p.Address); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func deletePodLink(p Pod) error {
-	podNS, err := netns.GetFromPath(p.Netns)
-	if err != nil {
-		return nil // the namespace is gone, and its links with it
-	}
-	defer podNS.Close()
-	h, err := netlink.NewHandleAt(podNS)
-	if err != nil {
-		return fmt.Errorf("opening netlink in pod namespace %s: %w", p.Netns, err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName(p.IfName)
-	if err != nil {
-		return nil
-	}
-	if l.Type() != "veth" {
-		return fmt.Errorf("pod interface %s in %s is a %s, not a veth this plugin made; left alone", p.IfName, p.Netns, l.Type())
-	}
-	if err := h.LinkDel(l); err != nil && !isNotFound(err) {
-		return fmt.Errorf("deleting pod interface %s in %s: %w", p.IfName, p.Netns, err)
-	}
-	return nil
-}
-
-// hostRouteOwner names the link the main table's /32 route to addr uses, ""
-// when there is none.
-func hostRouteOwner(addr netip.Addr) string {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4,
-		&netlink.Route{Dst: prefixNet(netip.PrefixFrom(addr, 32)), Table: MainTable},
-		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
-	if err != nil || len(routes) == 0 {
-		return ""
-	}
-	l, err := netlink.LinkByIndex(routes[0].LinkIndex)
-	if err != nil {
-		return ""
-	}
-	return l.Attrs().Name
-}
-
-// routesOther reports whether veth l carries a /32 route to an address other
-// than addr, i.e. belongs to another attachment.
-func routesOther(l netlink.Link, addr netip.Addr) bool {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4,
-		&netlink.Route{LinkIndex: l.Attrs().Index, Table: MainTable},
-		netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return false
-	}
-	for _, r := range routes {
-		if r.Dst == nil {
-			continue
-		}
-		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok && addr.IsValid() && a != addr {
-			return true
-		}
-	}
-	return false
-}
-
-// deleteRules removes every IPv4 rule at our priorities to or from addr.
-func deleteRules(addr netip.Addr) error {
-	if !addr.Is4() {
-		return nil
-	}
-	rules, err := netlink.RuleList(netlink.FAMILY_V4)
-	if err != nil {
-		return fmt.Errorf("listing policy rules: %w", err)
-	}
-	var errs []error
-	for _, r := range rules {
-		if !ruleMentions(r, addr) {
-			continue
-		}
-		if err := netlink.RuleDel(&r); err != nil && !isNotFound(err) {
-			errs = append(errs, fmt.Errorf("deleting policy rule %s: %w", r, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func ruleMentions(r netlink.Rule, addr netip.Addr) bool {
-	if r.Priority != ToPodRulePriority && r.Priority != FromPodRulePriority {
-		return false
-	}
-	return isHost(r.Dst, addr) || isHost(r.Src, addr)
 }
 
 func isHost(n *net.IPNet, addr netip.Addr) bool {

@@ -2,8 +2,10 @@ package datapath_test
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -215,5 +217,91 @@ func TestTeardownLeavesOtherAttachmentsAlone(t *testing.T) {
 	}
 	if s := observe(t, n, datapath.Pod{Netns: next.Netns, IfName: "none", HostVeth: "none", Address: current.Address}); len(s.Host) != 0 {
 		t.Fatalf("the replaced sandbox's rules are still there:\n%s", s)
+	}
+}
+
+// TestStaleRulesAreReplacedAndRemoved: rules for the address left by a DEL
+// that never came (pointing at another ENI's table, one of each kind twice)
+// are replaced by Setup and all gone after Teardown; another pod's rules at
+// the same priorities stay. Deletion is by exact match, so this is what
+// shows the selector matches any table and loops over duplicates.
+func TestStaleRulesAreReplacedAndRemoved(t *testing.T) {
+	netnstest.RequireRoot(t)
+	n := node(t)
+	p := pod(t, "10.0.1.7", 3)
+	other := netip.MustParseAddr("10.0.1.8")
+	rule := func(prio int, to bool, a netip.Addr, table int) *netlink.Rule {
+		r := netlink.NewRule()
+		r.Family, r.Priority, r.Table = netlink.FAMILY_V4, prio, table
+		n := &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(32, 32)}
+		if to {
+			r.Dst = n
+		} else {
+			r.Src = n
+		}
+		return r
+	}
+	stale := []*netlink.Rule{
+		rule(datapath.ToPodRulePriority, true, p.Address, 9),
+		rule(datapath.FromPodRulePriority, false, p.Address, 7),
+		rule(datapath.FromPodRulePriority, false, p.Address, 8),
+		rule(datapath.ToPodRulePriority, true, other, datapath.MainTable),
+		rule(datapath.FromPodRulePriority, false, other, 7),
+	}
+	if err := inNode(t, n, func() error {
+		for _, r := range stale {
+			if err := netlink.RuleAdd(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup(t, n, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := inNode(t, n, func() error { return datapath.Verify(p) }); err != nil {
+		t.Fatalf("stale rules survived Setup: %v", err)
+	}
+	if err := inNode(t, n, func() error { return datapath.Teardown(p) }); err != nil {
+		t.Fatal(err)
+	}
+	if s := observe(t, n, datapath.Pod{Netns: p.Netns, IfName: "none", HostVeth: "none", Address: p.Address}); len(s.Host) != 0 {
+		t.Fatalf("rules for %s left after Teardown:\n%s", p.Address, s)
+	}
+	want := []string{"rule 1536 from 10.0.1.8/32 lookup 7", "rule 512 to 10.0.1.8/32 lookup main"}
+	if s := observe(t, n, datapath.Pod{Netns: p.Netns, IfName: "none", HostVeth: "none", Address: other}); !slices.Equal(s.Host, want) {
+		t.Fatalf("another pod's rules changed:\n%s\nwant %q", s, want)
+	}
+}
+
+// TestUnrouteLeavesOnlyTheDownVeth: Unroute removes the route and rules and
+// sets the host veth down, returning it by index; DeleteHostVeth then
+// removes the pair and is idempotent.
+func TestUnrouteLeavesOnlyTheDownVeth(t *testing.T) {
+	netnstest.RequireRoot(t)
+	n := node(t)
+	p := pod(t, "10.0.1.9", 4)
+	if _, err := setup(t, n, p); err != nil {
+		t.Fatal(err)
+	}
+	var left datapath.HostLink
+	if err := inNode(t, n, func() (err error) { left, err = datapath.Unroute(p); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if left.Name != p.HostVeth || left.Index <= 0 {
+		t.Fatalf("Unroute left %+v, want %s by index", left, p.HostVeth)
+	}
+	if s := observe(t, n, p); !slices.Equal(s.Host, []string{"link " + p.HostVeth + " type veth mtu 9001 down"}) {
+		t.Fatalf("host after Unroute:\n%s", s)
+	}
+	for range 2 {
+		if err := inNode(t, n, func() error { return datapath.DeleteHostVeth(left) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := observe(t, n, p); len(s.Host) != 0 || len(s.Pod) != 0 {
+		t.Fatalf("after DeleteHostVeth:\n%s", s)
 	}
 }

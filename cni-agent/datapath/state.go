@@ -14,6 +14,22 @@
 // observes the kernel, renders it the same way and diffs, so a check failure
 // says exactly which object is missing or unexpected.
 //
+// Unwiring comes in two steps because they cost very different amounts.
+// Unroute deletes what correctness depends on (the host route, the policy
+// rules) and sets the host veth down, in a few netlink round trips; deleting
+// the veth pair itself (DeleteHostVeth) waits for an RCU grace period in the
+// kernel, 20-50 ms on a loaded node, most of what a DEL used to cost. The
+// plugin therefore unroutes and hands the veth to the long-lived agent, which
+// deletes it in the background; it deletes it itself (Teardown) only when no
+// agent takes it. A veth the agent never gets to (it crashed) goes when the
+// runtime destroys the pod's namespace, right after DEL, as the AWS VPC CNI
+// relies on. A HostLink carries the veth's index so a late deletion can never
+// hit a newer sandbox's veth of the same name; Setup replaces a same-named
+// leftover veth, as it always did for a sandbox whose DEL never came.
+//
+// Policy rules are deleted by exact match (priority and /32 selector), never
+// by listing them: a dump grows with the pods on the node, two rules each.
+//
 // All functions treat the calling thread's network namespace as the host
 // namespace; wrap them in InNamespace to work on another one.
 package datapath

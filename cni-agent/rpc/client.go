@@ -39,6 +39,18 @@ func (c *Client) Release(ctx context.Context, key Key) (*Allocation, error) {
 	return resp.Allocation, nil
 }
 
+// ReleaseVeth is Release that also hands the agent a host veth to delete in
+// the background. queued reports whether the agent took it; when it did not
+// (an agent without the feature, a full queue, any error) the caller must
+// delete the veth itself.
+func (c *Client) ReleaseVeth(ctx context.Context, key Key, veth VethRef) (a *Allocation, queued bool, err error) {
+	resp, err := c.call(ctx, Request{Op: OpRelease, Key: &key, Veth: &veth})
+	if err != nil {
+		return nil, false, err
+	}
+	return resp.Allocation, resp.VethQueued, nil
+}
+
 // Check returns the key's allocation; an error with CodeNotFound when none.
 func (c *Client) Check(ctx context.Context, key Key) (Allocation, error) {
 	resp, err := c.call(ctx, Request{Op: OpCheck, Key: &key})

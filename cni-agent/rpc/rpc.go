@@ -122,19 +122,42 @@ type Status struct {
 	LastErrors []string    `json:"lastErrors,omitempty"`
 }
 
+// VethRef names a host veth the plugin has already cut off (no route, no
+// rule, link down) and asks the agent to delete in the background, so DEL
+// does not wait for the kernel's slow veth deletion. The index, not the name,
+// identifies it: a new sandbox of the same pod reuses the name.
+type VethRef struct {
+	Name  string `json:"name"`
+	Index int    `json:"index"`
+}
+
+// Validate reports a field that cannot name a veth.
+func (v VethRef) Validate() error {
+	if v.Name == "" || len(v.Name) > 15 || v.Index <= 0 {
+		return Errorf(CodeInvalidRequest, "veth: name %q (1 to 15 characters) and index %d (positive) do not name an interface", v.Name, v.Index)
+	}
+	return nil
+}
+
 // Request is what goes on the wire towards the agent.
 type Request struct {
 	Op       Op               `json:"op"`
 	Key      *Key             `json:"key,omitempty"`
 	Allocate *AllocateRequest `json:"allocate,omitempty"`
+	// Veth, on release only, is a veth for the agent to delete later.
+	Veth *VethRef `json:"veth,omitempty"`
 }
 
-// Response is what comes back. Exactly one of the fields is set.
+// Response is what comes back. Exactly one of the first four fields is set
+// (none for a release of a key without allocation).
 type Response struct {
 	Error       *Error       `json:"error,omitempty"`
 	Allocation  *Allocation  `json:"allocation,omitempty"`
 	Allocations []Allocation `json:"allocations,omitempty"`
 	Status      *Status      `json:"status,omitempty"`
+	// VethQueued says the agent took the release's veth and will delete
+	// it; false (an older agent, a full queue) leaves it to the plugin.
+	VethQueued bool `json:"vethQueued,omitempty"`
 }
 
 // Code classifies an error so the plugin can map it to a CNI error code.

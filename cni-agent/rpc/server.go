@@ -28,6 +28,13 @@ type Handler interface {
 	Status(ctx context.Context) (Status, error)
 }
 
+// VethReaper is implemented by handlers that delete released pods' host
+// veths in the background. ReapVeth must not block: it queues the veth and
+// reports whether it did; false leaves the deletion to the plugin.
+type VethReaper interface {
+	ReapVeth(v VethRef) bool
+}
+
 // Server serves a Handler on a unix socket.
 type Server struct {
 	Handler Handler
@@ -162,11 +169,20 @@ func (s *Server) dispatch(ctx context.Context, req Request) Response {
 			return errorResponse(err)
 		}
 		if req.Op == OpRelease {
+			if req.Veth != nil {
+				if err := req.Veth.Validate(); err != nil {
+					return errorResponse(err)
+				}
+			}
 			a, err := s.Handler.Release(ctx, *req.Key)
 			if err != nil {
 				return errorResponse(err)
 			}
-			return Response{Allocation: a}
+			resp := Response{Allocation: a}
+			if r, ok := s.Handler.(VethReaper); ok && req.Veth != nil {
+				resp.VethQueued = r.ReapVeth(*req.Veth)
+			}
+			return resp
 		}
 		a, err := s.Handler.Check(ctx, *req.Key)
 		if err != nil {
