@@ -286,16 +286,22 @@ func findSimBinaries(ctx context.Context, a *app, o *simRunOptions) (simcluster.
 	return b, cleanup, nil
 }
 
-// pickSimBinaries takes each binary from its flag, else from exeDir when it
-// is there and executable; "" for one still missing. The flags were checked
-// by validate.
+// pickSimBinaries takes each binary from its flag, else both from exeDir
+// when both are there and executable (a release unpacks them beside eksnet;
+// one stray file there is not a release, and mixing builds would pair an
+// agent and a plugin of different versions); "" for one still missing. The
+// flags were checked by validate.
 func pickSimBinaries(agentFlag, cniFlag, exeDir string) simcluster.Binaries {
 	b := simcluster.Binaries{Agent: agentFlag, Plugin: cniFlag}
-	if agent := filepath.Join(exeDir, simcluster.AgentBinary); b.Agent == "" && simcluster.Executable(agent) == nil {
-		b.Agent = agent
+	beside, ok := simcluster.Beside(exeDir)
+	if !ok {
+		return b
 	}
-	if plugin := filepath.Join(exeDir, simcluster.PluginBinary); b.Plugin == "" && simcluster.Executable(plugin) == nil {
-		b.Plugin = plugin
+	if b.Agent == "" {
+		b.Agent = beside.Agent
+	}
+	if b.Plugin == "" {
+		b.Plugin = beside.Plugin
 	}
 	return b
 }

@@ -147,8 +147,11 @@ func TestPickSimBinaries(t *testing.T) {
 	if err := os.WriteFile(plugin, []byte("#!/bin/sh\n"), 0o644); err != nil { // not executable
 		t.Fatal(err)
 	}
-	if b := pickSimBinaries("", "", dir); b.Agent != agent || b.Plugin != "" {
-		t.Fatalf("agent beside, plugin not executable: %+v", b)
+	if b := pickSimBinaries("", "", dir); b.Agent != "" || b.Plugin != "" {
+		t.Fatalf("agent beside, plugin not executable: %+v, want neither taken (not a release layout)", b)
+	}
+	if b := pickSimBinaries("", "/opt/c", dir); b.Agent != "" || b.Plugin != "/opt/c" {
+		t.Fatalf("a stray agent beside must not be paired with --cni-bin: %+v", b)
 	}
 	if b := pickSimBinaries("/opt/a", "/opt/c", dir); b.Agent != "/opt/a" || b.Plugin != "/opt/c" {
 		t.Fatalf("flags must win: %+v", b)
@@ -158,6 +161,9 @@ func TestPickSimBinaries(t *testing.T) {
 	}
 	if b := pickSimBinaries("", "", dir); b.Agent != agent || b.Plugin != plugin {
 		t.Fatalf("both beside: %+v", b)
+	}
+	if b := pickSimBinaries("", "/opt/c", dir); b.Agent != agent || b.Plugin != "/opt/c" {
+		t.Fatalf("release layout with --cni-bin: %+v", b)
 	}
 }
 
