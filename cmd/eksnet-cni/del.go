@@ -40,20 +40,23 @@ func cmdDel(args *skel.CmdArgs) error {
 			pod.HostVeth = prevVeth
 		}
 	}
-	alloc, err := inv.client.Check(ctx, inv.key())
-	agentDown := agentUnreachable(err)
-	switch {
-	case err == nil:
-		pod.Address = alloc.Address
-		if !havePrev && inv.podName == "" && alloc.PodName != "" {
-			pod.HostVeth = datapath.HostVethName(inv.conf.VethPrefix, alloc.PodNamespace, alloc.PodName, args.ContainerID)
-		}
-	case agentDown || rpc.CodeOf(err) == rpc.CodeNotFound:
-		if !pod.Address.IsValid() {
+	// The runtime's cached result says what ADD wired, so the agent is
+	// asked only without one; an agent that is down then shows at Release.
+	agentDown := false
+	if !havePrev {
+		alloc, err := inv.client.Check(ctx, inv.key())
+		agentDown = agentUnreachable(err)
+		switch {
+		case err == nil:
+			pod.Address = alloc.Address
+			if inv.podName == "" && alloc.PodName != "" {
+				pod.HostVeth = datapath.HostVethName(inv.conf.VethPrefix, alloc.PodNamespace, alloc.PodName, args.ContainerID)
+			}
+		case agentDown || rpc.CodeOf(err) == rpc.CodeNotFound:
 			pod.Address = addressInPod(args.Netns, args.IfName)
+		default:
+			return agentError("looking up the pod's allocation", inv, err)
 		}
-	default:
-		return agentError("looking up the pod's allocation", inv, err)
 	}
 	if agentDown {
 		if err := datapath.Teardown(pod); err != nil {
@@ -86,6 +89,7 @@ func cmdDel(args *skel.CmdArgs) error {
 	}
 	if err != nil {
 		if agentUnreachable(err) {
+			inv.log.Warn("agent unreachable: unwired from the cached result; the address is reclaimed by GC", "address", pod.Address)
 			return nil
 		}
 		return agentError("releasing the pod address", inv, err)

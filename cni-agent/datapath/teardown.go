@@ -55,24 +55,42 @@ type HostLink struct {
 // is left alone, and so are the rules in that case.
 func Unroute(p Pod) (HostLink, error) {
 	var errs []error
-	hostRouteDev := ""
-	if p.Address.Is4() {
-		hostRouteDev = hostRouteOwner(p.Address)
-	}
-	ownsAddress := hostRouteDev == "" || hostRouteDev == p.HostVeth
-	var left HostLink
+	var host netlink.Link
 	if p.HostVeth != "" {
-		if l, err := netlink.LinkByName(p.HostVeth); err == nil && l.Type() == "veth" && !routesOther(l, p.Address) {
-			left = HostLink{Name: p.HostVeth, Index: l.Attrs().Index}
-			if hostRouteDev == p.HostVeth {
-				route := &netlink.Route{LinkIndex: left.Index, Dst: prefixNet(netip.PrefixFrom(p.Address, 32)), Scope: netlink.SCOPE_LINK, Table: MainTable}
-				if err := netlink.RouteDel(route); err != nil && !isNotFound(err) {
-					errs = append(errs, fmt.Errorf("deleting host route %s dev %s: %w", route.Dst, p.HostVeth, err))
-				}
-			}
-			if err := netlink.LinkSetDown(l); err != nil && !isNotFound(err) {
-				errs = append(errs, fmt.Errorf("setting host veth %s down: %w", p.HostVeth, err))
-			}
+		if l, err := netlink.LinkByName(p.HostVeth); err == nil && l.Type() == "veth" {
+			host = l
+		}
+	}
+	// The usual case costs no dump: the /32 route over p's veth is deleted
+	// by exact match (the kernel matches the device too), which proves the
+	// veth and the address are p's. Only when that fails (a second DEL, a
+	// stale sandbox, a reused address) are the routes read to find out
+	// whose they are.
+	routeWasOurs := false
+	if host != nil && p.Address.Is4() {
+		route := &netlink.Route{LinkIndex: host.Attrs().Index, Dst: prefixNet(netip.PrefixFrom(p.Address, 32)), Scope: netlink.SCOPE_LINK, Table: MainTable}
+		switch err := netlink.RouteDel(route); {
+		case err == nil:
+			routeWasOurs = true
+		case !isNotFound(err):
+			errs = append(errs, fmt.Errorf("deleting host route %s dev %s: %w", route.Dst, p.HostVeth, err))
+		}
+	}
+	ownsAddress, ownsVeth := routeWasOurs, routeWasOurs
+	if !routeWasOurs {
+		dev := ""
+		if p.Address.Is4() {
+			dev = hostRouteOwner(p.Address)
+		}
+		ownsAddress = dev == "" || dev == p.HostVeth
+		// A veth that routes another address belongs to another attachment now.
+		ownsVeth = host != nil && !routesOther(host, p.Address)
+	}
+	var left HostLink
+	if ownsVeth {
+		left = HostLink{Name: p.HostVeth, Index: host.Attrs().Index}
+		if err := netlink.LinkSetDown(host); err != nil && !isNotFound(err) {
+			errs = append(errs, fmt.Errorf("setting host veth %s down: %w", p.HostVeth, err))
 		}
 	}
 	if left.Index == 0 && p.Netns != "" && p.IfName != "" {
