@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/sim"
 	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/vishvananda/netlink"
 )
 
 // benchmark runs everything and returns the figures; progress goes to
@@ -99,6 +101,17 @@ func benchmark(ctx context.Context, o Options, log *slog.Logger, progress io.Wri
 				return nil, err
 			}
 			step("%-6s %d at a time: ADD p50 %.1f ms, DEL p50 %.1f ms", p.name, par, ms(simcluster.Summarize(r.adds).P50), ms(simcluster.Summarize(r.dels).P50))
+			if p.name == eksnet.name {
+				// eksnet's DEL leaves the veth pair to the agent, which deletes
+				// it in the background (docs/cni.md). The pods' namespaces are
+				// reused by the next run, where a runtime would make new ones,
+				// so wait (untimed) until the agent is done.
+				waited, err := waitPodVethsGone(ctx, node, 2*time.Minute)
+				if err != nil {
+					return nil, err
+				}
+				step("eksnet %d at a time: the agent deleted the last pod veth %.1f s after the last DEL", par, waited.Seconds())
+			}
 			if p.name == eksnet.name {
 				r.ec2DuringAdds = r.callsAfterAdds.Since(before).Total
 				if par > 1 {
@@ -278,6 +291,35 @@ func waitFree(ctx context.Context, n *simcluster.Node, free int, timeout time.Du
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// waitPodVethsGone waits until the node has no eksnet pod veth ("eni"
+// prefix) left and says how long that took.
+func waitPodVethsGone(ctx context.Context, n *simcluster.Node, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		left := 0
+		err := sim.RunIn(n.Sim().NetNSPath(), func() error {
+			links, err := netlink.LinkList()
+			for _, l := range links {
+				if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, "eni") {
+					left++
+				}
+			}
+			return err
+		})
+		if err == nil && left == 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("%d pod veths still on %s %v after the last DEL (err %v)", left, n.Name(), timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
