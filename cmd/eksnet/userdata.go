@@ -28,6 +28,7 @@ var userDataFlags = map[string]string{
 	"Agent.WarmPrefixTarget": "--warm-prefix-target",
 	"Agent.MaxENI":           "--max-eni",
 	"Agent.SNATExcludeCIDRs": "--snat-exclude-cidr",
+	"NodeLabels":             "--node-label",
 }
 
 func newUserDataCmd(a *app) *cobra.Command {
@@ -39,6 +40,7 @@ func newUserDataCmd(a *app) *cobra.Command {
 		limits      []string
 		agentURL    string
 		agentSums   []string
+		labels      []string
 		b64         bool
 	)
 	cmd := &cobra.Command{
@@ -70,6 +72,9 @@ from --agent-url (use {arch} for amd64/arm64), checks --agent-sha256, writes
 			g, err := table.CalculateGroup(types, o)
 			if err != nil {
 				return maxPodsFlagError(err)
+			}
+			if c.NodeLabels, err = parseNodeLabels(labels); err != nil {
+				return err
 			}
 			bins, err := userdata.AgentBinaries(agentURL, agentSums)
 			if err != nil {
@@ -107,6 +112,7 @@ from --agent-url (use {arch} for amd64/arm64), checks --agent-sha256, writes
 	f.IntVar(&c.Agent.WarmPrefixTarget, "warm-prefix-target", 0, "agent: free /28 prefixes to keep (0: agent default)")
 	f.BoolVar(&c.Agent.ExternalSNAT, "external-snat", false, "agent: do not SNAT pod traffic leaving the VPC (a NAT device does)")
 	f.StringArrayVar(&c.Agent.SNATExcludeCIDRs, "snat-exclude-cidr", nil, "agent: destination CIDR outside the VPC that must see pod IPs (repeatable)")
+	f.StringArrayVar(&labels, "node-label", nil, "KEY=VALUE label kubelet registers the node with (repeatable; eksnet.io/cni is always set)")
 	f.BoolVar(&b64, "base64", false, "print base64, as EC2 launch templates take user data")
 	_ = cmd.RegisterFlagCompletionFunc("instance-type", completeInstanceTypes)
 	_ = cmd.RegisterFlagCompletionFunc("os", cobra.FixedCompletions([]string{"al2023", "al2", "bottlerocket"}, cobra.ShellCompDirectiveNoFileComp))
@@ -128,4 +134,24 @@ func userDataFlagError(err error) error {
 		return fmt.Errorf("%s: %w", flag, err)
 	}
 	return err
+}
+
+// parseNodeLabels reads repeated --node-label KEY=VALUE flags; the label
+// syntax itself is checked by userdata.Config.Validate.
+func parseNodeLabels(flags []string) (map[string]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	labels := make(map[string]string, len(flags))
+	for _, f := range flags {
+		k, v, ok := strings.Cut(f, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--node-label %q: want KEY=VALUE, e.g. --node-label team=payments", f)
+		}
+		if _, dup := labels[k]; dup {
+			return nil, fmt.Errorf("--node-label %q: label %s given twice", f, k)
+		}
+		labels[k] = v
+	}
+	return labels, nil
 }

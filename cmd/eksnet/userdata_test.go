@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -72,8 +73,23 @@ func TestUserDataBase64AL2PrefixDelegation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--base64 output does not decode: %v", err)
 	}
-	if !strings.Contains(string(raw), "--use-max-pods false") || !strings.Contains(string(raw), "--kubelet-extra-args '--max-pods=110'") {
+	if !strings.Contains(string(raw), "--use-max-pods false") || !strings.Contains(string(raw), "--kubelet-extra-args '--max-pods=110 --node-labels=eksnet.io/cni=aws-vpc-cni'") {
 		t.Errorf("AL2 user data lacks bootstrap.sh max-pods flags:\n%s", raw)
+	}
+}
+
+func TestUserDataNodeLabels(t *testing.T) {
+	stdout, _, err := run(t, userDataArgs(t, "--cni", "aws-vpc-cni", "--instance-type", "t3.medium", "--node-label", "team=payments", "--node-label", "example.com/tier=web")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := userdata.ParseNodeConfig(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"--node-labels=eksnet.io/cni=aws-vpc-cni,example.com/tier=web,team=payments"}
+	if !slices.Equal(nc.Spec.Kubelet.Flags, want) {
+		t.Errorf("kubelet flags = %q, want %q", nc.Spec.Kubelet.Flags, want)
 	}
 }
 
@@ -89,6 +105,9 @@ func TestUserDataErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--instance-type", "m4.large", "--cni", "aws-vpc-cni", "--prefix-delegation"}, []string{"--prefix-delegation", "m4.large"}},
 		{[]string{"--instance-type", "t3.medium", "--agent-url", "https://a.example/x", "--agent-sha256", "zz"}, []string{"--agent-url/--agent-sha256", "64 hex digits"}},
 		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--cluster", "bad name"}, []string{"--cluster", "1-100 letters"}},
+		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--node-label", "team"}, []string{"--node-label", "want KEY=VALUE"}},
+		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--node-label", "team=a,b"}, []string{"--node-label", "label value"}},
+		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--node-label", "a=1", "--node-label", "a=2"}, []string{"--node-label", "given twice"}},
 	}
 	for _, tt := range tests {
 		_, _, err := run(t, userDataArgs(t, tt.args...)...)
