@@ -3,12 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/rpc"
+	"github.com/eksnet/eksnet/cni-agent/simcluster"
 )
 
 // BenchmarkPluginAddDel measures what kubelet waits for per pod: exec of the
@@ -25,13 +25,14 @@ func BenchmarkPluginAddDel(b *testing.B) {
 	if b.N > 108 {
 		b.Skipf("a t3.medium holds 108 pods; asked for %d", b.N)
 	}
-	vpc := newVPC(b)
-	n := startNode(b, vpc, "bench", "t3.medium", "", map[string]string{
+	ctx := context.Background()
+	c := newCluster(b)
+	n := startNode(b, c, "bench", "t3.medium", "", map[string]string{
 		"EKSNET_MODE": "prefix", "EKSNET_MINIMUM_IP_TARGET": strconv.Itoa(b.N),
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		st, err := n.client.Status(context.Background())
+		st, err := n.Status(ctx)
 		if err == nil && st.Free >= b.N {
 			break
 		}
@@ -41,14 +42,14 @@ func BenchmarkPluginAddDel(b *testing.B) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	pods := make([]*pod, 0, b.N)
+	pods := make([]*simcluster.Pod, 0, b.N)
 	adds := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
-		p := n.newPod(fmt.Sprintf("b%d", i))
+		p := newPod(b, n, fmt.Sprintf("b%d", i))
 		b.StartTimer()
-		took, err := n.add(p)
+		took, err := n.Add(ctx, p)
 		if err != nil {
 			b.Fatalf("ADD %d: %v", i, err)
 		}
@@ -57,51 +58,27 @@ func BenchmarkPluginAddDel(b *testing.B) {
 	}
 	dels := make([]time.Duration, 0, b.N)
 	for _, p := range pods {
-		took, err := n.del(p)
+		took, err := n.Del(ctx, p)
 		if err != nil {
-			b.Fatalf("DEL %s: %v", p.name, err)
+			b.Fatalf("DEL %s: %v", p.Name, err)
 		}
 		dels = append(dels, took)
 	}
 	b.StopTimer()
-	if _, err := n.client.Check(context.Background(), key(pods[0])); rpc.CodeOf(err) != rpc.CodeNotFound {
+	if _, err := n.Allocation(ctx, pods[0]); rpc.CodeOf(err) != rpc.CodeNotFound {
 		b.Fatalf("after DEL the agent still holds the first pod: %v", err)
 	}
 	for _, s := range []struct {
 		name string
 		d    []time.Duration
 	}{{"add", adds}, {"del", dels}} {
-		p := percentiles(s.d)
-		b.ReportMetric(ms(p[0]), s.name+"-p50-ms")
-		b.ReportMetric(ms(p[1]), s.name+"-p90-ms")
-		b.ReportMetric(ms(p[2]), s.name+"-p99-ms")
+		l := simcluster.Summarize(s.d)
+		b.ReportMetric(ms(l.P50), s.name+"-p50-ms")
+		b.ReportMetric(ms(l.P90), s.name+"-p90-ms")
+		b.ReportMetric(ms(l.P99), s.name+"-p99-ms")
 		b.Logf("%s over %d pods: p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms",
-			s.name, len(s.d), ms(p[0]), ms(p[1]), ms(p[2]), ms(p[3]))
+			s.name, l.Count, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
 	}
-}
-
-// percentiles returns p50, p90, p99 and the maximum (nearest rank).
-func percentiles(d []time.Duration) [4]time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	at := func(q float64) time.Duration {
-		i := int(q*float64(len(s))+0.999999) - 1
-		return s[min(max(i, 0), len(s)-1)]
-	}
-	return [4]time.Duration{at(0.50), at(0.90), at(0.99), s[len(s)-1]}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func TestPercentiles(t *testing.T) {
-	var d []time.Duration
-	for i := 100; i >= 1; i-- {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	if got := percentiles(d); got != [4]time.Duration{50 * time.Millisecond, 90 * time.Millisecond, 99 * time.Millisecond, 100 * time.Millisecond} {
-		t.Fatalf("percentiles = %v", got)
-	}
-	if got := percentiles([]time.Duration{7}); got != [4]time.Duration{7, 7, 7, 7} {
-		t.Fatalf("one sample: %v", got)
-	}
-}

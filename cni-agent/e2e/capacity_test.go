@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
-	"github.com/vishvananda/netlink"
+	"github.com/eksnet/eksnet/cni-agent/simcluster"
 )
 
 // TestT3MediumFillsThroughThePlugin: a t3.medium runs exactly max pods - 2
@@ -24,20 +23,20 @@ func TestT3MediumFillsThroughThePlugin(t *testing.T) {
 		{"prefix", 108},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			vpc := newVPC(t)
-			n := startNode(t, vpc, "full", "t3.medium", "", map[string]string{"EKSNET_MODE": tc.mode})
+			c := newCluster(t)
+			n := startNode(t, c, "full", "t3.medium", "", map[string]string{"EKSNET_MODE": tc.mode})
 			seen := map[string]bool{}
-			var pods []*pod
+			var pods []*simcluster.Pod
 			for i := range tc.want {
-				p := n.newPod(fmt.Sprintf("p%d", i))
-				n.addRetrying(p, 90*time.Second)
-				if seen[p.addr.String()] {
-					t.Fatalf("pod %d got %s, already given to another pod", i, p.addr)
+				p := newPod(t, n, fmt.Sprintf("p%d", i))
+				addRetrying(t, n, p, 90*time.Second)
+				if seen[p.Addr.String()] {
+					t.Fatalf("pod %d got %s, already given to another pod", i, p.Addr)
 				}
-				seen[p.addr.String()] = true
+				seen[p.Addr.String()] = true
 				pods = append(pods, p)
 			}
-			st, err := n.client.Status(context.Background())
+			st, err := n.Status(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,46 +44,23 @@ func TestT3MediumFillsThroughThePlugin(t *testing.T) {
 				t.Fatalf("agent status: capacity %d, assigned %d; want %d and %d", st.Capacity, st.Assigned, tc.want, tc.want)
 			}
 
-			extra := n.newPod("one-too-many")
-			took, err := n.add(extra)
-			ce, ok := err.(*cniError)
-			if !ok || ce.Code != 11 || !strings.Contains(ce.Msg, "no free pod address on this node") || !strings.Contains(ce.Msg, "node full") {
+			extra := newPod(t, n, "one-too-many")
+			took, err := n.Add(context.Background(), extra)
+			ce := cniError(err)
+			if ce == nil || ce.Code != 11 || !strings.Contains(ce.Msg, "no free pod address on this node") || !strings.Contains(ce.Msg, "node full") {
 				t.Fatalf("ADD of pod %d: %v, want CNI code 11 saying the node is full", tc.want+1, err)
 			}
 			if took > 2*time.Second {
 				t.Fatalf("ADD on a full node took %v, want a fast failure", took)
 			}
 			t.Logf("ADD of pod %d failed in %v: %s", tc.want+1, took.Round(time.Millisecond), ce.Msg)
-			if veths := n.podVeths(); veths != tc.want {
+			if veths := podVeths(t, n); veths != tc.want {
 				t.Fatalf("%d pod veths on the node, want %d (the failed ADD must leave none)", veths, tc.want)
 			}
 
 			// Every pod is really wired: the first and the last reach each other.
 			first, last := pods[0], pods[len(pods)-1]
-			listen(t, first, podPort)
-			expectSource(t, "last pod -> first pod", last.netns, netipAddrPortOf(first), last.addr)
+			expectSource(t, "last pod -> first pod", last.NetNS, listen(t, first), last.Addr)
 		})
 	}
-}
-
-// podVeths counts the host-side pod veths in the node.
-func (n *node) podVeths() int {
-	n.t.Helper()
-	count := 0
-	err := sim.RunIn(n.sim.NetNSPath(), func() error {
-		links, err := netlink.LinkList()
-		if err != nil {
-			return err
-		}
-		for _, l := range links {
-			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, "eni") {
-				count++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return count
 }

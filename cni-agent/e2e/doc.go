@@ -8,6 +8,9 @@
 // simulation made: pod to pod on one node and across nodes, and to the
 // simulated internet, whose echo reports the source address it saw.
 //
-// There is no non-test code here; the package exists so these tests have a
-// home that is neither the agent's nor the plugin's.
+// The nodes, agents, plugin execs and probes come from package simcluster,
+// the library `eksnet sim run` and the benchmark and crash tests use too, so
+// these tests exercise the same harness users run. There is no non-test code
+// here; the package exists so these tests have a home that is neither the
+// agent's nor the plugin's.
 package e2e

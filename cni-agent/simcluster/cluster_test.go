@@ -139,6 +139,12 @@ func TestClusterLifecycle(t *testing.T) {
 	if onSecondary == nil {
 		t.Fatal("7 pods on a t3.medium, none on a secondary ENI")
 	}
+	if v, err := a.PodVeths(); err != nil || v != len(pods) {
+		t.Fatalf("PodVeths of a: %d (%v), want one per pod: %d", v, err, len(pods))
+	}
+	if v, err := b.PodVeths(); err != nil || v != 0 {
+		t.Fatalf("PodVeths of b before any pod: %d (%v), want 0", v, err)
+	}
 	if err := a.Check(ctx, pods[0]); err != nil {
 		t.Fatalf("CHECK of a wired pod: %v", err)
 	}
@@ -187,6 +193,12 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 	if err := a.WaitReady(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := a.WaitServing(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Status(ctx); err != nil {
+		t.Fatalf("Status right after WaitServing: %v", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -241,7 +253,8 @@ func TestWaitReadyReportsAnAgentThatExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = n.Start(ctx)
-	if err == nil {
+	started := err == nil
+	if started {
 		err = n.WaitReady(ctx)
 	}
 	if err == nil || !strings.Contains(err.Error(), "EKSNET_MODE") {
@@ -249,5 +262,15 @@ func TestWaitReadyReportsAnAgentThatExits(t *testing.T) {
 	}
 	if ctx.Err() != nil {
 		t.Fatal("WaitReady waited out its context instead of noticing the exit")
+	}
+	want := "exited before serving"
+	if !started {
+		want = "never started"
+	}
+	if err := n.WaitServing(ctx); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("WaitServing on an agent that did not come up: %v, want it to say %q", err, want)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("WaitServing waited out its context instead of noticing the exit")
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/eksnet/eksnet/cni-agent/cniconf"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/cni-agent/sim"
@@ -286,4 +288,60 @@ func (n *Node) LogTail(lines int) string {
 	}
 	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
+
+// WaitServing waits until the agent answers Status on its socket: after a
+// restart the conflist is already in place, so WaitReady returns at once
+// while the new process may not serve yet.
+func (n *Node) WaitServing(ctx context.Context) error {
+	done := n.Done()
+	if done == nil {
+		return fmt.Errorf("waiting for the agent on %s to serve: the agent was never started", n.Name())
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := n.Client().Status(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("eksnet-agent on %s exited before serving: %w; log tail:\n%s", n.Name(), err, n.LogTail(20))
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the agent on %s to serve: %w (last: %w)", n.Name(), ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
+// DefaultVethPrefix is the host-side veth prefix when the node's env sets
+// no EKSNET_VETH_PREFIX (the agent's default).
+const DefaultVethPrefix = "eni"
+
+// PodVeths counts the host-side pod veths in the node's namespace (veths
+// named with the node's veth prefix): what a failed ADD or a DEL must not
+// leave behind.
+func (n *Node) PodVeths() (int, error) {
+	prefix := n.env["EKSNET_VETH_PREFIX"]
+	if prefix == "" {
+		prefix = DefaultVethPrefix
+	}
+	count := 0
+	err := sim.RunIn(n.sim.NetNSPath(), func() error {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, prefix) {
+				count++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("listing the pod veths of %s: %w", n.Name(), err)
+	}
+	return count, nil
 }
