@@ -30,14 +30,9 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	wd, _ := os.Getwd()
-	root, ok := simcluster.SourceRoot(wd)
-	if !ok {
-		fmt.Fprintln(os.Stderr, "no eksnet source tree above", wd)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if bins, err = simcluster.BuildBinaries(ctx, root, dir); err != nil {
+	if bins, err = simcluster.BuildFromTree(ctx, wd, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -86,14 +81,8 @@ func startNode(t testing.TB, c *simcluster.Cluster, name, instanceType, subnet s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	n, err := c.AddNode(ctx, simcluster.NodeSpec{Name: name, InstanceType: instanceType, Subnet: subnet, Env: full})
+	n, err := c.StartNode(ctx, simcluster.NodeSpec{Name: name, InstanceType: instanceType, Subnet: subnet, Env: full})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return n

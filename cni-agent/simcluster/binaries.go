@@ -104,3 +104,14 @@ func BuildBinaries(ctx context.Context, root, outDir string) (Binaries, error) {
 	}
 	return b, b.Check()
 }
+
+// BuildFromTree builds the agent and plugin of the source tree at or above
+// dir (see SourceRoot) into outDir: what tests and `sim run` from a checkout
+// do before they start a cluster.
+func BuildFromTree(ctx context.Context, dir, outDir string) (Binaries, error) {
+	root, ok := SourceRoot(dir)
+	if !ok {
+		return Binaries{}, fmt.Errorf("building %s and %s: no eksnet source tree (go.mod of %s) at or above %s", AgentBinary, PluginBinary, Module, dir)
+	}
+	return BuildBinaries(ctx, root, outDir)
+}

@@ -152,6 +152,23 @@ func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) (*Node, error) {
 	return n, nil
 }
 
+// StartNode is AddNode, Start and WaitReady: a node whose agent serves pods,
+// as most callers want it. On error the node stays in the cluster (Close
+// removes it) so its agent log can be read.
+func (c *Cluster) StartNode(ctx context.Context, spec NodeSpec) (*Node, error) {
+	n, err := c.AddNode(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(ctx); err != nil {
+		return n, err
+	}
+	if err := n.WaitReady(ctx); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
 // Close stops every agent (SIGTERM, then SIGKILL after a grace period),
 // removes the simulated VPC with every node and pod namespace, and the
 // state directory if New created it. It is idempotent.

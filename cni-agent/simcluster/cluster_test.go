@@ -29,14 +29,9 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	wd, _ := os.Getwd()
-	root, ok := SourceRoot(wd)
-	if !ok {
-		fmt.Fprintln(os.Stderr, "no eksnet source tree above", wd)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if testBins, err = BuildBinaries(ctx, root, dir); err != nil {
+	if testBins, err = BuildFromTree(ctx, wd, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -71,15 +66,15 @@ func startNode(t *testing.T, c *Cluster, name, subnet string, env map[string]str
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	n, err := c.AddNode(ctx, NodeSpec{Name: name, InstanceType: "t3.medium", Subnet: subnet, Env: env})
+	n, err := c.StartNode(ctx, NodeSpec{Name: name, InstanceType: "t3.medium", Subnet: subnet, Env: env})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
+	if !n.Running() || n.Starts() != 1 {
+		t.Fatalf("StartNode %s: running %v, starts %d; want a running agent started once", name, n.Running(), n.Starts())
 	}
-	if err := n.WaitReady(ctx); err != nil {
-		t.Fatal(err)
+	if _, err := os.Stat(n.ConflistPath()); err != nil {
+		t.Fatalf("StartNode %s returned before the conflist was installed: %v", name, err)
 	}
 	return n
 }

@@ -1,12 +1,14 @@
 package simcluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,5 +179,8 @@ func TestBinaryDiscovery(t *testing.T) {
 	}
 	if r, ok := SourceRoot(other); ok {
 		t.Fatalf("SourceRoot found %s under another module", r)
+	}
+	if _, err := BuildFromTree(context.Background(), other, t.TempDir()); err == nil || !strings.Contains(err.Error(), "no eksnet source tree") {
+		t.Fatalf("BuildFromTree outside a checkout: %v, want it to say there is no source tree", err)
 	}
 }
