@@ -85,6 +85,15 @@ func (v *VPC) buildRouter() error {
 		if err := v.router.LinkAdd(br); err != nil {
 			return fmt.Errorf("adding bridge for subnet %s: %w", s.CIDR, err)
 		}
+		// A bridge takes the lowest MAC of its ports unless one is set, and
+		// every change of its MAC flushes all its neighbour entries, the
+		// permanent ones too. Plugging an ENI would then make the router
+		// re-learn node addresses by ARP, and a node answers ARP for its
+		// primary address on any of its interfaces: traffic for it went to
+		// the new ENI and was dropped until the entry expired (~50 s).
+		if err := v.router.LinkSetHardwareAddr(br, bridgeMAC(i)); err != nil {
+			return fmt.Errorf("fixing the MAC of the bridge for subnet %s: %w", s.CIDR, err)
+		}
 		if err := v.router.AddrAdd(br, addr(netip.PrefixFrom(gateway(s.CIDR), s.CIDR.Bits()))); err != nil {
 			return fmt.Errorf("adding router address to subnet %s: %w", s.CIDR, err)
 		}
@@ -422,4 +431,9 @@ func (f fabric) Unroute(_ context.Context, dst netip.Prefix, ref fakeec2.ENIRef)
 		return fmt.Errorf("withdrawing %s from %s: %w", dst, ref.ENIID, err)
 	}
 	return nil
+}
+
+// bridgeMAC is subnet i's router MAC: fixed, locally administered, unicast.
+func bridgeMAC(i int) net.HardwareAddr {
+	return net.HardwareAddr{0x02, 0x65, 0x6b, 0x00, 0x00, byte(i + 1)}
 }
