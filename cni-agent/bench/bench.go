@@ -173,7 +173,7 @@ func runOnce(ctx context.Context, node *simcluster.Node, p plugin, pods []*simcl
 	}
 	seen := map[netip.Addr]string{}
 	for i, out := range results {
-		a, err := resultAddr(out)
+		a, err := simcluster.ResultAddr(out)
 		if err != nil {
 			return r, fmt.Errorf("%s pod %s: %w", p.name, pods[i].Name, err)
 		}

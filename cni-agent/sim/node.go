@@ -82,6 +82,15 @@ func (n *Node) Command(ctx context.Context, name string, args ...string) *exec.C
 	return cmd
 }
 
+// Start starts cmd with the node's network namespace, as a container runtime
+// execs a CNI plugin from the host's: a child inherits the namespace of the
+// thread that forks it, so cmd is forked from a thread inside the node. Unlike
+// Command there is no `ip netns exec` in between (one process and a /sys
+// remount less, 6-10 ms here), which is what latency measurements want. The
+// mount namespace stays the caller's; cmd.Env is the caller's to set, e.g.
+// with CommandEnv(os.Environ(), n.Env()).
+func (n *Node) Start(cmd *exec.Cmd) error { return inNS(n.nsPath, cmd.Start) }
+
 // Do runs fn on a locked OS thread inside the node namespace. Goroutines that
 // fn starts do not inherit the namespace.
 func (n *Node) Do(fn func() error) error { return inNS(n.nsPath, fn) }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/eksnet/eksnet/cni-agent/cniconf"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
+	"github.com/eksnet/eksnet/cni-agent/sim"
 )
 
 // PodNamespace is the Kubernetes namespace CNI_ARGS names for every pod.
@@ -100,8 +102,8 @@ func (n *Node) Exec(ctx context.Context, command string, p *Pod, extra map[strin
 	if err != nil {
 		return nil, 0, err
 	}
-	cmd := n.sim.Command(ctx, n.PluginPath())
-	cmd.Env = append(cmd.Env,
+	cmd := exec.CommandContext(ctx, n.PluginPath())
+	cmd.Env = append(sim.CommandEnv(os.Environ(), n.sim.Env()),
 		"CNI_COMMAND="+command, "CNI_CONTAINERID="+p.ContainerID, "CNI_NETNS="+p.NetNS, "CNI_IFNAME=eth0",
 		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE="+PodNamespace+";K8S_POD_NAME="+p.Name,
 		"CNI_PATH="+filepath.Dir(n.PluginPath()))
@@ -109,7 +111,9 @@ func (n *Node) Exec(ctx context.Context, command string, p *Pod, extra map[strin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err = cmd.Run()
+	if err = n.sim.Start(cmd); err == nil {
+		err = cmd.Wait()
+	}
 	took := time.Since(start)
 	if err != nil {
 		var ce CNIError
@@ -127,7 +131,7 @@ func (n *Node) Add(ctx context.Context, p *Pod) (time.Duration, error) {
 	if err != nil {
 		return took, err
 	}
-	addr, err := resultAddr(out)
+	addr, err := ResultAddr(out)
 	if err != nil {
 		return took, fmt.Errorf("ADD of pod %s on %s: %w", p.Name, n.Name(), err)
 	}
@@ -135,8 +139,8 @@ func (n *Node) Add(ctx context.Context, p *Pod) (time.Duration, error) {
 	return took, nil
 }
 
-// resultAddr is the single IPv4 address of a CNI ADD result.
-func resultAddr(out []byte) (netip.Addr, error) {
+// ResultAddr is the single IPv4 address of a CNI ADD result.
+func ResultAddr(out []byte) (netip.Addr, error) {
 	var res struct {
 		IPs []struct {
 			Address string `json:"address"`

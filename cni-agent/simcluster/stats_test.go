@@ -115,9 +115,9 @@ func TestParseSourceAndResult(t *testing.T) {
 		{`{"ips":[{"address":"10.0.0.1"}]}`, "", true},
 		{`not json`, "", true},
 	} {
-		got, err := resultAddr([]byte(tc.in))
+		got, err := ResultAddr([]byte(tc.in))
 		if (err != nil) != tc.err || (err == nil && got != netip.MustParseAddr(tc.want)) {
-			t.Errorf("resultAddr(%s) = %v, %v; want %s (error %v)", tc.in, got, err, tc.want, tc.err)
+			t.Errorf("ResultAddr(%s) = %v, %v; want %s (error %v)", tc.in, got, err, tc.want, tc.err)
 		}
 	}
 }
