@@ -15,11 +15,7 @@ resources (prod: VPC, cluster, KMS key, agent bucket) stop it until
 eksnet:protect is set to false and ` + "`eksnet up`" + ` has run.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, cfg, err := pf.loadStack(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := a.pulumiStack(cmd.Context(), root, cfg)
+			st, _, err := a.openStack(cmd.Context(), &pf, args[0])
 			if err != nil {
 				return err
 			}

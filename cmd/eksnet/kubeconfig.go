@@ -15,11 +15,7 @@ func newKubeconfigCmd(a *app) *cobra.Command {
   KUBECONFIG=~/.kube/eksnet-dev kubectl get nodes -L eksnet.io/cni`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, cfg, err := pf.loadStack(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := a.pulumiStack(cmd.Context(), root, cfg)
+			st, cfg, err := a.openStack(cmd.Context(), &pf, args[0])
 			if err != nil {
 				return err
 			}

@@ -16,11 +16,7 @@ AWS credentials and PULUMI_CONFIG_PASSPHRASE. State lives in PULUMI_BACKEND_URL,
 else in a local file backend under ~/.eksnet/state.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, cfg, err := pf.loadStack(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := a.pulumiStack(cmd.Context(), root, cfg)
+			st, _, err := a.openStack(cmd.Context(), &pf, args[0])
 			if err != nil {
 				return err
 			}

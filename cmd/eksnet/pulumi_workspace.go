@@ -107,6 +107,17 @@ func backendURL(getenv func(string) string) (string, error) {
 	return "file://" + dir, nil
 }
 
+// openStack loads and validates stack env, then opens its Pulumi workspace:
+// what every command that talks to the real backend does first.
+func (a *app) openStack(ctx context.Context, pf *projectFlags, env string) (auto.Stack, stacks.Config, error) {
+	root, cfg, err := pf.loadStack(env)
+	if err != nil {
+		return auto.Stack{}, stacks.Config{}, err
+	}
+	st, err := a.pulumiStack(ctx, root, cfg)
+	return st, cfg, err
+}
+
 // pulumiStack opens (creating if needed) stack env with the inline
 // program, after checking everything that can be checked locally.
 func (a *app) pulumiStack(ctx context.Context, root string, cfg stacks.Config) (auto.Stack, error) {
