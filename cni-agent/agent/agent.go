@@ -101,8 +101,10 @@ type Agent struct {
 	// reaper deletes released pods' host veths off the DEL path.
 	reaper *vethReaper
 
-	mu         sync.Mutex
-	store      *ipam.Store
+	mu    sync.Mutex
+	store *ipam.Store
+	// ckpt records every change to store on disk before it is answered.
+	ckpt       *checkpoint.Writer
 	enis       map[string]*eniInfo
 	serving    bool
 	lastErrors []string
@@ -185,6 +187,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancel()
 	}
 	wg.Wait()
+	a.mu.Lock()
+	_ = a.ckpt.Close()
+	a.mu.Unlock()
 	a.log.Info("agent stopped")
 	return runErr
 }
@@ -291,6 +296,9 @@ func (a *Agent) computeLimits() error {
 func (a *Agent) restore() error {
 	now := a.now()
 	f, err := checkpoint.Load(a.cfg.CheckpointPath)
+	// A snapshot from elsewhere (another instance, an unreadable one) is not
+	// continued: the next snapshot starts a new generation.
+	var gen uint64
 	switch {
 	case checkpoint.IsNotExist(err):
 		a.log.Info("no checkpoint: first start on this node", "path", a.cfg.CheckpointPath)
@@ -307,6 +315,12 @@ func (a *Agent) restore() error {
 			// drained node.
 			a.log.Warn("checkpoint written in another mode; its allocations will not be restored", "checkpoint", f.Mode, "mode", a.cfg.Mode)
 		}
+		gen = f.Generation
+		if f.Journal.TornTail {
+			// Appends are synced before the answer leaves, so the torn
+			// record's request was never answered: its pod was not wired.
+			a.log.Warn("checkpoint journal ends in a torn record (a crash while writing it); dropped", "journal", checkpoint.JournalPath(a.cfg.CheckpointPath))
+		}
 		a.mu.Lock()
 		rejected := a.store.Restore(f.Assignments, f.Cooldowns)
 		for _, r := range rejected {
@@ -322,22 +336,39 @@ func (a *Agent) restore() error {
 			}
 		}
 		a.mu.Unlock()
-		a.log.Info("restored allocations", "restored", len(f.Assignments)-len(rejected), "rejected", len(rejected))
+		a.log.Info("restored allocations", "restored", len(f.Assignments)-len(rejected), "rejected", len(rejected),
+			"journalReplayed", f.Journal.Replayed, "journalStale", f.Journal.Stale)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.ckpt = checkpoint.NewWriter(a.cfg.CheckpointPath, gen)
 	return a.saveLocked()
 }
 
+// saveLocked writes a snapshot of every allocation (and empties the
+// journal): after changes the journal does not describe, such as a
+// restore or a reconcile.
 func (a *Agent) saveLocked() error {
 	now := a.now()
-	err := checkpoint.Save(a.cfg.CheckpointPath, checkpoint.File{
+	err := a.ckpt.Save(checkpoint.File{
 		InstanceID:  a.instance.ID,
 		Mode:        string(a.cfg.Mode),
 		Assignments: a.store.List(),
 		Cooldowns:   a.store.Cooldowns(now),
 	})
 	a.m.Pool(a.store.Snapshot(now))
+	return err
+}
+
+// recordLocked checkpoints one allocation or release by appending it to the
+// journal: one small write whatever the pod count. When the journal is
+// due for compaction (or an append failed) it writes a snapshot instead.
+func (a *Agent) recordLocked(change func(*checkpoint.Writer) error) error {
+	if a.ckpt.Due(a.store.Assigned()) {
+		return a.saveLocked()
+	}
+	err := change(a.ckpt)
+	a.m.Pool(a.store.Snapshot(a.now()))
 	return err
 }
 

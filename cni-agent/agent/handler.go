@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/eksnet/eksnet/cni-agent/checkpoint"
 	"github.com/eksnet/eksnet/cni-agent/hostnet"
 	"github.com/eksnet/eksnet/cni-agent/ipam"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
@@ -28,7 +29,7 @@ func (a *Agent) Allocate(ctx context.Context, req rpc.AllocateRequest) (rpc.Allo
 	_, existed := a.store.Get(req.Key)
 	as, err := a.store.Assign(ipam.Owner{Key: req.Key, Netns: req.Netns, PodNamespace: req.PodNamespace, PodName: req.PodName}, start)
 	if err == nil && !existed {
-		if serr := a.saveLocked(); serr != nil {
+		if serr := a.recordLocked(func(w *checkpoint.Writer) error { return w.Assign(as) }); serr != nil {
 			a.store.Forget(req.Key)
 			err = fmt.Errorf("checkpointing the allocation of %s for %s: %w", as.Address, req.Key, serr)
 		}
@@ -55,10 +56,11 @@ func (a *Agent) Allocate(ctx context.Context, req rpc.AllocateRequest) (rpc.Allo
 // Release frees the key's address into cooldown; an unknown key is success.
 func (a *Agent) Release(ctx context.Context, key rpc.Key) (*rpc.Allocation, error) {
 	a.mu.Lock()
-	as, ok := a.store.Release(key, a.now())
+	now := a.now()
+	as, ok := a.store.Release(key, now)
 	var err error
 	if ok {
-		err = a.saveLocked()
+		err = a.recordLocked(func(w *checkpoint.Writer) error { return w.Release(key, as.Address, now) })
 	}
 	a.mu.Unlock()
 	if !ok {

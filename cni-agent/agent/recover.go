@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/eksnet/eksnet/cni-agent/checkpoint"
 	"github.com/eksnet/eksnet/cni-agent/datapath"
 	"github.com/eksnet/eksnet/cni-agent/ipam"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
@@ -98,6 +99,11 @@ func (a *Agent) recoverFromKernel(cause error) error {
 	aside := a.cfg.CheckpointPath + ".corrupt"
 	if err := os.Rename(a.cfg.CheckpointPath, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
 		aside = ""
+	}
+	// The journal goes with it: its records follow the unreadable snapshot.
+	journal := checkpoint.JournalPath(a.cfg.CheckpointPath)
+	if err := os.Rename(journal, journal+".corrupt"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		a.log.Warn("could not move the checkpoint journal aside", "journal", journal, "err", err)
 	}
 	a.log.Error("checkpoint unreadable; rebuilding allocations from the kernel's pod routes", "path", a.cfg.CheckpointPath, "movedTo", aside, "err", cause)
 	a.noteError("checkpoint unreadable (%v); allocations rebuilt from the kernel's pod routes, the bad file kept as %s", cause, aside)

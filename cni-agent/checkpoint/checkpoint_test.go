@@ -46,7 +46,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 
 func TestLoadRejects(t *testing.T) {
 	dir := t.TempDir()
-	for name, content := range map[string]string{"torn": `{"version":1,"assign`, "future": `{"version":2}`} {
+	for name, content := range map[string]string{"torn": `{"version":1,"assign`, "future": `{"version":3}`} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, []byte(content), 0o600)
 		if _, err := Load(p); err == nil || IsNotExist(err) {

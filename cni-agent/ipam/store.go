@@ -312,6 +312,9 @@ func (s *Store) Release(key rpc.Key, now time.Time) (Assignment, bool) {
 	return out, true
 }
 
+// Assigned is the number of live assignments.
+func (s *Store) Assigned() int { return len(s.byKey) }
+
 // Get returns key's assignment.
 func (s *Store) Get(key rpc.Key) (Assignment, bool) {
 	a, ok := s.byKey[key]

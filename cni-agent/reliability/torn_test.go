@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
 	"os"
@@ -9,23 +10,29 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/agent"
+	"github.com/eksnet/eksnet/cni-agent/checkpoint"
 	"github.com/eksnet/eksnet/cni-agent/simcluster"
 )
 
 // TestTornCheckpoint: the agent is SIGKILLed with pods running and its
 // checkpoint is then truncated (a torn write on a filesystem that lost the
-// rename's ordering) or overwritten with garbage. The restarted agent must
+// rename's ordering) or overwritten with garbage, or a record in the middle
+// of its journal is garbled (only the last can be torn by a crash, and a
+// torn last record is simply dropped). The restarted agent must
 // say so (status' last errors, the bad file kept aside), rebuild the live
 // allocations from the kernel's pod routes over the pool IMDS and EC2
 // describe, and never hand a live pod's address to a new pod; a pod deleted
 // afterwards gives its address back.
 func TestTornCheckpoint(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
+		name string
+		// journal: corrupt the journal instead of the snapshot.
+		journal bool
 		corrupt func(b []byte) []byte
 	}{
-		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
-		{"garbage", func(b []byte) []byte { return []byte("\x00\x00\x00\x00{\"version\":1,\"assign") }},
+		{"truncated", false, func(b []byte) []byte { return b[:len(b)/2] }},
+		{"garbage", false, func(b []byte) []byte { return []byte("\x00\x00\x00\x00{\"version\":1,\"assign") }},
+		{"journal", true, func(b []byte) []byte { return bytes.Replace(b, []byte(`"op":"assign"`), []byte(`"op":"assigN"`), 1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCluster(t)
@@ -43,11 +50,19 @@ func TestTornCheckpoint(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := n.Env()["EKSNET_CHECKPOINT_PATH"]
-			b, err := os.ReadFile(path)
+			target := path
+			if tc.journal {
+				target = checkpoint.JournalPath(path)
+			}
+			b, err := os.ReadFile(target)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(path, tc.corrupt(b), 0o600); err != nil {
+			bad := tc.corrupt(b)
+			if bytes.Equal(bad, b) {
+				t.Fatalf("nothing to corrupt in %s: %q", target, b)
+			}
+			if err := os.WriteFile(target, bad, 0o600); err != nil {
 				t.Fatal(err)
 			}
 
