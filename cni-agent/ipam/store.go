@@ -245,7 +245,7 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 	if len(s.byKey) >= s.capacity {
 		return Assignment{}, &FullError{Assigned: len(s.byKey), Capacity: s.capacity}
 	}
-	load := map[string]int{} // prefix or ENI -> assigned
+	load := map[group]int{} // prefix or ENI -> assigned
 	for _, sl := range s.addrs {
 		if sl.owner != nil {
 			load[groupOf(sl)]++
@@ -291,11 +291,18 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 	return s.assignment(best, bestSlot), nil
 }
 
-func groupOf(sl *slot) string {
+// group is what Assign packs addresses into: the /28 prefix in prefix mode,
+// else the ENI. A comparable key, so counting the load allocates nothing.
+type group struct {
+	prefix netip.Prefix
+	eni    string
+}
+
+func groupOf(sl *slot) group {
 	if sl.prefix.IsValid() {
-		return sl.prefix.String()
+		return group{prefix: sl.prefix}
 	}
-	return sl.eni
+	return group{eni: sl.eni}
 }
 
 // Release frees key's address into cooldown and returns what it held.
