@@ -1,6 +1,9 @@
 package userdata
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -11,6 +14,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/eksnet/eksnet/bootstrap/bundle"
 )
 
 // agentScript renders the agent install part for binaries and returns it.
@@ -53,18 +58,40 @@ func runAgentScript(t *testing.T, script, unameM string) (root, systemctlLog str
 	return root, systemctlLog, out, err
 }
 
-// agentServer serves body at /eksnet-agent on loopback.
-func agentServer(t *testing.T, body []byte) string {
+// bundleServer serves each body at /NAME on loopback and returns the base URL.
+func bundleServer(t *testing.T, bodies map[string][]byte) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/eksnet-agent" {
+		body, ok := bodies[strings.TrimPrefix(r.URL.Path, "/")]
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(srv.Close)
-	return srv.URL + "/eksnet-agent"
+	return srv.URL
+}
+
+// packBundle packs files with the real packer, failing the test on error.
+func packBundle(t *testing.T, files ...bundle.File) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := bundle.Pack(&buf, files...); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func sha(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// tmpLeftovers lists the script's scratch directories left under root.
+func tmpLeftovers(root string) []string {
+	left, _ := filepath.Glob(filepath.Join(root, "usr/local/bin/.eksnet-node.*"))
+	return left
 }
 
 func needTools(t *testing.T) {
@@ -72,7 +99,7 @@ func needTools(t *testing.T) {
 	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
 		t.Skip("the install script targets linux amd64/arm64 nodes")
 	}
-	for _, tool := range []string{"bash", "curl", "sha256sum"} {
+	for _, tool := range []string{"bash", "curl", "sha256sum", "tar"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (bash .ci/run installs it): %v", tool, err)
 		}
@@ -80,26 +107,38 @@ func needTools(t *testing.T) {
 }
 
 // TestAgentInstallScriptInstalls runs the rendered script for real: it
-// downloads the binary from a loopback server with curl, checks its SHA-256,
-// and the resulting files are what systemd and the agent will read.
+// downloads a node bundle made by the real packer from a loopback server
+// with curl, checks its SHA-256, unpacks it, and the resulting files are
+// what systemd and the agent will read: both binaries side by side (the
+// agent's install copies the plugin from beside itself).
 func TestAgentInstallScriptInstalls(t *testing.T) {
 	needTools(t)
-	body := []byte("#!/bin/sh\necho eksnet-agent test binary\n")
-	sum := sha256.Sum256(body)
-	url := agentServer(t, body)
+	agent := []byte("#!/bin/sh\necho eksnet-agent test binary\n")
+	plugin := []byte("#!/bin/sh\necho eksnet-cni test plugin\n")
+	body := packBundle(t, bundle.File{Name: bundle.AgentMember, Data: agent}, bundle.File{Name: bundle.PluginMember, Data: plugin})
+	base := bundleServer(t, map[string][]byte{"node.tar.gz": body})
 	script := agentScript(t, map[string]AgentBinary{
-		runtime.GOARCH: {URL: url, SHA256: hex.EncodeToString(sum[:])},
+		runtime.GOARCH: {URL: base + "/node.tar.gz", SHA256: sha(body)},
 	})
 	root, log, out, err := runAgentScript(t, script, "")
 	if err != nil {
 		t.Fatalf("install script failed: %v\n%s", err, out)
 	}
 
-	got, err := os.ReadFile(filepath.Join(root, AgentBinaryPath))
-	if err != nil || string(got) != string(body) {
-		t.Fatalf("installed binary = %q, %v; want the served bytes", got, err)
+	for path, want := range map[string][]byte{AgentBinaryPath: agent, PluginBinaryPath: plugin} {
+		got, err := os.ReadFile(filepath.Join(root, path))
+		if err != nil || string(got) != string(want) {
+			t.Fatalf("installed %s = %q, %v; want the bundle's member %q", path, got, err, want)
+		}
+		assertMode(t, filepath.Join(root, path), 0o755)
+		// It runs: the installed file is the executable, not a copy of the archive.
+		if run, err := exec.Command(filepath.Join(root, path)).Output(); err != nil || !strings.Contains(string(run), "test") {
+			t.Errorf("running installed %s: %q, %v", path, run, err)
+		}
 	}
-	assertMode(t, filepath.Join(root, AgentBinaryPath), 0o755)
+	if names, _ := os.ReadDir(filepath.Join(root, NodeBinDir)); len(names) != 2 {
+		t.Errorf("%s holds %v, want exactly eksnet-agent and eksnet-cni", NodeBinDir, names)
+	}
 	assertMode(t, filepath.Join(root, AgentEnvFile), 0o600)
 
 	env, _ := os.ReadFile(filepath.Join(root, AgentEnvFile))
@@ -119,29 +158,49 @@ func TestAgentInstallScriptInstalls(t *testing.T) {
 	if string(calls) != "daemon-reload\nenable --now eksnet-agent.service\n" {
 		t.Errorf("systemctl calls = %q, want daemon-reload then enable --now eksnet-agent.service", calls)
 	}
-	if leftovers, _ := filepath.Glob(filepath.Join(root, "usr/local/bin/.eksnet-agent.*")); len(leftovers) > 0 {
-		t.Errorf("temporary downloads left behind: %v", leftovers)
+	if left := tmpLeftovers(root); len(left) > 0 {
+		t.Errorf("temporary downloads left behind: %v", left)
 	}
 }
 
 // TestAgentInstallScriptRefuses checks the failures leave nothing installed
-// and nothing started: a digest mismatch, a failed download, an architecture
-// with no binary, an unsupported machine.
+// and nothing started: a digest mismatch, a failed download, a bundle
+// missing the plugin, a bare binary instead of a bundle, a member that is a
+// symlink, not executable or named with "..", an architecture with no bundle, an unsupported
+// machine.
 func TestAgentInstallScriptRefuses(t *testing.T) {
 	needTools(t)
-	body := []byte("tampered binary")
-	url := agentServer(t, body)
-	good := sha256.Sum256([]byte("the real binary"))
+	agent := bundle.File{Name: bundle.AgentMember, Data: []byte("#!/bin/sh\nexit 0\n")}
+	plugin := bundle.File{Name: bundle.PluginMember, Data: []byte("#!/bin/sh\nexit 0\n")}
+	good := packBundle(t, agent, plugin)
+	bodies := map[string][]byte{
+		"good":        good,
+		"agent-only":  packBundle(t, agent),
+		"bare-binary": []byte("\x7fELF the agent binary alone, as nodes used to get it"),
+		"symlink":     rawBundle(t, agent, &tar.Header{Typeflag: tar.TypeSymlink, Name: bundle.PluginMember, Linkname: "/bin/sh", Mode: 0o777}),
+		"not-exec":    rawBundle(t, agent, &tar.Header{Typeflag: tar.TypeReg, Name: bundle.PluginMember, Mode: 0o644, Size: 3}),
+		"dot-dot":     rawBundle(t, plugin, &tar.Header{Typeflag: tar.TypeReg, Name: "../" + bundle.AgentMember, Mode: 0o755, Size: 3}),
+	}
+	base := bundleServer(t, bodies)
+	at := func(name string) map[string]AgentBinary {
+		b := AgentBinary{URL: base + "/" + name, SHA256: sha(bodies[name])}
+		return map[string]AgentBinary{"amd64": b, "arm64": b}
+	}
 	tests := []struct {
 		name     string
 		binaries map[string]AgentBinary
 		unameM   string
 		want     string
 	}{
-		{"digest mismatch", map[string]AgentBinary{"amd64": {URL: url, SHA256: hex.EncodeToString(good[:])}, "arm64": {URL: url, SHA256: hex.EncodeToString(good[:])}}, "", "not installing"},
-		{"download 404", map[string]AgentBinary{"amd64": {URL: url + "-missing", SHA256: hex.EncodeToString(good[:])}, "arm64": {URL: url + "-missing", SHA256: hex.EncodeToString(good[:])}}, "", "404"},
-		{"no binary for arm64", map[string]AgentBinary{"amd64": {URL: url, SHA256: hex.EncodeToString(good[:])}}, "aarch64", "no eksnet-agent binary configured for arm64 (configured: amd64)"},
-		{"unsupported machine", map[string]AgentBinary{"amd64": {URL: url, SHA256: hex.EncodeToString(good[:])}}, "riscv64", "unsupported architecture riscv64"},
+		{"digest mismatch", map[string]AgentBinary{"amd64": {URL: base + "/good", SHA256: sha([]byte("another bundle"))}, "arm64": {URL: base + "/good", SHA256: sha([]byte("another bundle"))}}, "", "not installing"},
+		{"download 404", map[string]AgentBinary{"amd64": {URL: base + "/missing", SHA256: sha(good)}, "arm64": {URL: base + "/missing", SHA256: sha(good)}}, "", "404"},
+		{"bundle without the plugin", at("agent-only"), "", "is not a node bundle holding eksnet-agent eksnet-cni (build it with eksnet bundle): not installing"},
+		{"bare binary", at("bare-binary"), "", "is not a node bundle holding eksnet-agent eksnet-cni"},
+		{"plugin is a symlink", at("symlink"), "", "eksnet-cni in " + base + "/symlink is not an executable regular file"},
+		{"plugin not executable", at("not-exec"), "", "eksnet-cni in " + base + "/not-exec is not an executable regular file"},
+		{"agent outside the directory", at("dot-dot"), "", "is not a node bundle holding eksnet-agent eksnet-cni"},
+		{"no bundle for arm64", map[string]AgentBinary{"amd64": {URL: base + "/good", SHA256: sha(good)}}, "aarch64", "no eksnet node bundle configured for arm64 (configured: amd64)"},
+		{"unsupported machine", map[string]AgentBinary{"amd64": {URL: base + "/good", SHA256: sha(good)}}, "riscv64", "unsupported architecture riscv64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,19 +211,48 @@ func TestAgentInstallScriptRefuses(t *testing.T) {
 			if !strings.Contains(string(out), tt.want) {
 				t.Errorf("output %q, want it to say %q", out, tt.want)
 			}
-			for _, p := range []string{AgentBinaryPath, AgentEnvFile, AgentUnitPath} {
-				if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+			for _, p := range []string{AgentBinaryPath, PluginBinaryPath, AgentEnvFile, AgentUnitPath, kubeletDropInPath} {
+				if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
 					t.Errorf("%s exists after a failed install", p)
 				}
 			}
-			if leftovers, _ := filepath.Glob(filepath.Join(root, "usr/local/bin/.eksnet-agent.*")); len(leftovers) > 0 {
-				t.Errorf("temporary downloads left behind: %v", leftovers)
+			if left := tmpLeftovers(root); len(left) > 0 {
+				t.Errorf("temporary downloads left behind: %v", left)
 			}
 			if _, err := os.Stat(log); err == nil {
 				t.Error("systemctl was called after a failed install")
 			}
 		})
 	}
+}
+
+// rawBundle writes a gzip'd tar with a regular member f and one more entry
+// hdr, shaped as the packer never would (a link, a non-executable file), to
+// check the script's own checks rather than the packer's.
+func rawBundle(t *testing.T, f bundle.File, hdr *tar.Header) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o755, Size: int64(len(f.Data))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(f.Data); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.WriteHeader(hdr); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write(bytes.Repeat([]byte("x"), int(hdr.Size))); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 func assertMode(t *testing.T, path string, want os.FileMode) {

@@ -7,19 +7,20 @@ import (
 )
 
 // ArchPlaceholder in an agent URL stands for the GOARCH (amd64, arm64), so
-// one flag can name the binary of every architecture.
+// one flag can name the node bundle of every architecture (`eksnet bundle`
+// writes eksnet-node-linux-{arch}.tar.gz).
 const ArchPlaceholder = "{arch}"
 
 // AgentBinaries builds Config.Agent.Binaries from a URL (with ArchPlaceholder
 // when several architectures are given) and digests written "ARCH=HEX" or a
 // bare "HEX" (amd64), as the CLI takes them. A URL without the placeholder
-// can serve one architecture only: two binaries cannot share one download.
+// can serve one architecture only: two bundles cannot share one download.
 func AgentBinaries(urlTemplate string, sha256s []string) (map[string]AgentBinary, error) {
 	if urlTemplate == "" && len(sha256s) == 0 {
 		return nil, nil
 	}
 	if urlTemplate == "" {
-		return nil, &FieldError{"Agent.Binaries", strings.Join(sha256s, ","), "SHA-256 digests given without a URL; give the agent binary URL too"}
+		return nil, &FieldError{"Agent.Binaries", strings.Join(sha256s, ","), "SHA-256 digests given without a URL; give the node bundle URL too"}
 	}
 	if len(sha256s) == 0 {
 		return nil, &FieldError{"Agent.Binaries", urlTemplate, "URL given without a SHA-256; give ARCH=HEX for each architecture (" + strings.Join(Architectures, ", ") + ")"}

@@ -39,7 +39,7 @@ const (
 // CNIs lists the accepted CNI values.
 var CNIs = []CNI{CNIAgent, CNIAWSVPC}
 
-// Architectures the agent install part can pick a binary for, by GOARCH name
+// Architectures the agent install part can pick a node bundle for, by GOARCH name
 // (the script maps uname -m x86_64 -> amd64, aarch64 -> arm64).
 var Architectures = []string{"amd64", "arm64"}
 
@@ -77,7 +77,10 @@ type Config struct {
 // AgentConfig is the eksnet agent's install source and settings. Zero numeric
 // targets mean "the agent's default" and are left out of agent.env.
 type AgentConfig struct {
-	// Binaries maps a GOARCH (amd64, arm64) to where its agent binary lives.
+	// Binaries maps a GOARCH (amd64, arm64) to where its node bundle lives:
+	// the eksnet-agent and eksnet-cni tarball `eksnet bundle` builds (see
+	// bootstrap/bundle). The name predates the bundle and is kept so the
+	// CLI flags and error field names stay stable.
 	Binaries map[string]AgentBinary
 	// WarmIPTarget, MinimumIPTarget and WarmPrefixTarget size the warm pool.
 	WarmIPTarget     int
@@ -91,11 +94,12 @@ type AgentConfig struct {
 	SNATExcludeCIDRs []string
 }
 
-// AgentBinary is one downloadable agent binary and its expected SHA-256.
+// AgentBinary is one downloadable node bundle (eksnet-agent and eksnet-cni
+// for one architecture) and its expected SHA-256.
 type AgentBinary struct {
 	// URL is https://, http:// or s3:// (fetched with the node's AWS CLI and role).
 	URL string
-	// SHA256 is the hex digest the download must match.
+	// SHA256 is the hex digest the downloaded bundle must match.
 	SHA256 string
 }
 
@@ -148,7 +152,7 @@ func (c Config) Validate() error {
 	switch c.CNI {
 	case CNIAWSVPC:
 		if len(c.Agent.Binaries) > 0 {
-			return &FieldError{"Agent.Binaries", fmt.Sprint(len(c.Agent.Binaries)), "the agent is only installed with CNI agent; drop the agent binaries or choose CNI agent"}
+			return &FieldError{"Agent.Binaries", fmt.Sprint(len(c.Agent.Binaries)), "the agent is only installed with CNI agent; drop the node bundles or choose CNI agent"}
 		}
 		return nil
 	case CNIAgent:
@@ -163,7 +167,7 @@ func (c Config) Validate() error {
 
 func (a AgentConfig) validate() error {
 	if len(a.Binaries) == 0 {
-		return &FieldError{"Agent.Binaries", "", fmt.Sprintf("CNI agent needs an agent binary URL and SHA-256 for at least one of %s, or choose CNI aws-vpc-cni", strings.Join(Architectures, ", "))}
+		return &FieldError{"Agent.Binaries", "", fmt.Sprintf("CNI agent needs a node bundle URL and SHA-256 (eksnet bundle prints them) for at least one of %s, or choose CNI aws-vpc-cni", strings.Join(Architectures, ", "))}
 	}
 	for arch, b := range a.Binaries {
 		if !slices.Contains(Architectures, arch) {
@@ -173,7 +177,7 @@ func (a AgentConfig) validate() error {
 			return err
 		}
 		if !sha256RE.MatchString(b.SHA256) {
-			return &FieldError{"Agent.Binaries[" + arch + "].SHA256", b.SHA256, "want 64 hex digits (sha256sum of the binary)"}
+			return &FieldError{"Agent.Binaries[" + arch + "].SHA256", b.SHA256, "want 64 hex digits (sha256sum of the node bundle, as eksnet bundle prints it)"}
 		}
 	}
 	for _, f := range []struct {

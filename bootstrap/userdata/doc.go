@@ -17,9 +17,11 @@
 //     with an integer max-pods and kube-reserved memory.
 //
 // In agent mode (CNI "agent") AL2023 and AL2 get one more shell part, run by
-// cloud-init before kubelet starts: it downloads the eksnet-agent binary for
-// the node's architecture (uname -m x86_64 -> amd64, aarch64 -> arm64) from an
-// https or s3 URL, refuses it unless its SHA-256 matches, writes
+// cloud-init before kubelet starts: it downloads the node bundle for the
+// node's architecture (uname -m x86_64 -> amd64, aarch64 -> arm64; see
+// bootstrap/bundle) from an https or s3 URL, refuses it unless its SHA-256
+// matches, unpacks eksnet-agent and eksnet-cni side by side into
+// /usr/local/bin (the agent's install step copies the plugin from there), writes
 // /etc/eksnet/agent.env (KEY=VALUE: EKSNET_CLUSTER, EKSNET_MODE, EKSNET_MAX_PODS,
 // warm-pool targets, EKSNET_MAX_ENI, EKSNET_EXTERNAL_SNAT,
 // EKSNET_SNAT_EXCLUDE_CIDRS) and the eksnet-agent.service unit (install, then

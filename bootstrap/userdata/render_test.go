@@ -57,8 +57,8 @@ func baseConfig(t testing.TB, os OS, cni CNI, pd bool) Config {
 	if cni == CNIAgent {
 		c.Agent = AgentConfig{
 			Binaries: map[string]AgentBinary{
-				"arm64": {URL: "s3://dev-eksnet-artifacts/eksnet-agent/v0.1.0/arm64/eksnet-agent", SHA256: testSHAArm64},
-				"amd64": {URL: "https://artifacts.example.com/eksnet-agent/v0.1.0/amd64/eksnet-agent", SHA256: testSHAAmd64},
+				"arm64": {URL: "s3://dev-eksnet-artifacts/eksnet-node/v0.1.0/linux-arm64/eksnet-node.tar.gz", SHA256: testSHAArm64},
+				"amd64": {URL: "https://artifacts.example.com/eksnet/v0.1.0/eksnet-node-linux-amd64.tar.gz", SHA256: testSHAAmd64},
 			},
 			SNATExcludeCIDRs: []string{"192.168.0.0/16"},
 		}
