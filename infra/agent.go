@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,35 +12,52 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/eksnet/eksnet/bootstrap/bundle"
 	"github.com/eksnet/eksnet/stacks"
 )
 
-// Architectures the bundle carries an agent build for.
-var Architectures = []string{"amd64", "arm64"}
+// Architectures the program uploads a node bundle for.
+var Architectures = bundle.Architectures
 
-// AgentBinary is one agent build as the program uploads it.
+// AgentBinary is one node bundle (eksnet-agent and eksnet-cni for one
+// architecture, see bootstrap/bundle) as the program uploads it.
 type AgentBinary struct {
 	Arch string
-	// Path is the local file, or "" for the placeholder.
+	// Path is the local bundle file, or "" for the placeholder.
 	Path string
 	// Content is the placeholder's bytes when Path is "".
 	Content []byte
 	SHA256  string
-	// Placeholder is true when no build was configured.
+	// Placeholder is true when no bundle was configured.
 	Placeholder bool
 }
 
-// PlaceholderAgent returns the stand-in uploaded when no agent build is
-// configured: a script that fails loudly, hashed for real, so plan and
-// preview render exactly the user data `up` would (and a node booted from
-// it stops with a message instead of running something unverified).
-func PlaceholderAgent(arch, version string) []byte {
-	return []byte(fmt.Sprintf("#!/bin/sh\necho 'eksnet-agent %s/%s placeholder: build the agent and set eksnet:cni.agent.%sPath' >&2\nexit 1\n", version, arch, arch))
+// PlaceholderMessage is what each placeholder member prints before it
+// exits 1.
+func PlaceholderMessage(member, arch, version string) string {
+	return fmt.Sprintf("%s %s/%s placeholder: build the node bundle (eksnet bundle) and set eksnet:cni.agent.%sPath", member, version, arch, arch)
+}
+
+// PlaceholderBundle returns the stand-in uploaded when no bundle is
+// configured: a valid node bundle whose eksnet-agent and eksnet-cni are
+// scripts that print PlaceholderMessage and exit 1, hashed for real, so
+// plan and preview render exactly the user data `up` would (and a node
+// booted from it stops with a message instead of running something
+// unverified).
+func PlaceholderBundle(arch, version string) ([]byte, error) {
+	script := func(member string) []byte {
+		return []byte("#!/bin/sh\necho '" + strings.ReplaceAll(PlaceholderMessage(member, arch, version), "'", `'\''`) + "' >&2\nexit 1\n")
+	}
+	b, err := bundle.PackNode(script(bundle.AgentMember), script(bundle.PluginMember))
+	if err != nil {
+		return nil, fmt.Errorf("placeholder %s bundle: %w", arch, err)
+	}
+	return b, nil
 }
 
 // ResolveAgentBinaries decides what is uploaded per architecture: the
-// configured file (its SHA-256 computed, and checked against the
-// configured one if given) or the placeholder.
+// configured bundle (checked to be one, its SHA-256 computed and compared
+// with the configured one if given) or the placeholder.
 func ResolveAgentBinaries(a stacks.AgentBinaries) ([]AgentBinary, error) {
 	var out []AgentBinary
 	for _, arch := range Architectures {
@@ -49,13 +67,19 @@ func ResolveAgentBinaries(a stacks.AgentBinaries) ([]AgentBinary, error) {
 		}
 		b := AgentBinary{Arch: arch, Path: path}
 		var content []byte
+		var err error
 		if path == "" {
-			content = PlaceholderAgent(arch, a.Version)
+			if content, err = PlaceholderBundle(arch, a.Version); err != nil {
+				return nil, err
+			}
 			b.Content, b.Placeholder = content, true
 		} else {
-			var err error
 			if content, err = os.ReadFile(path); err != nil {
-				return nil, fmt.Errorf("eksnet:cni.agent.%sPath: read agent binary: %w", arch, err)
+				return nil, fmt.Errorf("eksnet:cni.agent.%sPath: read node bundle: %w", arch, err)
+			}
+			if err := bundle.Verify(bytes.NewReader(content)); err != nil {
+				return nil, fmt.Errorf("eksnet:cni.agent.%sPath %s: not an eksnet node bundle (%w); build one with `eksnet bundle --arch %s` and set eksnet:cni.agent.%sPath to the %s it writes",
+					arch, path, err, arch, arch, bundle.FileName(arch))
 			}
 		}
 		sum := sha256.Sum256(content)
@@ -68,7 +92,7 @@ func ResolveAgentBinaries(a stacks.AgentBinaries) ([]AgentBinary, error) {
 	return out, nil
 }
 
-// AgentBundle is the private bucket holding the agent builds nodes fetch.
+// AgentBundle is the private bucket holding the node bundles nodes fetch.
 type AgentBundle struct {
 	pulumi.ResourceState
 	Bucket   *s3.BucketV2
@@ -78,12 +102,12 @@ type AgentBundle struct {
 	URLs pulumi.StringMapOutput
 }
 
-// AgentKey is the object key of an agent build.
+// AgentKey is the object key of a node bundle.
 func AgentKey(version, arch string) string {
-	return "eksnet-agent/" + version + "/linux-" + arch + "/eksnet-agent"
+	return "eksnet-node/" + version + "/linux-" + arch + "/eksnet-node.tar.gz"
 }
 
-// NewAgentBundle uploads the agent builds to a private, encrypted bucket.
+// NewAgentBundle uploads the node bundles to a private, encrypted bucket.
 func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ...pulumi.ResourceOption) (*AgentBundle, error) {
 	c := &AgentBundle{Objects: map[string]*s3.BucketObjectv2{}}
 	if err := ctx.RegisterComponentResource("eksnet:infra:AgentBundle", name, c, opts...); err != nil {
@@ -123,7 +147,7 @@ func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ..
 		oargs := &s3.BucketObjectv2Args{
 			Bucket:      c.Bucket.ID(),
 			Key:         pulumi.String(key),
-			ContentType: pulumi.String("application/octet-stream"),
+			ContentType: pulumi.String(bundle.ContentType),
 			// The metadata carries the digest so anyone can check the object
 			// against what user data verifies.
 			Metadata: pulumi.StringMap{"sha256": pulumi.String(b.SHA256)},
@@ -149,9 +173,9 @@ func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ..
 
 func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-// RequireAgentBuilds refuses placeholder agents for the architectures the
-// node groups run: an update would boot nodes whose agent download is a
-// script that exits 1. Plans and previews may use placeholders.
+// RequireAgentBuilds refuses placeholder bundles for the architectures the
+// node groups run: an update would boot nodes whose agent is a script that
+// exits 1. Plans and previews may use placeholders.
 func RequireAgentBuilds(cfg stacks.Config) error {
 	if cfg.CNI.Mode != stacks.CNIAgent {
 		return nil
@@ -173,12 +197,12 @@ func RequireAgentBuilds(cfg stacks.Config) error {
 		for _, p := range pods {
 			if p.Arch == b.Arch {
 				missing = append(missing, fmt.Sprintf("eksnet:cni.agent.%sPath (node group %s)", b.Arch, p.Name))
-				example = fmt.Sprintf("pulumi config set --path eksnet:cni.agent.%sPath ./bin/eksnet-agent-linux-%s -s %s", b.Arch, b.Arch, cfg.Env)
+				example = fmt.Sprintf("eksnet bundle --arch %s --stack %s` prints `pulumi config set --path eksnet:cni.agent.%sPath bin/%s -s %s", b.Arch, cfg.Env, b.Arch, bundle.FileName(b.Arch), cfg.Env)
 			}
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("agent mode needs the agent builds before up: set %s (e.g. `%s`), or set eksnet:cni.mode to aws-vpc-cni",
+		return fmt.Errorf("agent mode needs the node bundles before up: set %s (e.g. `%s`), or set eksnet:cni.mode to aws-vpc-cni",
 			strings.Join(missing, ", "), example)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package infra_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eksnet/eksnet/bootstrap/bundle"
 	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/bootstrap/userdata"
 	"github.com/eksnet/eksnet/infra"
@@ -251,6 +253,11 @@ func checkAgentUserData(t *testing.T, cfg stacks.Config, ud string, maxPods int,
 	sum := sha256.Sum256(content)
 	if hex.EncodeToString(sum[:]) != a.SHA256 || str(objMeta(obj)["sha256"]) != a.SHA256 {
 		t.Errorf("agent digest chain broken: content %x, metadata %v, user data %s", sum, objMeta(obj), a.SHA256)
+	}
+	// The placeholder is a real node bundle, so user data's unpacking
+	// would accept it exactly as it will the built one.
+	if err := bundle.Verify(bytes.NewReader(content)); err != nil || str(obj.Inputs["contentType"]) != bundle.ContentType {
+		t.Errorf("agent object (%v) is not a node bundle: %v", obj.Inputs["contentType"], err)
 	}
 	if !strings.HasSuffix(a.BinaryURL, "/"+str(obj.Inputs["key"])) || !strings.HasPrefix(a.BinaryURL, "s3://") {
 		t.Errorf("agent URL %s does not point at object %v", a.BinaryURL, obj.Inputs["key"])

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eksnet/eksnet/bootstrap/bundle"
 	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/infra"
 	"github.com/eksnet/eksnet/infra/plan"
@@ -88,17 +89,22 @@ func containsDep(deps []string, urn string) bool {
 	return false
 }
 
-// TestAgentBuildsFromFiles uploads real files and checks user data carries
-// their digests, and that a wrong configured digest stops the program.
+// TestAgentBuildsFromFiles uploads real node bundles and checks user data
+// carries their digests, and that a wrong configured digest or a file that
+// is not a bundle (the bare agent binary nodes used to get) stops the
+// program, naming the config key.
 func TestAgentBuildsFromFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := preset(t, stacks.PresetDev)
 	cfg.CNI.Agent.Version = "v1.2.3"
 	sums := map[string]string{}
 	for _, arch := range infra.Architectures {
-		p := filepath.Join(dir, "eksnet-agent-"+arch)
-		body := []byte("\x7fELF fake build for " + arch)
-		if err := os.WriteFile(p, body, 0o755); err != nil {
+		p := filepath.Join(dir, bundle.FileName(arch))
+		body, err := bundle.PackNode([]byte("\x7fELF fake agent for "+arch), []byte("\x7fELF fake plugin for "+arch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, body, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(body)
@@ -114,21 +120,35 @@ func TestAgentBuildsFromFiles(t *testing.T) {
 	if asset := obj(o.Inputs["source"]); str(asset["asset"]) != cfg.CNI.Agent.AMD64Path {
 		t.Errorf("object source %v, want the file asset %s", o.Inputs["source"], cfg.CNI.Agent.AMD64Path)
 	}
+	if str(o.Inputs["key"]) != "eksnet-node/v1.2.3/linux-amd64/eksnet-node.tar.gz" || str(o.Inputs["contentType"]) != "application/gzip" {
+		t.Errorf("object key %v content type %v, want eksnet-node/v1.2.3/linux-amd64/eksnet-node.tar.gz as application/gzip", o.Inputs["key"], o.Inputs["contentType"])
+	}
 	lt := one(t, m, tLT, "ng-general")
 	raw, _ := base64.StdEncoding.DecodeString(str(lt.Inputs["userData"]))
 	a, err := plan.UserDataAgent(string(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.SHA256 != sums["amd64"] || !strings.Contains(a.BinaryURL, "eksnet-agent/v1.2.3/linux-amd64/") {
+	if a.SHA256 != sums["amd64"] || !strings.HasSuffix(a.BinaryURL, "/eksnet-node/v1.2.3/linux-amd64/eksnet-node.tar.gz") {
 		t.Errorf("user data agent %+v, want sha %s", a, sums["amd64"])
 	}
 
-	cfg.CNI.Agent.AMD64SHA256 = strings.Repeat("0", 64)
-	m2 := plan.NewMocks(plan.Project, cfg.Env, cfg.Region)
-	_, err = plan.Execute(context.Background(), cfg, m2)
+	wrong := cfg
+	wrong.CNI.Agent.AMD64SHA256 = strings.Repeat("0", 64)
+	_, err = plan.Execute(context.Background(), wrong, plan.NewMocks(plan.Project, cfg.Env, cfg.Region))
 	if err == nil || !strings.Contains(err.Error(), "eksnet:cni.agent.amd64Sha256") || !strings.Contains(err.Error(), sums["amd64"]) {
 		t.Fatalf("wrong digest: err %v", err)
+	}
+
+	bare := filepath.Join(dir, "eksnet-agent")
+	if err := os.WriteFile(bare, []byte("\x7fELF the agent binary alone"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	notBundle := cfg
+	notBundle.CNI.Agent.ARM64Path = bare
+	_, err = plan.Execute(context.Background(), notBundle, plan.NewMocks(plan.Project, cfg.Env, cfg.Region))
+	if err == nil || !strings.Contains(err.Error(), "eksnet:cni.agent.arm64Path "+bare+": not an eksnet node bundle") || !strings.Contains(err.Error(), "eksnet bundle --arch arm64") {
+		t.Fatalf("bare binary as the arm64 bundle: err %v, want it to name eksnet:cni.agent.arm64Path and eksnet bundle", err)
 	}
 }
 

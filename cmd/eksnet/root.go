@@ -49,6 +49,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newDestroyCmd(a),
 		newKubeconfigCmd(a),
 		newUserDataCmd(a),
+		newBundleCmd(a),
 		newVersionCmd(a),
 		newSimCmd(a),
 	)
