@@ -53,12 +53,13 @@ for its instance types (the node-group minimum) and CNI mode:
   al2           MIME multipart calling bootstrap.sh --use-max-pods false --kubelet-extra-args '--max-pods=N'
   bottlerocket  settings TOML with an integer max-pods (aws-vpc-cni only: it runs no scripts)
 
-With --cni agent a shell part downloads eksnet-agent for the node's architecture
-from --agent-url (use {arch} for amd64/arm64), checks --agent-sha256, writes
+With --cni agent a shell part downloads the node bundle for the node's architecture
+(eksnet-agent + eksnet-cni, built by "eksnet bundle") from --agent-url (use {arch}
+for amd64/arm64), checks --agent-sha256, unpacks both into /usr/local/bin, writes
 /etc/eksnet/agent.env and the eksnet-agent systemd unit, and starts it before kubelet.`,
 		Example: `  eksnet userdata --os al2023 --cluster dev --endpoint https://ABC.gr7.us-east-1.eks.amazonaws.com \
     --ca "$CA_B64" --service-cidr 172.20.0.0/16 --instance-type t3.medium --instance-type t3a.medium \
-    --prefix-delegation --agent-url 's3://dev-artifacts/eksnet-agent/{arch}' \
+    --prefix-delegation --agent-url 's3://dev-artifacts/eksnet/eksnet-node-linux-{arch}.tar.gz' \
     --agent-sha256 amd64=$AMD64_SUM --agent-sha256 arm64=$ARM64_SUM`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -105,8 +106,8 @@ from --agent-url (use {arch} for amd64/arm64), checks --agent-sha256, writes
 	f.StringArrayVar(&types, "instance-type", nil, "EC2 instance type of the node group (repeatable; the minimum max pods wins)")
 	addMaxPodsFlags(cmd, &o, &limits)
 	f.StringVar(&cni, "cni", string(userdata.CNIAgent), "pod networking: agent (eksnet-agent) or aws-vpc-cni")
-	f.StringVar(&agentURL, "agent-url", "", "eksnet-agent binary URL (https:// or s3://; {arch} becomes amd64/arm64)")
-	f.StringArrayVar(&agentSums, "agent-sha256", nil, "agent binary SHA-256 as ARCH=HEX, or HEX for amd64 (repeatable)")
+	f.StringVar(&agentURL, "agent-url", "", "node bundle URL, as eksnet bundle writes it (https:// or s3://; {arch} becomes amd64/arm64)")
+	f.StringArrayVar(&agentSums, "agent-sha256", nil, "node bundle SHA-256 as ARCH=HEX, or HEX for amd64 (repeatable; eksnet bundle prints them)")
 	f.IntVar(&c.Agent.WarmIPTarget, "warm-ip-target", 0, "agent: free addresses to keep (0: agent default)")
 	f.IntVar(&c.Agent.MinimumIPTarget, "minimum-ip-target", 0, "agent: addresses to hold in total (0: agent default)")
 	f.IntVar(&c.Agent.WarmPrefixTarget, "warm-prefix-target", 0, "agent: free /28 prefixes to keep (0: agent default)")
