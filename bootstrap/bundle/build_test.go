@@ -106,6 +106,41 @@ func TestBuild(t *testing.T) {
 			t.Errorf("%s contains the build machine's source path %s despite -trimpath", m, root)
 		}
 	}
+	if arch == runtime.GOARCH && runtime.GOOS == "linux" {
+		checkInstallFindsPlugin(t, entries)
+	}
+}
+
+// checkInstallFindsPlugin unpacks the bundle as user data does (both
+// members side by side) and runs the unit's ExecStartPre, `eksnet-agent
+// install`, into scratch directories: it must find eksnet-cni beside
+// itself and install a plugin that answers CNI VERSION. This is the
+// contract whose absence left every node NotReady.
+func checkInstallFindsPlugin(t *testing.T, entries map[string]Entry) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, m := range Members {
+		if err := os.WriteFile(filepath.Join(dir, m), entries[m].Data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	binDir, confDir := filepath.Join(dir, "opt-cni-bin"), filepath.Join(dir, "etc-cni-net.d")
+	install := exec.Command(filepath.Join(dir, AgentMember), "install", "--cluster", "bundle-test", "--cni-bin-dir", binDir, "--cni-conf-dir", confDir)
+	install.Env = []string{"PATH=" + os.Getenv("PATH")} // no EKSNET_* from the test's environment
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("eksnet-agent install from the unpacked bundle: %v\n%s", err, out)
+	}
+	installed, err := os.ReadFile(filepath.Join(binDir, PluginMember))
+	if err != nil || !bytes.Equal(installed, entries[PluginMember].Data) {
+		t.Fatalf("eksnet-agent install put %d bytes (%v) in %s, want the bundle's eksnet-cni", len(installed), err, binDir)
+	}
+	version := exec.Command(filepath.Join(binDir, PluginMember))
+	version.Env = []string{"CNI_COMMAND=VERSION"}
+	version.Stdin = strings.NewReader(`{"cniVersion":"1.0.0"}`)
+	out, err := version.Output()
+	if err != nil || !strings.Contains(string(out), `"supportedVersions"`) {
+		t.Errorf("installed plugin VERSION: %s, %v", out, err)
+	}
 }
 
 func TestBuildRejectsArch(t *testing.T) {

@@ -11,7 +11,9 @@
 // The archive is a gzip'd tar with exactly the two members, mode 0755, and
 // is deterministic (sorted entries, fixed mtime, owner and gzip header), so
 // the same binaries always give the same SHA-256 and a stack whose sources
-// did not change does not re-upload or roll its launch template.
+// did not change does not re-upload or roll its launch template. (The same
+// Go toolchain is assumed: both the compiler and compress/flate may emit
+// other bytes in another release.)
 //
 // The package imports no Pulumi: the CLI (`eksnet bundle`), user-data tests
 // and the Pulumi program all use it.
@@ -79,7 +81,9 @@ func Pack(w io.Writer, files ...File) error {
 		}
 	}
 	// gzip.NewWriterLevel leaves Header zero: no name, mtime 0, OS unknown.
-	zw, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+	// The default level: -9 takes about 3x as long for 0.4% less on the
+	// 27 MB of binaries.
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
 	if err != nil {
 		return fmt.Errorf("pack bundle: %w", err)
 	}
