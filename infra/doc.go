@@ -7,8 +7,8 @@
 //   - Cluster: the pulumi-eks Cluster (no default node group), endpoint
 //     access, control-plane logs, OIDC provider, KMS secrets encryption, and
 //     the VPC CNI add-on configuration (VpcCniOptions).
-//   - AgentBundle: the S3 bucket with the eksnet agent binaries and their
-//     SHA-256s (agent mode).
+//   - AgentBundle: the S3 bucket with the node bundles (eksnet-agent and
+//     eksnet-cni per arch) and their SHA-256s (agent mode).
 //   - NodeGroup: launch template (AMI from the public SSM parameter, IMDSv2
 //     required with hop limit 1, user data with the computed max pods) and
 //     an EKS managed node group.

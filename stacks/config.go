@@ -89,16 +89,17 @@ type CNI struct {
 	MaxENI int `json:"maxEni,omitempty"`
 	// ExternalSNAT leaves SNAT to the NAT gateway (pods reachable from peered networks).
 	ExternalSNAT bool `json:"externalSnat"`
-	// Agent is where the agent binaries come from in agent mode.
+	// Agent is where the node bundles (agent + CNI plugin) come from in agent mode.
 	Agent AgentBinaries `json:"agent"`
 }
 
 // CustomNetworking reports whether pods use the secondary CIDR's subnets.
 func (c Config) CustomNetworking() bool { return c.Network.PodCIDR != "" }
 
-// AgentBinaries are the agent builds uploaded to the stack's bucket. When a
-// path is empty the program uploads a small placeholder (hashed for real)
-// so plan and preview work before the agent is built; `up` refuses that.
+// AgentBinaries are the node bundles (eksnet-agent + eksnet-cni per arch,
+// written by `eksnet bundle`) uploaded to the stack's bucket. When a path is
+// empty the program uploads a placeholder bundle (hashed for real) so plan
+// and preview work before the bundles are built; `up` refuses that.
 type AgentBinaries struct {
 	Version     string `json:"version"`
 	AMD64Path   string `json:"amd64Path,omitempty"`
