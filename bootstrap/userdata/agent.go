@@ -111,6 +111,11 @@ if [ -z "$url" ]; then
   exit 1
 fi
 
+if ! command -v tar >/dev/null; then
+  echo "eksnet: tar not found: unpacking the node bundle needs GNU tar" >&2
+  exit 1
+fi
+
 mkdir -p "$root/usr/local/bin" "$root/etc/eksnet" "$root/etc/systemd/system/kubelet.service.d"
 tmp="$(mktemp -d "$root/usr/local/bin/.eksnet-node.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT

@@ -265,3 +265,25 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 		t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), want)
 	}
 }
+
+// TestAgentInstallScriptNeedsTar: on a node without tar the script stops
+// before it downloads or creates anything, saying what is missing.
+func TestAgentInstallScriptNeedsTar(t *testing.T) {
+	needTools(t)
+	bashPath, _ := exec.LookPath("bash")
+	root, bin := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "uname"), []byte("#!/bin/sh\necho x86_64\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := agentScript(t, map[string]AgentBinary{"amd64": {URL: "http://127.0.0.1:1/never-fetched", SHA256: sha([]byte("x"))}})
+	cmd := exec.Command(bashPath, "-s")
+	cmd.Stdin = strings.NewReader(script)
+	cmd.Env = []string{"EKSNET_ROOT=" + root, "PATH=" + bin} // uname only: no tar, no curl
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "eksnet: tar not found") {
+		t.Fatalf("script without tar: %v\n%s\nwant a failure saying tar is not found", err, out)
+	}
+	if entries, _ := os.ReadDir(root); len(entries) > 0 {
+		t.Errorf("script without tar created %v under the root", entries)
+	}
+}
