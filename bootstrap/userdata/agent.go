@@ -129,7 +129,7 @@ if [ "$got" != "$sum" ]; then
   exit 1
 fi
 mkdir "$tmp/x"
-if ! tar -xzf "$tmp/bundle.tar.gz" -C "$tmp/x" --no-same-owner --no-same-permissions{{range .Members}} {{.}}{{end}}; then
+if ! tar -xzf "$tmp/bundle.tar.gz" -C "$tmp/x" --no-same-owner --no-same-permissions --touch{{range .Members}} {{.}}{{end}}; then
   echo "eksnet: $url is not a node bundle holding{{range .Members}} {{.}}{{end}} (build it with eksnet bundle): not installing" >&2
   exit 1
 fi

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eksnet/eksnet/bootstrap/bundle"
 )
@@ -131,6 +132,10 @@ func TestAgentInstallScriptInstalls(t *testing.T) {
 			t.Fatalf("installed %s = %q, %v; want the bundle's member %q", path, got, err, want)
 		}
 		assertMode(t, filepath.Join(root, path), 0o755)
+		// --touch: the install time, not the bundle's fixed 2020 mtime.
+		if fi, err := os.Stat(filepath.Join(root, path)); err != nil || time.Since(fi.ModTime()) > time.Hour {
+			t.Errorf("%s mtime %v, want the install time", path, fi.ModTime())
+		}
 		// It runs: the installed file is the executable, not a copy of the archive.
 		if run, err := exec.Command(filepath.Join(root, path)).Output(); err != nil || !strings.Contains(string(run), "test") {
 			t.Errorf("running installed %s: %q, %v", path, run, err)
