@@ -133,7 +133,9 @@ func TestAgentInstallScriptInstalls(t *testing.T) {
 		}
 		assertMode(t, filepath.Join(root, path), 0o755)
 		// --touch: the install time, not the bundle's fixed 2020 mtime.
-		if fi, err := os.Stat(filepath.Join(root, path)); err != nil || time.Since(fi.ModTime()) > time.Hour {
+		if fi, err := os.Stat(filepath.Join(root, path)); err != nil {
+			t.Error(err)
+		} else if time.Since(fi.ModTime()) > time.Hour {
 			t.Errorf("%s mtime %v, want the install time", path, fi.ModTime())
 		}
 		// It runs: the installed file is the executable, not a copy of the archive.
