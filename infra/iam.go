@@ -143,7 +143,7 @@ type NodeIAMArgs struct {
 	// policy is attached (aws-node uses the node role: its IRSA role would
 	// need the OIDC provider the cluster creates, after VpcCniOptions).
 	Agent bool
-	// AgentBucketArn lets nodes read the agent binaries, and nothing else.
+	// AgentBucketArn lets nodes read the node bundles (agent + CNI plugin), and nothing else.
 	AgentBucketArn pulumi.StringOutput
 }
 

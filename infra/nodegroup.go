@@ -61,7 +61,7 @@ func NodeUserData(cfg stacks.Config, ng stacks.NodeGroup, pods stacks.GroupPods,
 	if cfg.CNI.Mode == stacks.CNIAgent {
 		url, sum := agentURLs[pods.Arch], agentSums[pods.Arch]
 		if url == "" || sum == "" {
-			return userdata.Config{}, fmt.Errorf("node group %s: no agent build for %s", ng.Name, pods.Arch)
+			return userdata.Config{}, fmt.Errorf("node group %s: no node bundle for %s (eksnet:cni.agent.%sPath; build it with eksnet bundle --arch %s)", ng.Name, pods.Arch, pods.Arch, pods.Arch)
 		}
 		c.Agent = userdata.AgentConfig{
 			// Only the group's architecture: the launch template pins one AMI.

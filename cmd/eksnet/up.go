@@ -15,7 +15,7 @@ func newUpCmd(a *app) *cobra.Command {
 		Use:   "up ENV",
 		Short: "Create or update the stack in AWS (needs the pulumi CLI and AWS credentials)",
 		Long: `Run ` + "`pulumi up`" + ` for stack ENV through the Automation API, streaming progress.
-Refuses agent mode until the agent builds are configured. See ` + "`eksnet preview --help`" + `
+Refuses agent mode until the node bundles (eksnet bundle) are configured. See ` + "`eksnet preview --help`" + `
 for the CLI, credential and backend requirements.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
