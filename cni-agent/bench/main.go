@@ -54,6 +54,7 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.PeerBinDir, "peer-bin-dir", "", "directory already holding ptp and host-local (skips go install)")
 	fs.BoolVar(&o.Fill, "fill", o.Fill, "also fill a t3.medium (prefix mode) to 110 pods and count its EC2 calls")
 	fs.BoolVar(&o.Verbose, "v", false, "log the simulation's progress to stderr")
+	fs.StringVar(&o.Samples, "samples", "", "also write every ADD and DEL latency to this file (TSV: run, command, pod, ms)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,10 +71,28 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.Verbose {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
+	// Created before the minutes of benchmarking, so a bad path fails first.
+	var samples *os.File
+	if o.Samples != "" {
+		f, err := os.Create(o.Samples)
+		if err != nil {
+			return fmt.Errorf("-samples: %w", err)
+		}
+		samples = f
+		defer f.Close()
+	}
 	res, err := benchmark(ctx, o, log, stderr)
 	if err != nil {
 		return err
 	}
 	res.print(stdout, o)
+	if samples != nil {
+		if err := res.writeSamples(samples); err != nil {
+			return fmt.Errorf("-samples %s: %w", o.Samples, err)
+		}
+		if err := samples.Close(); err != nil {
+			return fmt.Errorf("-samples %s: %w", o.Samples, err)
+		}
+	}
 	return nil
 }

@@ -15,6 +15,8 @@ type Options struct {
 	PeerBinDir   string
 	Fill         bool
 	Verbose      bool
+	// Samples, when set, is a file for every ADD and DEL latency.
+	Samples string
 }
 
 // defaultOptions is the setup: 250 pods, 8 at a time, on an m5.large

@@ -212,3 +212,22 @@ func parseVmRSS(r io.Reader) (int64, error) {
 	}
 	return 0, fmt.Errorf("no VmRSS line in /proc status")
 }
+
+// writeSamples writes every ADD and DEL latency as tab-separated lines
+// (run, command, pod index in start order, milliseconds) under a header:
+// the raw series behind the percentiles and the tenth ratio, for plotting.
+func (res *results) writeSamples(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintln(bw, "run\tcommand\tpod\tms")
+	for _, r := range res.runs {
+		for _, s := range []struct {
+			command string
+			took    []time.Duration
+		}{{"ADD", r.adds}, {"DEL", r.dels}} {
+			for i, d := range s.took {
+				fmt.Fprintf(bw, "%s\t%s\t%d\t%.3f\n", r.key(), s.command, i, ms(d))
+			}
+		}
+	}
+	return bw.Flush()
+}

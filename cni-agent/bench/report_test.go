@@ -112,3 +112,21 @@ func TestOptionsValidate(t *testing.T) {
 		t.Errorf("250 pods need max pods 253 (the probe pod and 2 host-network pods): %d", o.maxPods())
 	}
 }
+
+func TestWriteSamples(t *testing.T) {
+	res := &results{runs: []run{
+		{plugin: "eksnet", parallel: 1, adds: []time.Duration{1500 * time.Microsecond, 2 * time.Millisecond}, dels: []time.Duration{time.Millisecond, 0}},
+		{plugin: "ptp", parallel: 8, adds: []time.Duration{40 * time.Millisecond}, dels: []time.Duration{100250 * time.Microsecond}},
+	}}
+	var b strings.Builder
+	if err := res.writeSamples(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "run\tcommand\tpod\tms\n" +
+		"eksnet_serial\tADD\t0\t1.500\neksnet_serial\tADD\t1\t2.000\n" +
+		"eksnet_serial\tDEL\t0\t1.000\neksnet_serial\tDEL\t1\t0.000\n" +
+		"ptp_par8\tADD\t0\t40.000\nptp_par8\tDEL\t0\t100.250\n"
+	if b.String() != want {
+		t.Errorf("samples:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
