@@ -37,7 +37,8 @@ func cmdCheck(args *skel.CmdArgs) error {
 	if mtu == 0 {
 		mtu = alloc.MTU
 	}
-	pod := datapath.Pod{Netns: args.Netns, IfName: args.IfName, HostVeth: inv.hostVeth(), Address: alloc.Address, RouteTable: alloc.RouteTable, MTU: mtu}
+	pod := datapath.Pod{Netns: args.Netns, IfName: args.IfName, HostVeth: inv.hostVeth(), Address: alloc.Address,
+		RouteTable: alloc.RouteTable, Unit: alloc.Unit, MTU: mtu}
 	if prevVeth != "" {
 		pod.HostVeth = prevVeth
 	}

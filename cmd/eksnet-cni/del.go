@@ -20,7 +20,7 @@ import (
 // reclaimed by the next CNI GC, which lists the attachments still valid.
 //
 // With the agent up, the host veth pair outlives DEL by a few milliseconds:
-// DEL deletes the route and rules and sets the veth down, and the agent
+// DEL deletes the route and sets the veth down, and the agent
 // deletes the pair in the background (docs/cni.md says why). With the agent
 // down, or when it does not take the veth, DEL deletes it before returning.
 func cmdDel(args *skel.CmdArgs) error {
@@ -65,7 +65,7 @@ func cmdDel(args *skel.CmdArgs) error {
 		inv.log.Warn("agent unreachable: unwired from the cached result; the address is reclaimed by GC", "address", pod.Address)
 		return nil
 	}
-	// Cut the pod off (routes, rules, link down), release the address, and
+	// Cut the pod off (route, link down), release the address, and
 	// let the agent delete the veth pair in the background: the deletion
 	// waits for the kernel's RCU grace period, most of a DEL otherwise. If
 	// the agent does not take it, delete it here, as Teardown would.

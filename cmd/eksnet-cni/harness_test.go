@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -43,8 +44,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// agent is a small behaving eksnet-agent: addresses from a list, one per
-// key, the same again for a repeated key, RouteTable as configured.
+// agent is a small behaving eksnet-agent in prefix mode: addresses from a
+// list, one per key, the same again for a repeated key, RouteTable as
+// configured, Unit the address's /28, whose policy rules newEnv adds to the
+// node as the real agent does before it hands out a unit's addresses.
 type agent struct {
 	mu     sync.Mutex
 	free   []netip.Addr
@@ -73,7 +76,7 @@ func (a *agent) Allocate(_ context.Context, req rpc.AllocateRequest) (rpc.Alloca
 	if len(a.free) == 0 {
 		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNoAddresses, "node full: %d of %d addresses assigned", len(a.alloc), len(a.alloc))
 	}
-	al := rpc.Allocation{Key: req.Key, Address: a.free[0], ENIID: "eni-test", RouteTable: a.table,
+	al := rpc.Allocation{Key: req.Key, Address: a.free[0], ENIID: "eni-test", RouteTable: a.table, Unit: unit28(a.free[0]),
 		Netns: req.Netns, PodNamespace: req.PodNamespace, PodName: req.PodName}
 	a.free = a.free[1:]
 	a.alloc[req.Key] = al
@@ -122,6 +125,24 @@ func (a *agent) Status(context.Context) (rpc.Status, error) {
 	return rpc.Status{Ready: reason == "", Reason: reason, Assigned: len(a.alloc), Free: len(a.free), Total: len(a.alloc) + len(a.free)}, nil
 }
 
+// unit28 is the /28 prefix holding addr.
+func unit28(addr netip.Addr) netip.Prefix { return netip.PrefixFrom(addr, 28).Masked() }
+
+// units are the pool units of the agent's addresses, with their table.
+func (a *agent) units() []datapath.Unit {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[netip.Prefix]bool{}
+	var out []datapath.Unit
+	for _, addr := range a.free {
+		if u := unit28(addr); !seen[u] {
+			seen[u] = true
+			out = append(out, datapath.Unit{Prefix: u, Table: a.table})
+		}
+	}
+	return out
+}
+
 func (a *agent) allocations() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -166,6 +187,7 @@ func newEnv(t *testing.T, a *agent) *env {
 	netnstest.RequireRoot(t)
 	e := &env{t: t, node: netnstest.New(t, "node"), socket: filepath.Join(t.TempDir(), "agent.sock"), agent: a}
 	e.node.Sysctl(t, "net/ipv4/ip_forward", "1")
+	e.node.Do(t, func() error { return datapath.AddUnitRules(a.units()) })
 	e.stop = serve(t, a, e.socket)
 	return e
 }
@@ -256,7 +278,8 @@ func podArgs(ns, name string) string {
 }
 
 // hostState reads what exists on the node for a veth name and an address:
-// the veth itself, any route to the address and any policy rule naming it.
+// the veth itself, any route to the address and any per-pod policy rule
+// naming it (there must be none: the rules are per unit, the agent's).
 func (e *env) hostState(veth string, addr netip.Addr) []string {
 	e.t.Helper()
 	var out []string
@@ -279,12 +302,21 @@ func (e *env) hostState(veth string, addr netip.Addr) []string {
 	}
 	for _, r := range rules {
 		if r.Priority == datapath.ToPodRulePriority || r.Priority == datapath.FromPodRulePriority {
-			if (r.Dst != nil && r.Dst.IP.Equal(addr.AsSlice())) || (r.Src != nil && r.Src.IP.Equal(addr.AsSlice())) {
+			if names(r.Dst, addr) || names(r.Src, addr) {
 				out = append(out, r.String())
 			}
 		}
 	}
 	return out
+}
+
+// names reports whether n is addr's /32.
+func names(n *net.IPNet, addr netip.Addr) bool {
+	if n == nil {
+		return false
+	}
+	ones, _ := n.Mask.Size()
+	return ones == 32 && n.IP.Equal(addr.AsSlice())
 }
 
 // vethCount counts the node's veths whose name starts with the prefix.
@@ -303,7 +335,12 @@ func (e *env) vethCount(prefix string) int {
 }
 
 // verify runs datapath.Verify for a pod inside the node namespace.
+// verify checks p's wiring, with the rules of its /28 unit (the fake agent
+// is in prefix mode) unless p names a unit.
 func (e *env) verify(p datapath.Pod) error {
+	if !p.Unit.IsValid() && p.Address.IsValid() {
+		p.Unit = unit28(p.Address)
+	}
 	var err error
 	e.node.Do(e.t, func() error { err = datapath.Verify(p); return nil })
 	return err

@@ -97,8 +97,8 @@ func TestCheckFindsBrokenPods(t *testing.T) {
 	}
 	c.command, c.stdin = "CHECK", e.withPrev("1.1.0", add)
 	err := e.run(c).err()
-	if err == nil || err.Code != types.ErrInternal || !strings.Contains(err.Msg, "missing host: rule 1536 from 10.0.1.5/32 lookup 2") {
-		t.Fatalf("CHECK without the from-pod rule: %+v", err)
+	if err == nil || err.Code != types.ErrInternal || !strings.Contains(err.Msg, "missing host: rule 1536 from 10.0.1.0/28 lookup 2") {
+		t.Fatalf("CHECK without the unit's from rule: %+v", err)
 	}
 
 	// The agent forgot the allocation (for example a lost checkpoint).

@@ -55,6 +55,7 @@ func TestDelHandsTheVethToTheAgent(t *testing.T) {
 	ra := &reapingAgent{agent: newAgent(3, "10.0.1.5", "10.0.1.6")}
 	e := &env{t: t, node: netnstest.New(t, "node"), socket: t.TempDir() + "/agent.sock", agent: ra.agent}
 	e.node.Sysctl(t, "net/ipv4/ip_forward", "1")
+	e.node.Do(t, func() error { return datapath.AddUnitRules(ra.units()) })
 	e.stop = serve(t, ra, e.socket)
 	veth := datapath.HostVethName("eni", "default", "web-0", "")
 	args := podArgs("default", "web-0")

@@ -236,6 +236,10 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.loadENIs(ctx); err != nil {
 		return err
 	}
+	// Rules of units that are no longer in the pool (a restart after a
+	// change), and per-pod rules of earlier plugin versions, go before the
+	// first ADD.
+	a.syncUnitRules()
 	return a.restore()
 }
 

@@ -2,17 +2,21 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/eksnet/eksnet/cni-agent/datapath"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 )
 
@@ -91,9 +95,47 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 				t.Errorf("link of %s: %v (err %v)", e.ID, link, err)
 			}
 			rules, _ := netlink.RuleListFiltered(netlink.FAMILY_V4, &netlink.Rule{Table: table}, netlink.RT_FILTER_TABLE)
-			if len(rules) != 1 {
-				t.Errorf("rules to table %d: %v", table, rules)
+			byPrio := map[int]int{}
+			for _, r := range rules {
+				byPrio[r.Priority]++
 			}
+			// The ENI's own address's rule, and one from rule per unit (a
+			// secondary IP) of its pool.
+			if len(rules) != 1+e.Total || byPrio[1600] != 1 || byPrio[datapath.FromPodRulePriority] != e.Total {
+				t.Errorf("rules to table %d: %v; want 1 at 1600 and %d at %d", table, rules, e.Total, datapath.FromPodRulePriority)
+			}
+		}
+		// Every pool unit (here: every assigned address) has exactly its
+		// rules at the pod priorities, and nothing else is there.
+		list, err := ag.client.List(context.Background())
+		if err != nil {
+			return err
+		}
+		want := map[string]bool{}
+		for _, al := range list {
+			if al.Unit != netip.PrefixFrom(al.Address, 32) {
+				t.Errorf("allocation %s: unit %s, want the address's /32 in secondary mode", al.Address, al.Unit)
+			}
+			want[fmt.Sprintf("512 to %s table 254", al.Unit)] = true
+			if al.RouteTable != 254 {
+				want[fmt.Sprintf("1536 from %s table %d", al.Unit, al.RouteTable)] = true
+			}
+		}
+		all, err := netlink.RuleList(netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		got := map[string]bool{}
+		for _, r := range all {
+			switch {
+			case r.Priority == datapath.ToPodRulePriority && r.Dst != nil:
+				got[fmt.Sprintf("512 to %s table %d", r.Dst, r.Table)] = true
+			case r.Priority == datapath.FromPodRulePriority && r.Src != nil:
+				got[fmt.Sprintf("1536 from %s table %d", r.Src, r.Table)] = true
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("pod rules on the node:\n%v\nwant (the pool's units):\n%v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 		}
 		return nil
 	})

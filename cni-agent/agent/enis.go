@@ -92,6 +92,10 @@ func (a *Agent) adopt(ctx context.Context, e attached) error {
 	} else {
 		pe.IPs = e.ips
 	}
+	// Rules first: the units are allocatable once they are in the pool.
+	if err := a.addUnitRules(e.info.DeviceNumber, a.unitsOf(e)); err != nil {
+		return fmt.Errorf("ENI %s: %w", e.info.ID, err)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	info := e.info

@@ -16,7 +16,7 @@ var _ rpc.Handler = (*Agent)(nil)
 func (a *Agent) toRPC(as ipam.Assignment) rpc.Allocation {
 	return rpc.Allocation{
 		Key: as.Key, Address: as.Address, ENIID: as.ENIID, DeviceNumber: as.DeviceNumber,
-		RouteTable: hostnet.TableFor(as.DeviceNumber), VPCCIDRs: a.vpcCIDRs, MTU: a.cfg.MTU,
+		RouteTable: hostnet.TableFor(as.DeviceNumber), Unit: a.unitOf(as.Address), VPCCIDRs: a.vpcCIDRs, MTU: a.cfg.MTU,
 		Netns: as.Netns, PodNamespace: as.PodNamespace, PodName: as.PodName,
 	}
 }

@@ -176,6 +176,17 @@ func (a *Agent) assign(ctx context.Context, eniID string, n int) error {
 		}
 	}
 	a.mu.Lock()
+	info, ok := a.enis[eniID]
+	a.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("adding addresses to ENI %s: the agent does not know it", eniID)
+	}
+	// Rules first: the units are allocatable once they are in the pool. On
+	// failure they stay out of it until a reconcile adopts them.
+	if err := a.addUnitRules(info.DeviceNumber, units); err != nil {
+		return err
+	}
+	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.store.AddUnits(eniID, units); err != nil {
 		return err
@@ -244,6 +255,7 @@ func (a *Agent) release(ctx context.Context, eniID string, units []netip.Prefix)
 		return err
 	}
 	a.log.Info("surplus addresses returned", "eni", eniID, "units", len(taken))
+	a.syncUnitRules()
 	return nil
 }
 
@@ -284,6 +296,7 @@ func (a *Agent) dropENI(ctx context.Context, info eniInfo) error {
 	delete(a.enis, info.ID)
 	a.store.RemoveENI(info.ID)
 	a.mu.Unlock()
+	a.syncUnitRules()
 	if info.AttachmentID != "" {
 		if err := a.ec2.DetachENI(ctx, info.AttachmentID); err != nil {
 			return err

@@ -18,8 +18,8 @@ const reapQueueSize = 512
 // what is left then goes with the pods' namespaces.
 const reapDrain = 5 * time.Second
 
-// vethReaper deletes the host veths that DELs have cut off (no route, no
-// rule, link down), off the DEL's path: the kernel's veth deletion waits for
+// vethReaper deletes the host veths that DELs have cut off (no route, link
+// down), off the DEL's path: the kernel's veth deletion waits for
 // an RCU grace period, most of what a DEL would otherwise cost. Nothing
 // depends on it for correctness: a veth it never deletes (the agent was
 // killed) is deleted with the pod's namespace, and datapath.DeleteHostVeth

@@ -80,6 +80,8 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		a.mu.Unlock()
 		a.log.Warn("ENI gone from the instance", "eni", info.ID, "dropped", len(dropped))
 	}
+	// adopt added the rules of new units; the rules of units that left go.
+	a.syncUnitRules()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.saveLocked()

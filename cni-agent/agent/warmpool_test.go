@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/eksnet/eksnet/cni-agent/datapath"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 )
 
@@ -70,5 +73,22 @@ func TestWarmPoolRefillsShrinksAndHonoursCooldown(t *testing.T) {
 	}
 	if ec2Total != st.Total {
 		t.Fatalf("EC2 holds %d secondary addresses on the node's ENIs, the agent %d", ec2Total, st.Total)
+	}
+	// The returned units' policy rules went with them: one to rule per unit
+	// (a secondary IP) still in the pool.
+	var to int
+	if err := node.Do(func() error {
+		rules, err := netlink.RuleList(netlink.FAMILY_V4)
+		for _, r := range rules {
+			if r.Priority == datapath.ToPodRulePriority {
+				to++
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if to != st.Total {
+		t.Fatalf("%d to-pod rules on the node after the shrink; the pool holds %d units", to, st.Total)
 	}
 }

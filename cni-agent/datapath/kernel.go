@@ -71,7 +71,6 @@ func Setup(p Pod) (w Wired, err error) {
 			if l, lerr := netlink.LinkByName(p.HostVeth); lerr == nil {
 				_ = netlink.LinkDel(l)
 			}
-			_ = deleteRules(p.Address)
 		}
 	}()
 
@@ -92,16 +91,8 @@ func Setup(p Pod) (w Wired, err error) {
 	if err := netlink.RouteReplace(route); err != nil {
 		return Wired{}, fmt.Errorf("adding host route %s dev %s: %w", pod32, p.HostVeth, err)
 	}
-	// A stale rule for this address (a DEL that never came) would make the
-	// add fail with EEXIST or route to the wrong table: start clean.
-	if err := deleteRules(p.Address); err != nil {
-		return Wired{}, err
-	}
-	for _, r := range rulesFor(p) {
-		if err := netlink.RuleAdd(r); err != nil {
-			return Wired{}, fmt.Errorf("adding policy rule %s: %w", r, err)
-		}
-	}
+	// No policy rule: the agent added the rules of p.Address's unit before
+	// it handed the address out (Unit).
 	return Wired{HostMAC: host.Attrs().HardwareAddr, PodMAC: pod.Attrs().HardwareAddr, PodIndex: pod.Attrs().Index}, nil
 }
 
@@ -147,57 +138,35 @@ func enableForwarding() error {
 	return nil
 }
 
-// removeStaleVeth deletes a host veth left by a sandbox whose DEL never came,
-// and the policy rules of the addresses it still routed.
+// removeStaleVeth deletes a host veth left by a sandbox whose DEL never came;
+// its host route goes with it.
 func removeStaleVeth(l netlink.Link) error {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4,
-		&netlink.Route{LinkIndex: l.Attrs().Index, Table: MainTable}, netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
-	if err != nil {
-		return fmt.Errorf("listing routes of stale host veth %s: %w", l.Attrs().Name, err)
-	}
 	if err := netlink.LinkDel(l); err != nil {
 		return fmt.Errorf("removing stale host veth %s: %w", l.Attrs().Name, err)
-	}
-	for _, r := range routes {
-		if r.Dst == nil {
-			continue
-		}
-		if a, ok := netip.AddrFromSlice(r.Dst.IP.To4()); ok {
-			if ones, _ := r.Dst.Mask.Size(); ones == 32 {
-				if err := deleteRules(a); err != nil {
-					return err
-				}
-			}
-		}
 	}
 	return nil
 }
 
-// rulesFor is the policy rules p needs.
-func rulesFor(p Pod) []*netlink.Rule {
-	pod32 := prefixNet(netip.PrefixFrom(p.Address, 32))
-	to := netlink.NewRule()
-	to.Family, to.Priority, to.Dst, to.Table = netlink.FAMILY_V4, ToPodRulePriority, pod32, MainTable
-	out := []*netlink.Rule{to}
-	if p.RouteTable != MainTable {
-		from := netlink.NewRule()
-		from.Family, from.Priority, from.Src, from.Table = netlink.FAMILY_V4, FromPodRulePriority, pod32, p.RouteTable
-		out = append(out, from)
-	}
-	return out
-}
-
-func isHost(n *net.IPNet, addr netip.Addr) bool {
+// covering returns the IPv4 prefix of n when it contains addr.
+func covering(n *net.IPNet, addr netip.Addr) (netip.Prefix, bool) {
 	if n == nil {
-		return false
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP.To4())
+	if !ok {
+		return netip.Prefix{}, false
 	}
 	ones, bits := n.Mask.Size()
-	a, ok := netip.AddrFromSlice(n.IP.To4())
-	return ok && ones == 32 && bits == 32 && a == addr
+	if bits != 32 {
+		return netip.Prefix{}, false
+	}
+	p := netip.PrefixFrom(a, ones)
+	return p, p.Contains(addr)
 }
 
 // Observe reads p's kernel objects and renders them like Desired: the host
-// veth, the host routes on it, the policy rules naming p.Address, and inside
+// veth, the host routes on it, the policy rules at the pod priorities whose
+// selector contains p.Address (its unit's, and any stale one), and inside
 // the pod the interface, its addresses, routes and permanent neighbours.
 // Objects that exist but are not p's do not appear, so Diff(Desired, Observe)
 // speaks only about this attachment.
@@ -221,11 +190,13 @@ func Observe(p Pod) (State, net.HardwareAddr, error) {
 		return State{}, nil, fmt.Errorf("listing policy rules: %w", err)
 	}
 	for _, r := range rules {
-		switch {
-		case isHost(r.Dst, p.Address):
-			s.Host = append(s.Host, ruleLine(r.Priority, "to", netip.PrefixFrom(p.Address, 32), r.Table))
-		case isHost(r.Src, p.Address):
-			s.Host = append(s.Host, ruleLine(r.Priority, "from", netip.PrefixFrom(p.Address, 32), r.Table))
+		if r.Priority != ToPodRulePriority && r.Priority != FromPodRulePriority {
+			continue
+		}
+		if dst, ok := covering(r.Dst, p.Address); ok {
+			s.Host = append(s.Host, ruleLine(r.Priority, "to", dst, r.Table))
+		} else if src, ok := covering(r.Src, p.Address); ok {
+			s.Host = append(s.Host, ruleLine(r.Priority, "from", src, r.Table))
 		}
 	}
 	pod, err := observePod(p)

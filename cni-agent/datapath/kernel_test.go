@@ -2,6 +2,7 @@ package datapath_test
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -36,6 +37,51 @@ func pod(t *testing.T, addr string, table int) datapath.Pod {
 	}
 }
 
+// unitOf is the /28 a pod address comes from in these tests (prefix mode).
+func unitOf(p datapath.Pod) datapath.Unit {
+	return datapath.Unit{Prefix: netip.PrefixFrom(p.Address, 28).Masked(), Table: p.RouteTable}
+}
+
+// withUnit sets p's unit to its /28 and adds the unit's rules in the node,
+// as the agent does before it hands out the unit's addresses.
+func withUnit(t *testing.T, n *netnstest.NS, p datapath.Pod) datapath.Pod {
+	t.Helper()
+	u := unitOf(p)
+	p.Unit = u.Prefix
+	if err := inNode(t, n, func() error { return datapath.AddUnitRules([]datapath.Unit{u}) }); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ruleLines are the node's policy rules at the pod priorities, rendered
+// like Observe renders them.
+func ruleLines(t *testing.T, n *netnstest.NS) []string {
+	t.Helper()
+	rules, err := n.Handle(t).RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rules {
+		if r.Priority != datapath.ToPodRulePriority && r.Priority != datapath.FromPodRulePriority {
+			continue
+		}
+		table := fmt.Sprint(r.Table)
+		if r.Table == datapath.MainTable {
+			table = "main"
+		}
+		switch {
+		case r.Dst != nil:
+			out = append(out, fmt.Sprintf("rule %d to %s lookup %s", r.Priority, r.Dst, table))
+		case r.Src != nil:
+			out = append(out, fmt.Sprintf("rule %d from %s lookup %s", r.Priority, r.Src, table))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func setup(t *testing.T, n *netnstest.NS, p datapath.Pod) (w datapath.Wired, err error) {
 	t.Helper()
 	n.Do(t, func() error { w, err = datapath.Setup(p); return nil })
@@ -67,7 +113,8 @@ func podNS(p datapath.Pod) *netnstest.NS {
 func TestSetupWiresARoutablePod(t *testing.T) {
 	netnstest.RequireRoot(t)
 	n := node(t)
-	a, b := pod(t, "10.0.1.5", 254), pod(t, "10.0.2.7", 3)
+	a, b := withUnit(t, n, pod(t, "10.0.1.5", 254)), withUnit(t, n, pod(t, "10.0.2.7", 3))
+	agentRules := ruleLines(t, n)
 	for _, p := range []datapath.Pod{a, b} {
 		w, err := setup(t, n, p)
 		if err != nil {
@@ -94,8 +141,8 @@ func TestSetupWiresARoutablePod(t *testing.T) {
 		t.Fatalf("ip_forward in the node = %q after Setup, want 1", forwarding)
 	}
 	// Table 3 has no routes in this node, so pod b's traffic to anything but
-	// pods would be unroutable; pod-to-node and pod-to-pod use main (to-pod
-	// rule and the node's local table).
+	// pods would be unroutable; pod-to-node and pod-to-pod use main (a's
+	// unit's to rule and the node's local table).
 	netnstest.EchoServer(t, podNS(a), "0.0.0.0:7001")
 	for _, tc := range []struct {
 		from *netnstest.NS
@@ -118,16 +165,31 @@ func TestSetupWiresARoutablePod(t *testing.T) {
 				t.Fatalf("teardown #%d: %v", i+1, err)
 			}
 		}
-		if s := observe(t, n, p); len(s.Host)+len(s.Pod) != 0 {
-			t.Fatalf("left behind after teardown:\n%s", s)
+		// Only the agent's unit rules remain: they belong to the pool.
+		if s := observe(t, n, p); len(s.Pod) != 0 || !slices.Equal(s.Host, unitOfLines(p)) {
+			t.Fatalf("after teardown:\n%s\nwant only the unit's rules %q", s, unitOfLines(p))
 		}
 	}
+	if got := ruleLines(t, n); !slices.Equal(got, agentRules) {
+		t.Fatalf("Setup or Teardown changed the agent's rules:\n%q\nwant %q", got, agentRules)
+	}
+}
+
+// unitOfLines are the rule lines of p's unit.
+func unitOfLines(p datapath.Pod) []string {
+	u := unitOf(p)
+	out := []string{fmt.Sprintf("rule 512 to %s lookup main", u.Prefix)}
+	if u.Table != datapath.MainTable {
+		out = append(out, fmt.Sprintf("rule 1536 from %s lookup %d", u.Prefix, u.Table))
+	}
+	slices.Sort(out)
+	return out
 }
 
 func TestVerifyNamesWhatIsBroken(t *testing.T) {
 	netnstest.RequireRoot(t)
 	n := node(t)
-	p := pod(t, "10.0.1.5", 2)
+	p := withUnit(t, n, pod(t, "10.0.1.5", 2))
 	w, err := setup(t, n, p)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +211,7 @@ func TestVerifyNamesWhatIsBroken(t *testing.T) {
 	if err == nil {
 		t.Fatal("verify passed on a broken pod")
 	}
-	for _, want := range []string{"missing host: rule 1536 from 10.0.1.5/32 lookup 2", "missing pod: neigh 169.254.1.1 dev eth0"} {
+	for _, want := range []string{"missing host: rule 1536 from 10.0.1.0/28 lookup 2", "missing pod: neigh 169.254.1.1 dev eth0"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("verify error %q does not mention %q", err, want)
 		}
@@ -192,7 +254,7 @@ func TestSetupFailuresLeaveNothing(t *testing.T) {
 func TestTeardownLeavesOtherAttachmentsAlone(t *testing.T) {
 	netnstest.RequireRoot(t)
 	n := node(t)
-	current := pod(t, "10.0.1.5", 2)
+	current := withUnit(t, n, pod(t, "10.0.1.5", 2))
 	if _, err := setup(t, n, current); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +269,7 @@ func TestTeardownLeavesOtherAttachmentsAlone(t *testing.T) {
 	}
 
 	// A new sandbox of the same pod replaces a veth whose DEL never came.
-	next := pod(t, "10.0.1.6", 2)
+	next := withUnit(t, n, pod(t, "10.0.1.6", 2))
 	next.HostVeth = current.HostVeth
 	if _, err := setup(t, n, next); err != nil {
 		t.Fatal(err)
@@ -215,41 +277,44 @@ func TestTeardownLeavesOtherAttachmentsAlone(t *testing.T) {
 	if err := inNode(t, n, func() error { return datapath.Verify(next) }); err != nil {
 		t.Fatal(err)
 	}
-	if s := observe(t, n, datapath.Pod{Netns: next.Netns, IfName: "none", HostVeth: "none", Address: current.Address}); len(s.Host) != 0 {
-		t.Fatalf("the replaced sandbox's rules are still there:\n%s", s)
+	old := datapath.Pod{Netns: next.Netns, IfName: "none", HostVeth: "none", Address: current.Address, RouteTable: 2}
+	if s := observe(t, n, old); !slices.Equal(s.Host, unitOfLines(old)) {
+		t.Fatalf("the replaced sandbox's route is still there:\n%s", s)
 	}
 }
 
-// TestStaleRulesAreReplacedAndRemoved: rules for the address left by a DEL
-// that never came (pointing at another ENI's table, one of each kind twice)
-// are replaced by Setup and all gone after Teardown; another pod's rules at
-// the same priorities stay. Deletion is by exact match, so this is what
-// shows the selector matches any table and loops over duplicates.
-func TestStaleRulesAreReplacedAndRemoved(t *testing.T) {
+// TestSyncUnitRules: the agent's view of the pool becomes the node's rules
+// at the pod priorities, whatever was there: per-pod /32 rules of an earlier
+// plugin, a unit pointing at another ENI's table and a unit that left the
+// pool go, missing ones come, and rules at other priorities stay.
+func TestSyncUnitRules(t *testing.T) {
 	netnstest.RequireRoot(t)
 	n := node(t)
-	p := pod(t, "10.0.1.7", 3)
-	other := netip.MustParseAddr("10.0.1.8")
-	rule := func(prio int, to bool, a netip.Addr, table int) *netlink.Rule {
+	rule := func(prio int, to bool, cidr string, table int) *netlink.Rule {
 		r := netlink.NewRule()
 		r.Family, r.Priority, r.Table = netlink.FAMILY_V4, prio, table
-		n := &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(32, 32)}
+		_, ipn, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if to {
-			r.Dst = n
+			r.Dst = ipn
 		} else {
-			r.Src = n
+			r.Src = ipn
 		}
 		return r
 	}
-	stale := []*netlink.Rule{
-		rule(datapath.ToPodRulePriority, true, p.Address, 9),
-		rule(datapath.FromPodRulePriority, false, p.Address, 7),
-		rule(datapath.FromPodRulePriority, false, p.Address, 8),
-		rule(datapath.ToPodRulePriority, true, other, datapath.MainTable),
-		rule(datapath.FromPodRulePriority, false, other, 7),
+	before := []*netlink.Rule{
+		rule(datapath.ToPodRulePriority, true, "10.0.1.7/32", datapath.MainTable), // an old per-pod rule
+		rule(datapath.FromPodRulePriority, false, "10.0.1.7/32", 3),
+		rule(datapath.ToPodRulePriority, true, "10.0.1.16/28", datapath.MainTable), // wanted, present
+		rule(datapath.FromPodRulePriority, false, "10.0.1.16/28", 7),               // wrong table
+		rule(datapath.ToPodRulePriority, true, "10.0.9.0/28", datapath.MainTable),  // left the pool
+		rule(1600, false, "10.0.1.20/32", 3),                                       // an ENI's own rule
+		rule(100, true, "192.0.2.0/24", 50),                                        // someone else's
 	}
 	if err := inNode(t, n, func() error {
-		for _, r := range stale {
+		for _, r := range before {
 			if err := netlink.RuleAdd(r); err != nil {
 				return err
 			}
@@ -258,21 +323,73 @@ func TestStaleRulesAreReplacedAndRemoved(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := setup(t, n, p); err != nil {
+	units := []datapath.Unit{
+		{Prefix: netip.MustParsePrefix("10.0.1.0/28"), Table: datapath.MainTable},
+		{Prefix: netip.MustParsePrefix("10.0.1.16/28"), Table: 3},
+	}
+	var added, deleted int
+	if err := inNode(t, n, func() (err error) { added, deleted, err = datapath.SyncUnitRules(units); return err }); err != nil {
 		t.Fatal(err)
 	}
-	if err := inNode(t, n, func() error { return datapath.Verify(p) }); err != nil {
-		t.Fatalf("stale rules survived Setup: %v", err)
+	want := []string{
+		"rule 1536 from 10.0.1.16/28 lookup 3",
+		"rule 512 to 10.0.1.0/28 lookup main",
+		"rule 512 to 10.0.1.16/28 lookup main",
 	}
-	if err := inNode(t, n, func() error { return datapath.Teardown(p) }); err != nil {
+	if got := ruleLines(t, n); !slices.Equal(got, want) || added != 2 || deleted != 4 {
+		t.Fatalf("after sync (%d added, %d deleted, want 2 and 4):\n%q\nwant %q", added, deleted, got, want)
+	}
+	others, err := n.Handle(t).RuleList(netlink.FAMILY_V4)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if s := observe(t, n, datapath.Pod{Netns: p.Netns, IfName: "none", HostVeth: "none", Address: p.Address}); len(s.Host) != 0 {
-		t.Fatalf("rules for %s left after Teardown:\n%s", p.Address, s)
+	kept := 0
+	for _, r := range others {
+		if r.Priority == 1600 || r.Priority == 100 {
+			kept++
+		}
 	}
-	want := []string{"rule 1536 from 10.0.1.8/32 lookup 7", "rule 512 to 10.0.1.8/32 lookup main"}
-	if s := observe(t, n, datapath.Pod{Netns: p.Netns, IfName: "none", HostVeth: "none", Address: other}); !slices.Equal(s.Host, want) {
-		t.Fatalf("another pod's rules changed:\n%s\nwant %q", s, want)
+	if kept != 2 {
+		t.Errorf("rules at other priorities: %d left, want both", kept)
+	}
+	// Idempotent, and AddUnitRules of what is there changes nothing.
+	if err := inNode(t, n, func() (err error) {
+		if err := datapath.AddUnitRules(units); err != nil {
+			return err
+		}
+		added, deleted, err = datapath.SyncUnitRules(units)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ruleLines(t, n); !slices.Equal(got, want) || added != 0 || deleted != 0 {
+		t.Fatalf("second sync: %d added, %d deleted, rules %q", added, deleted, got)
+	}
+	// An empty pool leaves no pod rule.
+	if err := inNode(t, n, func() (err error) { _, _, err = datapath.SyncUnitRules(nil); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if got := ruleLines(t, n); len(got) != 0 {
+		t.Fatalf("rules after syncing an empty pool: %q", got)
+	}
+}
+
+func TestUnitValidate(t *testing.T) {
+	for _, tc := range []struct {
+		u    datapath.Unit
+		want string
+	}{
+		{datapath.Unit{Prefix: netip.MustParsePrefix("10.0.1.0/28"), Table: 2}, ""},
+		{datapath.Unit{Prefix: netip.MustParsePrefix("10.0.1.5/32"), Table: 254}, ""},
+		{datapath.Unit{Prefix: netip.MustParsePrefix("10.0.1.5/28"), Table: 2}, "address unit 10.0.1.5/28: must be an IPv4 prefix with no host bits"},
+		{datapath.Unit{Prefix: netip.MustParsePrefix("fd00::/64"), Table: 2}, "address unit fd00::/64: must be an IPv4 prefix with no host bits"},
+		{datapath.Unit{Table: 2}, "address unit invalid Prefix: must be an IPv4 prefix with no host bits"},
+		{datapath.Unit{Prefix: netip.MustParsePrefix("10.0.1.0/28"), Table: 255}, "address unit 10.0.1.0/28: route table 255: must be 254 (main) or an ENI table other than local (255) and default (253)"},
+	} {
+		err := tc.u.Validate()
+		if (tc.want == "" && err != nil) || (tc.want != "" && (err == nil || err.Error() != tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.u, err, tc.want)
+		}
 	}
 }
 

@@ -1,7 +1,10 @@
 // Package datapath wires one pod attachment into the node's kernel: a veth
 // pair, the pod's /32, a default route through a link-local gateway pinned by
-// a permanent neighbour entry, the host's /32 route back to the pod and the
-// policy rules that send pod traffic through the right ENI's table.
+// a permanent neighbour entry and the host's /32 route back to the pod. The
+// policy rules that send pod traffic through the right ENI's table are per
+// unit of the agent's address pool (a /28 prefix or a secondary IP), not per
+// pod: the agent adds them before it hands out the unit's addresses (Unit,
+// AddUnitRules, SyncUnitRules), so ADD and DEL add and delete no rule.
 //
 // The design is the one the AWS VPC CNI proved on EC2: no bridge, no subnet on
 // the host side, every pod a /32 routed point-to-point. The host never answers
@@ -15,8 +18,8 @@
 // says exactly which object is missing or unexpected.
 //
 // Unwiring comes in two steps because they cost very different amounts.
-// Unroute deletes what correctness depends on (the host route, the policy
-// rules) and sets the host veth down, in a few netlink round trips; deleting
+// Unroute deletes what correctness depends on (the host route) and sets the
+// host veth down, in a few netlink round trips; deleting
 // the veth pair itself (DeleteHostVeth) waits for an RCU grace period in the
 // kernel, 20-50 ms on a loaded node, most of what a DEL used to cost. The
 // plugin therefore unroutes and hands the veth to the long-lived agent, which
@@ -26,9 +29,6 @@
 // relies on. A HostLink carries the veth's index so a late deletion can never
 // hit a newer sandbox's veth of the same name; Setup replaces a same-named
 // leftover veth, as it always did for a sandbox whose DEL never came.
-//
-// Policy rules are deleted by exact match (priority and /32 selector), never
-// by listing them: a dump grows with the pods on the node, two rules each.
 //
 // All functions treat the calling thread's network namespace as the host
 // namespace; wrap them in InNamespace to work on another one.
@@ -46,15 +46,15 @@ import (
 
 // Policy routing constants shared by the plugin, the agent and the docs.
 const (
-	// ToPodRulePriority orders "to <pod> lookup main" before every ENI rule, so
-	// traffic to a pod is always delivered to its veth.
+	// ToPodRulePriority orders "to <unit> lookup main" before every ENI rule,
+	// so traffic to a pod is always delivered to its veth.
 	ToPodRulePriority = 512
-	// FromPodRulePriority orders "from <pod> lookup <eni table>" after the
+	// FromPodRulePriority orders "from <unit> lookup <eni table>" after the
 	// agent's fwmark rule (1024), so connections that must leave through the
 	// primary ENI still do.
 	FromPodRulePriority = 1536
-	// MainTable is the main routing table; pods on the primary ENI use it and
-	// need no from-pod rule.
+	// MainTable is the main routing table; units on the primary ENI use it
+	// and need no from rule.
 	MainTable = 254
 	// MaxIfNameLen is the kernel's limit on interface names (IFNAMSIZ - 1).
 	MaxIfNameLen = 15
@@ -75,8 +75,12 @@ type Pod struct {
 	HostVeth string
 	// Address is the pod's IPv4 address; the pod gets it as a /32.
 	Address netip.Addr
-	// RouteTable is where the from-pod rule points; MainTable adds no rule.
+	// RouteTable is the table of the ENI holding Address: where its unit's
+	// from rule points; MainTable (the primary ENI) has no from rule.
 	RouteTable int
+	// Unit is the pool unit holding Address (the /28 prefix, or Address/32
+	// in secondary mode), whose rules Verify expects; zero means Address/32.
+	Unit netip.Prefix
 	// MTU of both veth ends; 0 leaves the kernel default.
 	MTU int
 }
@@ -94,8 +98,19 @@ func (p Pod) Validate() error {
 		return fmt.Errorf("route table %d: must be 254 (main) or an ENI table other than local (255) and default (253)", p.RouteTable)
 	case p.MTU != 0 && (p.MTU < 576 || p.MTU > 65535):
 		return fmt.Errorf("mtu %d: must be 0 (kernel default) or 576..65535", p.MTU)
+	case p.Unit.IsValid() && (!p.Unit.Addr().Is4() || p.Unit != p.Unit.Masked() || !p.Unit.Contains(p.Address)):
+		return fmt.Errorf("address unit %s: must be an IPv4 prefix with no host bits containing the pod address %s", p.Unit, p.Address)
 	}
 	return nil
+}
+
+// unit is the pool unit holding p.Address, with its ENI's table.
+func (p Pod) unit() Unit {
+	u := p.Unit
+	if !u.IsValid() {
+		u = netip.PrefixFrom(p.Address, 32)
+	}
+	return Unit{Prefix: u, Table: p.RouteTable}
 }
 
 // HostVethName derives the host-side veth name from the pod's namespace and
@@ -132,8 +147,9 @@ func (s State) String() string {
 	return b.String()
 }
 
-// Desired is the state Setup produces for p, given the host veth's MAC
-// (known only once the veth exists; nil renders it as "<host-veth-mac>").
+// Desired is the state Setup produces for p, with the rules of p's unit the
+// agent added, given the host veth's MAC (known only once the veth exists;
+// nil renders it as "<host-veth-mac>").
 func Desired(p Pod, hostMAC net.HardwareAddr) State {
 	mac := "<host-veth-mac>"
 	if hostMAC != nil {
@@ -144,11 +160,8 @@ func Desired(p Pod, hostMAC net.HardwareAddr) State {
 	s.Host = append(s.Host,
 		linkLine(p.HostVeth, p.MTU),
 		fmt.Sprintf("route %s dev %s scope link table main", pod, p.HostVeth),
-		ruleLine(ToPodRulePriority, "to", pod, MainTable),
 	)
-	if p.RouteTable != MainTable {
-		s.Host = append(s.Host, ruleLine(FromPodRulePriority, "from", pod, p.RouteTable))
-	}
+	s.Host = append(s.Host, p.unit().lines()...)
 	s.Pod = append(s.Pod,
 		linkLine(p.IfName, p.MTU),
 		fmt.Sprintf("addr %s dev %s", pod, p.IfName),

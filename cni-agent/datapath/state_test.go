@@ -35,13 +35,15 @@ func TestDesired(t *testing.T) {
 	onENI := base
 	onENI.RouteTable = 3
 	onENI.MTU = 0
+	inPrefix := onENI
+	inPrefix.Unit = netip.MustParsePrefix("10.0.1.0/28")
 	for _, tc := range []struct {
 		name string
 		pod  Pod
 		mac  net.HardwareAddr
 		want string
 	}{
-		{"primary ENI: no from-pod rule", base, mac, `host: link eni0d7763386da2 type veth mtu 9001 up
+		{"primary ENI: no from rule", base, mac, `host: link eni0d7763386da2 type veth mtu 9001 up
 host: route 10.0.1.5/32 dev eni0d7763386da2 scope link table main
 host: rule 512 to 10.0.1.5/32 lookup main
 pod:  addr 10.0.1.5/32 dev eth0
@@ -50,10 +52,20 @@ pod:  neigh 169.254.1.1 dev eth0 lladdr 02:00:00:00:00:01 PERMANENT
 pod:  route 169.254.1.1/32 dev eth0 scope link table main
 pod:  route default via 169.254.1.1 dev eth0 table main
 `},
-		{"secondary ENI: from-pod rule to its table", onENI, nil, `host: link eni0d7763386da2 type veth mtu default up
+		{"secondary ENI: from rule to its table", onENI, nil, `host: link eni0d7763386da2 type veth mtu default up
 host: route 10.0.1.5/32 dev eni0d7763386da2 scope link table main
 host: rule 1536 from 10.0.1.5/32 lookup 3
 host: rule 512 to 10.0.1.5/32 lookup main
+pod:  addr 10.0.1.5/32 dev eth0
+pod:  link eth0 type veth mtu default up
+pod:  neigh 169.254.1.1 dev eth0 lladdr <host-veth-mac> PERMANENT
+pod:  route 169.254.1.1/32 dev eth0 scope link table main
+pod:  route default via 169.254.1.1 dev eth0 table main
+`},
+		{"prefix mode: the /28 unit's rules", inPrefix, nil, `host: link eni0d7763386da2 type veth mtu default up
+host: route 10.0.1.5/32 dev eni0d7763386da2 scope link table main
+host: rule 1536 from 10.0.1.0/28 lookup 3
+host: rule 512 to 10.0.1.0/28 lookup main
 pod:  addr 10.0.1.5/32 dev eth0
 pod:  link eth0 type veth mtu default up
 pod:  neigh 169.254.1.1 dev eth0 lladdr <host-veth-mac> PERMANENT
@@ -95,6 +107,8 @@ func TestPodValidate(t *testing.T) {
 		{"local table", func(p *Pod) { p.RouteTable = 255 }, "route table 255"},
 		{"zero table", func(p *Pod) { p.RouteTable = 0 }, "route table 0"},
 		{"mtu", func(p *Pod) { p.MTU = 100 }, "mtu 100"},
+		{"unit without the address", func(p *Pod) { p.Unit = netip.MustParsePrefix("10.0.1.0/28") }, "address unit 10.0.1.0/28: must be an IPv4 prefix with no host bits containing the pod address 10.0.0.5"},
+		{"unit with host bits", func(p *Pod) { p.Unit = netip.MustParsePrefix("10.0.0.5/28") }, "address unit 10.0.0.5/28"},
 	} {
 		p := ok
 		tc.change(&p)

@@ -10,11 +10,12 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// Teardown unwires p; it is idempotent: a missing namespace, veth or rule is
+// Teardown unwires p; it is idempotent: a missing namespace, veth or route is
 // not an error. It refuses to touch objects that now belong to another
 // attachment: when the host route to p.Address points at a different veth
 // (the address was reused, or a new sandbox of the same pod took the veth
-// name), the rules and that veth are left alone.
+// name), that veth is left alone. Policy rules are the agent's (Unit) and
+// stay.
 //
 // Teardown is Unroute followed by DeleteHostVeth, all before it returns: the
 // plugin uses it when no agent can take the deletion off its hands.
@@ -36,14 +37,14 @@ type HostLink struct {
 }
 
 // Unroute cuts p off without deleting its veth pair: the host route to
-// p.Address and its policy rules are deleted and the host veth is set down,
+// p.Address is deleted and the host veth is set down,
 // so no packet reaches or leaves the pod and the address may be reused at
 // once. It returns the host veth it left (zero when there was none of p's),
 // for DeleteHostVeth now or later.
 //
 // Why the veth is left: deleting a veth waits for an RCU grace period
 // (20-50 ms on a loaded 2-core node, most of a DEL), while the objects that
-// matter for correctness (routes, rules, the address) are gone in a few
+// matter for correctness (the route, the address) are gone in a few
 // netlink round trips. The pair goes anyway when the runtime destroys the
 // pod's namespace right after DEL; the agent deletes it earlier, in the
 // background (see docs/cni.md). When the host veth cannot be found by name,
@@ -52,7 +53,8 @@ type HostLink struct {
 //
 // The ownership rules are Teardown's: a veth that routes another address, or
 // a route to p.Address over another veth, belongs to another attachment and
-// is left alone, and so are the rules in that case.
+// is left alone. The unit's policy rules stay: the address goes back to the
+// agent's pool, and its unit with it, until the agent removes the unit.
 func Unroute(p Pod) (HostLink, error) {
 	var errs []error
 	var host netlink.Link
@@ -76,13 +78,8 @@ func Unroute(p Pod) (HostLink, error) {
 			errs = append(errs, fmt.Errorf("deleting host route %s dev %s: %w", route.Dst, p.HostVeth, err))
 		}
 	}
-	ownsAddress, ownsVeth := routeWasOurs, routeWasOurs
+	ownsVeth := routeWasOurs
 	if !routeWasOurs {
-		dev := ""
-		if p.Address.Is4() {
-			dev = hostRouteOwner(p.Address)
-		}
-		ownsAddress = dev == "" || dev == p.HostVeth
 		// A veth that routes another address belongs to another attachment now.
 		ownsVeth = host != nil && !routesOther(host, p.Address)
 	}
@@ -95,11 +92,6 @@ func Unroute(p Pod) (HostLink, error) {
 	}
 	if left.Index == 0 && p.Netns != "" && p.IfName != "" {
 		if err := deletePodLink(p); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if p.Address.Is4() && ownsAddress {
-		if err := deleteRules(p.Address); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -161,22 +153,6 @@ func deletePodLink(p Pod) error {
 	return nil
 }
 
-// hostRouteOwner names the link the main table's /32 route to addr uses, ""
-// when there is none.
-func hostRouteOwner(addr netip.Addr) string {
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4,
-		&netlink.Route{Dst: prefixNet(netip.PrefixFrom(addr, 32)), Table: MainTable},
-		netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
-	if err != nil || len(routes) == 0 {
-		return ""
-	}
-	l, err := netlink.LinkByIndex(routes[0].LinkIndex)
-	if err != nil {
-		return ""
-	}
-	return l.Attrs().Name
-}
-
 // routesOther reports whether veth l carries a /32 route to an address other
 // than addr, i.e. belongs to another attachment.
 func routesOther(l netlink.Link, addr netip.Addr) bool {
@@ -195,49 +171,4 @@ func routesOther(l netlink.Link, addr netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// deleteRules removes every IPv4 rule at our priorities to or from addr.
-//
-// It deletes by exact match (priority and /32 selector; any table) instead
-// of listing the rules: a dump costs two rules per pod on the node, so ADD
-// and DEL would slow down as the node fills. The kernel deletes the first
-// rule that matches the fields given, so each kind is deleted until the
-// kernel answers "no such rule"; a stale rule pointing at another ENI's
-// table goes the same way. maxStaleRules bounds the loop.
-func deleteRules(addr netip.Addr) error {
-	if !addr.Is4() {
-		return nil
-	}
-	var errs []error
-	for _, r := range ruleSelectors(addr) {
-		for range maxStaleRules {
-			err := netlink.RuleDel(r)
-			if err != nil {
-				if !isNotFound(err) {
-					errs = append(errs, fmt.Errorf("deleting policy rule %s: %w", r, err))
-				}
-				break
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// maxStaleRules bounds how many rules of one kind deleteRules removes for
-// one address; Setup adds one of each.
-const maxStaleRules = 16
-
-// ruleSelectors is what identifies this plugin's rules for addr: the
-// to-pod and from-pod rules at either priority, whatever table they use.
-func ruleSelectors(addr netip.Addr) []*netlink.Rule {
-	pod32 := prefixNet(netip.PrefixFrom(addr, 32))
-	var out []*netlink.Rule
-	for _, prio := range []int{ToPodRulePriority, FromPodRulePriority} {
-		to, from := netlink.NewRule(), netlink.NewRule()
-		to.Family, to.Priority, to.Dst, to.Table = netlink.FAMILY_V4, prio, pod32, 0
-		from.Family, from.Priority, from.Src, from.Table = netlink.FAMILY_V4, prio, pod32, 0
-		out = append(out, to, from)
-	}
-	return out
 }

@@ -5,10 +5,10 @@
 // secondary ENI with device number N uses table N+1 (device 1 -> table 2,
 // device 2 -> table 3, ...), holding its subnet route and a default route via
 // the subnet's router (the subnet's first host address, as in every VPC
-// subnet). The agent returns that table in rpc.Allocation.RouteTable and the
-// plugin points each pod's from-pod policy rule at it, so traffic from a pod
-// leaves through the ENI that owns its address; the VPC drops it otherwise
-// (source/destination check).
+// subnet). The agent points the from rule of each of the ENI's address
+// units (datapath.Unit: a /28 prefix or a secondary IP) at it, so traffic
+// from a pod leaves through the ENI that owns its address; the VPC drops it
+// otherwise (source/destination check).
 //
 // Rules: each secondary ENI's own primary IP gets "from IP lookup N+1" at
 // priority RulePriority, so the node's replies from that address leave the
@@ -37,7 +37,8 @@ import (
 const MainTable = unix.RT_TABLE_MAIN
 
 // RulePriority is the priority of the from-ENI-address rules, after the
-// plugin's per-pod rules and before the main table (32766).
+// pods' unit rules (datapath.FromPodRulePriority) and before the main table
+// (32766).
 const RulePriority = 1600
 
 // TableFor returns the route table of the ENI with the given device number.

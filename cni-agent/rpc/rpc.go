@@ -78,9 +78,12 @@ type Allocation struct {
 	// ENIID and DeviceNumber name the ENI the address belongs to.
 	ENIID        string `json:"eniID"`
 	DeviceNumber int    `json:"deviceNumber"`
-	// RouteTable is the table the from-pod policy rule points at: the ENI's
-	// own table for secondary ENIs, 254 (main) for the primary ENI.
+	// RouteTable is the table the from rule of the address's unit points
+	// at: the ENI's own table for secondary ENIs, 254 (main) for the primary.
 	RouteTable int `json:"routeTable"`
+	// Unit is the pool unit holding Address (its /28 prefix in prefix mode,
+	// Address/32 in secondary mode); the agent owns the unit's policy rules.
+	Unit netip.Prefix `json:"unit,omitzero"`
 	// VPCCIDRs are the VPC's IPv4 CIDR blocks.
 	VPCCIDRs []netip.Prefix `json:"vpcCIDRs,omitempty"`
 	// MTU is the MTU the pod's interfaces should use.
