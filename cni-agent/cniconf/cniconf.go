@@ -33,8 +33,15 @@ const (
 	ConflistName = "10-eksnet.conflist"
 	// PluginType is the plugin binary's file name and the conflist's "type".
 	PluginType = "eksnet-cni"
-	// CNIVersion is the version the conflist declares.
-	CNIVersion = "1.1.0"
+	// CNIVersion is the conflist's "cniVersion", the version a runtime that
+	// ignores "cniVersions" uses. It is 1.0.0, not 1.1.0, because containerd
+	// 1.7 (still on AL2 and some AL2023 AMIs) embeds libcni v1.1.2: that
+	// libcni ignores "cniVersions", calls the plugin with "cniVersion" and
+	// cannot parse a 1.1.0 result ("unsupported CNI result version"), so
+	// every pod sandbox would fail. libcni v1.2 and later pick the highest
+	// entry of "cniVersions" they implement (SupportedVersions), so
+	// containerd 2 and CRI-O still call with 1.1.0 and get GC and STATUS.
+	CNIVersion = "1.0.0"
 	// DefaultNetworkName is the conflist's network name.
 	DefaultNetworkName = "eksnet"
 	// DefaultVethPrefix matches the AWS VPC CNI's, so existing runbooks
@@ -45,7 +52,9 @@ const (
 	MaxVethPrefixLen = 7
 )
 
-// SupportedVersions are the CNI spec versions the plugin speaks.
+// SupportedVersions are the CNI spec versions the plugin speaks, oldest
+// first; the conflist's "cniVersions" lists them all so a runtime picks the
+// newest it implements.
 var SupportedVersions = []string{"0.4.0", "1.0.0", "1.1.0"}
 
 // Config says where to install and what the plugin is told.

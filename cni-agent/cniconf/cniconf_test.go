@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,7 @@ func TestRenderIsWhatTheRuntimeParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{
-  "cniVersion": "1.1.0",
+  "cniVersion": "1.0.0",
   "cniVersions": [
     "0.4.0",
     "1.0.0",
@@ -60,12 +61,41 @@ func TestRenderIsWhatTheRuntimeParses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("libcni rejects the conflist: %v", err)
 	}
+	// libcni v1.3 (containerd 2, CRI-O) reads "cniVersions" and picks the
+	// newest it implements, so GC and STATUS are still called.
 	if list.Name != "eksnet" || list.CNIVersion != "1.1.0" || len(list.Plugins) != 1 || list.Plugins[0].Network.Type != PluginType {
 		t.Fatalf("libcni read %+v", list)
 	}
 	var pc PluginConf
 	if err := json.Unmarshal(list.Plugins[0].Bytes, &pc); err != nil || pc.SocketPath != c.SocketPath || pc.VethPrefix != "eni" || pc.MTU != 9001 {
 		t.Fatalf("plugin entry = %+v, %v", pc, err)
+	}
+}
+
+// TestConflistVersions pins the version choice: "cniVersion" is 1.0.0, the
+// newest result version libcni v1.1.x (containerd 1.7) can parse, since it
+// ignores "cniVersions"; "cniVersions" lists every version the plugin
+// speaks, so newer runtimes still pick 1.1.0.
+func TestConflistVersions(t *testing.T) {
+	b, err := Render(validConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		CNIVersion  string   `json:"cniVersion"`
+		CNIVersions []string `json:"cniVersions"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	if raw.CNIVersion != "1.0.0" {
+		t.Errorf(`"cniVersion" = %q, want "1.0.0" (containerd 1.7's libcni v1.1.2 cannot parse a newer result)`, raw.CNIVersion)
+	}
+	if got := strings.Join(raw.CNIVersions, ","); got != "0.4.0,1.0.0,1.1.0" {
+		t.Errorf(`"cniVersions" = %q, want "0.4.0,1.0.0,1.1.0"`, got)
+	}
+	if !slices.Contains(SupportedVersions, CNIVersion) {
+		t.Errorf("CNIVersion %q is not one the plugin supports (%v)", CNIVersion, SupportedVersions)
 	}
 }
 
