@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containernetworking/cni/libcni"
 	"github.com/vishvananda/netns"
 
 	"github.com/eksnet/eksnet/cni-agent/cniconf"
@@ -75,9 +76,8 @@ func (n *Node) pluginConf(extra map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("reading the conflist of %s: %w", n.Name(), err)
 	}
 	var list struct {
-		CNIVersion string           `json:"cniVersion"`
-		Name       string           `json:"name"`
-		Plugins    []map[string]any `json:"plugins"`
+		Name    string           `json:"name"`
+		Plugins []map[string]any `json:"plugins"`
 	}
 	if err := json.Unmarshal(b, &list); err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", n.ConflistPath(), err)
@@ -85,8 +85,15 @@ func (n *Node) pluginConf(extra map[string]any) ([]byte, error) {
 	if len(list.Plugins) == 0 {
 		return nil, fmt.Errorf("parsing %s: no plugins", n.ConflistPath())
 	}
+	// The version containerd 2 and CRI-O call with: libcni picks the newest
+	// of "cniVersions" it implements (1.1.0, which GC and STATUS need), not
+	// "cniVersion" (1.0.0, for containerd 1.7).
+	picked, err := libcni.ConfListFromBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", n.ConflistPath(), err)
+	}
 	conf := list.Plugins[0]
-	conf["cniVersion"], conf["name"] = list.CNIVersion, list.Name
+	conf["cniVersion"], conf["name"] = picked.CNIVersion, list.Name
 	for k, v := range extra {
 		conf[k] = v
 	}
