@@ -102,9 +102,15 @@ type AgentBundle struct {
 	URLs pulumi.StringMapOutput
 }
 
-// AgentKey is the object key of a node bundle.
-func AgentKey(version, arch string) string {
-	return "eksnet-node/" + version + "/linux-" + arch + "/eksnet-node.tar.gz"
+// AgentKey is the object key of a node bundle. It carries the bundle's
+// SHA-256 because the version alone ("dev" in every preset) names every
+// rebuild the same: `up` would overwrite the object a launch template
+// version still points at, and any node booted from that version later
+// (scale-out, replacement, rollback) would fetch the new bytes, fail the
+// digest check in user data and never join. With the digest in the key
+// each launch template version keeps the object it was rendered with.
+func AgentKey(version, arch, sha256 string) string {
+	return "eksnet-node/" + version + "/linux-" + arch + "/" + sha256 + "/eksnet-node.tar.gz"
 }
 
 // NewAgentBundle uploads the node bundles to a private, encrypted bucket.
@@ -143,7 +149,7 @@ func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ..
 	}
 	urls := pulumi.StringMap{}
 	for _, b := range bins {
-		key := AgentKey(cfg.CNI.Agent.Version, b.Arch)
+		key := AgentKey(cfg.CNI.Agent.Version, b.Arch, b.SHA256)
 		oargs := &s3.BucketObjectv2Args{
 			Bucket:      c.Bucket.ID(),
 			Key:         pulumi.String(key),
@@ -157,7 +163,13 @@ func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ..
 		} else {
 			oargs.Source = pulumi.NewFileAsset(b.Path)
 		}
-		obj, err := s3.NewBucketObjectv2(ctx, name+"-"+b.Arch, oargs, parent, pulumi.DependsOn([]pulumi.Resource{block}))
+		// A new digest means a new key, which Pulumi implements as a
+		// replacement: it would delete the old object once the update is
+		// done, although older launch template versions still name it.
+		// RetainOnDelete keeps it; the bucket's ForceDestroy (or deleting
+		// eksnet-node/ prefixes no launch template version names) clears them.
+		obj, err := s3.NewBucketObjectv2(ctx, name+"-"+b.Arch, oargs, parent,
+			pulumi.DependsOn([]pulumi.Resource{block}), pulumi.RetainOnDelete(true))
 		if err != nil {
 			return nil, fmt.Errorf("agent object %s: %w", key, err)
 		}

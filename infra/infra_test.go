@@ -262,6 +262,11 @@ func checkAgentUserData(t *testing.T, cfg stacks.Config, ud string, maxPods int,
 	if !strings.HasSuffix(a.BinaryURL, "/"+str(obj.Inputs["key"])) || !strings.HasPrefix(a.BinaryURL, "s3://") {
 		t.Errorf("agent URL %s does not point at object %v", a.BinaryURL, obj.Inputs["key"])
 	}
+	// The key names the digest, so a rebuild never overwrites the object an
+	// older launch template version fetches, and the replaced object is kept.
+	if want := infra.AgentKey(cfg.CNI.Agent.Version, a.Arch, a.SHA256); str(obj.Inputs["key"]) != want || !obj.RetainOnDelete {
+		t.Errorf("agent object key %v (retained %v), want %s, retained", obj.Inputs["key"], obj.RetainOnDelete, want)
+	}
 	mode := map[bool]string{true: "prefix", false: "secondary"}[cfg.CNI.PrefixDelegation]
 	if a.Env["EKSNET_MAX_PODS"] != fmt.Sprint(maxPods) || a.Env["EKSNET_MODE"] != mode || a.Env["EKSNET_CLUSTER"] != cfg.ClusterName {
 		t.Errorf("agent.env %v", a.Env)

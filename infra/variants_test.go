@@ -120,8 +120,12 @@ func TestAgentBuildsFromFiles(t *testing.T) {
 	if asset := obj(o.Inputs["source"]); str(asset["asset"]) != cfg.CNI.Agent.AMD64Path {
 		t.Errorf("object source %v, want the file asset %s", o.Inputs["source"], cfg.CNI.Agent.AMD64Path)
 	}
-	if str(o.Inputs["key"]) != "eksnet-node/v1.2.3/linux-amd64/eksnet-node.tar.gz" || str(o.Inputs["contentType"]) != "application/gzip" {
-		t.Errorf("object key %v content type %v, want eksnet-node/v1.2.3/linux-amd64/eksnet-node.tar.gz as application/gzip", o.Inputs["key"], o.Inputs["contentType"])
+	wantKey := "eksnet-node/v1.2.3/linux-amd64/" + sums["amd64"] + "/eksnet-node.tar.gz"
+	if str(o.Inputs["key"]) != wantKey || str(o.Inputs["contentType"]) != "application/gzip" {
+		t.Errorf("object key %v content type %v, want %s as application/gzip", o.Inputs["key"], o.Inputs["contentType"], wantKey)
+	}
+	if !o.RetainOnDelete {
+		t.Error("the node bundle object is not retained on delete: replacing it would delete what older launch template versions fetch")
 	}
 	lt := one(t, m, tLT, "ng-general")
 	raw, _ := base64.StdEncoding.DecodeString(str(lt.Inputs["userData"]))
@@ -129,8 +133,31 @@ func TestAgentBuildsFromFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.SHA256 != sums["amd64"] || !strings.HasSuffix(a.BinaryURL, "/eksnet-node/v1.2.3/linux-amd64/eksnet-node.tar.gz") {
-		t.Errorf("user data agent %+v, want sha %s", a, sums["amd64"])
+	if a.SHA256 != sums["amd64"] || !strings.HasSuffix(a.BinaryURL, "/"+wantKey) {
+		t.Errorf("user data agent %+v, want sha %s at %s", a, sums["amd64"], wantKey)
+	}
+
+	// A rebuilt bundle with the same version goes to a new key, so the
+	// object the previous launch template version names is not overwritten.
+	rebuilt, err := bundle.PackNode([]byte("\x7fELF rebuilt agent"), []byte("\x7fELF fake plugin for amd64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := cfg
+	next.CNI.Agent.AMD64Path, next.CNI.Agent.AMD64SHA256 = filepath.Join(dir, "rebuilt-"+bundle.FileName("amd64")), ""
+	if err := os.WriteFile(next.CNI.Agent.AMD64Path, rebuilt, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, m2 := run(t, next)
+	nextKey := str(one(t, m2, tObject, "agent-amd64").Inputs["key"])
+	rsum := sha256.Sum256(rebuilt)
+	if nextKey == wantKey || nextKey != "eksnet-node/v1.2.3/linux-amd64/"+hex.EncodeToString(rsum[:])+"/eksnet-node.tar.gz" {
+		t.Errorf("rebuilt bundle key %s (previous %s), want a key naming its own digest", nextKey, wantKey)
+	}
+	lt2 := one(t, m2, tLT, "ng-general")
+	raw2, _ := base64.StdEncoding.DecodeString(str(lt2.Inputs["userData"]))
+	if a2, err := plan.UserDataAgent(string(raw2)); err != nil || !strings.HasSuffix(a2.BinaryURL, "/"+nextKey) {
+		t.Errorf("user data after the rebuild fetches %+v (%v), want %s", a2, err, nextKey)
 	}
 
 	wrong := cfg

@@ -30,7 +30,9 @@ type Registration struct {
 	Custom    bool
 	Remote    bool
 	Protect   bool
-	DependsOn []string
+	// RetainOnDelete: the engine never deletes the cloud object.
+	RetainOnDelete bool
+	DependsOn      []string
 	// Inputs are the registered inputs, secrets unwrapped into plain values.
 	Inputs map[string]any
 	ID     string
@@ -116,6 +118,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if rpc := args.RegisterRPC; rpc != nil {
 		reg.ParentURN = rpc.GetParent()
 		reg.Protect = rpc.GetProtect()
+		reg.RetainOnDelete = rpc.GetRetainOnDelete()
 		reg.Remote = rpc.GetRemote()
 		reg.DependsOn = rpc.GetDependencies()
 	}
