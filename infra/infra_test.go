@@ -271,6 +271,17 @@ func checkAgentUserData(t *testing.T, cfg stacks.Config, ud string, maxPods int,
 	if a.Env["EKSNET_MAX_PODS"] != fmt.Sprint(maxPods) || a.Env["EKSNET_MODE"] != mode || a.Env["EKSNET_CLUSTER"] != cfg.ClusterName {
 		t.Errorf("agent.env %v", a.Env)
 	}
+	// Every pool setting of eksnet:cni reaches the agent; zero is left out
+	// so the agent's default applies.
+	for key, v := range map[string]int{
+		"EKSNET_WARM_IP_TARGET": cfg.CNI.WarmIPTarget, "EKSNET_MINIMUM_IP_TARGET": cfg.CNI.MinimumIPTarget,
+		"EKSNET_WARM_PREFIX_TARGET": cfg.CNI.WarmPrefixTarget, "EKSNET_WARM_ENI_TARGET": cfg.CNI.WarmENITarget, "EKSNET_MAX_ENI": cfg.CNI.MaxENI,
+	} {
+		got, ok := a.Env[key]
+		if (v == 0 && ok) || (v != 0 && got != fmt.Sprint(v)) {
+			t.Errorf("agent.env %s = %q (present %v), want %d (absent when 0)", key, got, ok, v)
+		}
+	}
 }
 
 func objMeta(r plan.Registration) map[string]any { return obj(r.Inputs["metadata"]) }

@@ -69,6 +69,7 @@ func NodeUserData(cfg stacks.Config, ng stacks.NodeGroup, pods stacks.GroupPods,
 			WarmIPTarget:     cfg.CNI.WarmIPTarget,
 			MinimumIPTarget:  cfg.CNI.MinimumIPTarget,
 			WarmPrefixTarget: cfg.CNI.WarmPrefixTarget,
+			WarmENITarget:    cfg.CNI.WarmENITarget,
 			MaxENI:           cfg.CNI.MaxENI,
 			ExternalSNAT:     cfg.CNI.ExternalSNAT,
 		}

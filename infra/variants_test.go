@@ -251,3 +251,35 @@ func TestPureHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmENITargetReachesTheAgent sets eksnet:cni.warmEniTarget the way a
+// stack does and reads it back from the agent.env the node's user data
+// writes: it used to be accepted and then dropped, so the agent silently
+// kept its default of one ENI.
+func TestWarmENITargetReachesTheAgent(t *testing.T) {
+	for _, tc := range []struct {
+		cni  string
+		want string // "" means no line: the agent's default applies
+	}{
+		{`{"warmIpTarget": 0, "minimumIpTarget": 0, "warmEniTarget": 2}`, "2"},
+		{`{"warmIpTarget": 0, "minimumIpTarget": 0}`, ""},
+	} {
+		cfg, err := stacks.Resolve("dev", "us-west-2", map[string]string{"preset": stacks.PresetDev, "cni": tc.cni})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("eksnet:cni %s: %v", tc.cni, err)
+		}
+		_, m := run(t, cfg)
+		lt := one(t, m, tLT, "ng-general")
+		raw, _ := base64.StdEncoding.DecodeString(str(lt.Inputs["userData"]))
+		a, err := plan.UserDataAgent(string(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := a.Env["EKSNET_WARM_ENI_TARGET"]; got != tc.want || ok != (tc.want != "") {
+			t.Errorf("eksnet:cni %s: agent.env EKSNET_WARM_ENI_TARGET = %q (present %v), want %q; agent.env %v", tc.cni, got, ok, tc.want, a.Env)
+		}
+	}
+}

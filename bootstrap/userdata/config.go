@@ -82,10 +82,13 @@ type AgentConfig struct {
 	// bootstrap/bundle). The name predates the bundle and is kept so the
 	// CLI flags and error field names stay stable.
 	Binaries map[string]AgentBinary
-	// WarmIPTarget, MinimumIPTarget and WarmPrefixTarget size the warm pool.
+	// WarmIPTarget, MinimumIPTarget, WarmPrefixTarget (prefix mode) and
+	// WarmENITarget (secondary mode, when no IP target is set) size the warm
+	// pool.
 	WarmIPTarget     int
 	MinimumIPTarget  int
 	WarmPrefixTarget int
+	WarmENITarget    int
 	// MaxENI caps the ENIs the agent attaches (0: the instance's limit).
 	MaxENI int
 	// ExternalSNAT turns the agent's SNAT off when a NAT device does it.
@@ -183,7 +186,7 @@ func (a AgentConfig) validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"Agent.WarmIPTarget", a.WarmIPTarget}, {"Agent.MinimumIPTarget", a.MinimumIPTarget}, {"Agent.WarmPrefixTarget", a.WarmPrefixTarget}, {"Agent.MaxENI", a.MaxENI}} {
+	}{{"Agent.WarmIPTarget", a.WarmIPTarget}, {"Agent.MinimumIPTarget", a.MinimumIPTarget}, {"Agent.WarmPrefixTarget", a.WarmPrefixTarget}, {"Agent.WarmENITarget", a.WarmENITarget}, {"Agent.MaxENI", a.MaxENI}} {
 		if f.v < 0 {
 			return &FieldError{f.name, fmt.Sprint(f.v), "want 0 (agent default) or more"}
 		}

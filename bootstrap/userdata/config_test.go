@@ -51,6 +51,7 @@ func TestValidateRejectsBadFields(t *testing.T) {
 		{"short sha", func(c *Config) { c.Agent.Binaries["arm64"] = AgentBinary{URL: "https://a.example/x", SHA256: "abc"} }, "Agent.Binaries[arm64].SHA256", "64 hex digits"},
 		{"negative warm IP", func(c *Config) { c.Agent.WarmIPTarget = -1 }, "Agent.WarmIPTarget", "0 (agent default)"},
 		{"negative max ENI", func(c *Config) { c.Agent.MaxENI = -2 }, "Agent.MaxENI", "0 (agent default)"},
+		{"negative warm ENI", func(c *Config) { c.Agent.WarmENITarget = -1 }, "Agent.WarmENITarget", "0 (agent default)"},
 		{"bad SNAT exclusion", func(c *Config) { c.Agent.SNATExcludeCIDRs = []string{"10.0.0.1/8"} }, "Agent.SNATExcludeCIDRs", "IPv4 CIDR"},
 		{"label with space", func(c *Config) { c.NodeLabels = map[string]string{"team name": "a"} }, "NodeLabels", "label name is 1-63"},
 		{"label upper-case prefix", func(c *Config) { c.NodeLabels = map[string]string{"Example.com/team": "a"} }, "NodeLabels", "DNS subdomain"},
@@ -109,5 +110,18 @@ func TestAgentEnv(t *testing.T) {
 	}, "\n")
 	if got != want {
 		t.Errorf("AgentEnv =\n%s\nwant\n%s", got, want)
+	}
+
+	// Secondary mode with a warm ENI target: the agent must get it, not
+	// silently fall back to its default.
+	c = baseConfig(t, OSAL2, CNIAgent, false)
+	c.Agent.WarmENITarget = 2
+	got = strings.Join(AgentEnv(c), "\n")
+	if !strings.Contains(got, "\nEKSNET_WARM_ENI_TARGET=2\n") {
+		t.Errorf("AgentEnv with WarmENITarget 2 =\n%s\nwant an EKSNET_WARM_ENI_TARGET=2 line", got)
+	}
+	c.Agent.WarmENITarget = 0
+	if got = strings.Join(AgentEnv(c), "\n"); strings.Contains(got, "EKSNET_WARM_ENI_TARGET") {
+		t.Errorf("AgentEnv with WarmENITarget 0 =\n%s\nwant no EKSNET_WARM_ENI_TARGET (the agent's default)", got)
 	}
 }
