@@ -68,6 +68,10 @@ func newTopology(t *testing.T) *topology {
 		{Netns: tp.podA.Path, IfName: "eth0", HostVeth: "eni" + netnstest.UniqueSuffix(), Address: netip.MustParseAddr(podAIP), RouteTable: 254},
 		{Netns: tp.podB.Path, IfName: "eth0", HostVeth: "eni" + netnstest.UniqueSuffix(), Address: netip.MustParseAddr(podBIP), RouteTable: 2},
 	} {
+		// The pod's address unit gets its policy rules first, as the agent
+		// adds them before it hands out the unit's addresses.
+		unit := datapath.Unit{Prefix: netip.PrefixFrom(p.Address, 32), Table: p.RouteTable}
+		tp.node.Do(t, func() error { return datapath.AddUnitRules([]datapath.Unit{unit}) })
 		tp.node.Do(t, func() error { _, err := datapath.Setup(p); return err })
 	}
 	netnstest.EchoServer(t, tp.podB, "0.0.0.0:8080")
