@@ -141,15 +141,21 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("run interrupted: %w", err)
 	}
-	from := simcluster.EC2CallsFrom(r.c.VPC().Calls())
 	for _, n := range r.nodes {
-		n.rep.EC2Calls = from[n.node.Sim().PrimaryIP]
 		r.rep.Nodes = append(r.rep.Nodes, n.rep)
 	}
 	r.checkReady()
 	r.checkWired()
 	r.checkTraffic(ctx)
-	r.rep.EC2Calls = simcluster.EC2CallsOf(r.c.VPC().Calls())
+	// One snapshot for the total and the per-node counts: the agents keep
+	// growing their warm pools while the checks run, so two reads would not
+	// add up.
+	calls := r.c.VPC().Calls()
+	from := simcluster.EC2CallsFrom(calls)
+	for i, n := range r.nodes {
+		r.rep.Nodes[i].EC2Calls = from[n.node.Sim().PrimaryIP]
+	}
+	r.rep.EC2Calls = simcluster.EC2CallsOf(calls)
 	r.rep.AddLatency = latencyMS(simcluster.Summarize(r.latency))
 	r.rep.AddRetries = r.retries
 	r.rep.Seconds = time.Since(r.start).Seconds()
