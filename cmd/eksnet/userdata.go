@@ -26,6 +26,7 @@ var userDataFlags = map[string]string{
 	"Agent.WarmIPTarget":     "--warm-ip-target",
 	"Agent.MinimumIPTarget":  "--minimum-ip-target",
 	"Agent.WarmPrefixTarget": "--warm-prefix-target",
+	"Agent.WarmENITarget":    "--warm-eni-target",
 	"Agent.MaxENI":           "--max-eni",
 	"Agent.SNATExcludeCIDRs": "--snat-exclude-cidr",
 	"NodeLabels":             "--node-label",
@@ -111,6 +112,7 @@ for amd64/arm64), checks --agent-sha256, unpacks both into /usr/local/bin, write
 	f.IntVar(&c.Agent.WarmIPTarget, "warm-ip-target", 0, "agent: free addresses to keep (0: agent default)")
 	f.IntVar(&c.Agent.MinimumIPTarget, "minimum-ip-target", 0, "agent: addresses to hold in total (0: agent default)")
 	f.IntVar(&c.Agent.WarmPrefixTarget, "warm-prefix-target", 0, "agent: free /28 prefixes to keep (0: agent default)")
+	f.IntVar(&c.Agent.WarmENITarget, "warm-eni-target", 0, "agent: whole free ENIs to keep when no IP target is set (0: agent default)")
 	f.BoolVar(&c.Agent.ExternalSNAT, "external-snat", false, "agent: do not SNAT pod traffic leaving the VPC (a NAT device does)")
 	f.StringArrayVar(&c.Agent.SNATExcludeCIDRs, "snat-exclude-cidr", nil, "agent: destination CIDR outside the VPC that must see pod IPs (repeatable)")
 	f.StringArrayVar(&labels, "node-label", nil, "KEY=VALUE label kubelet registers the node with (repeatable; eksnet.io/cni is always set)")

@@ -62,6 +62,25 @@ func TestUserDataAgentGroupMinimum(t *testing.T) {
 	if !strings.Contains(stderr, "max pods 17 (limited by t3.medium)") {
 		t.Errorf("stderr = %q, want the max-pods summary", stderr)
 	}
+	if strings.Contains(stdout, "EKSNET_WARM_ENI_TARGET") {
+		t.Error("agent.env sets EKSNET_WARM_ENI_TARGET without --warm-eni-target")
+	}
+}
+
+func TestUserDataWarmENITarget(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	agent := []string{"--instance-type", "t3.medium", "--agent-url", "https://artifacts.example.com/eksnet-node.tar.gz", "--agent-sha256", sum}
+	stdout, _, err := run(t, userDataArgs(t, append(agent, "--warm-eni-target", "2")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "EKSNET_WARM_ENI_TARGET=2") {
+		t.Error("agent.env lacks EKSNET_WARM_ENI_TARGET=2")
+	}
+	_, _, err = run(t, userDataArgs(t, append(agent, "--warm-eni-target", "-1")...)...)
+	if err == nil || !strings.Contains(err.Error(), "--warm-eni-target") {
+		t.Errorf("--warm-eni-target -1: %v, want an error naming the flag", err)
+	}
 }
 
 func TestUserDataBase64AL2PrefixDelegation(t *testing.T) {
