@@ -136,6 +136,24 @@ func processAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
+// liveSimStatus reads a running simulation's state file and asks its daemon
+// for the current status; a daemon that is gone is an error saying how to
+// clean up.
+func liveSimStatus(ctx context.Context, name string) (simState, simStatus, error) {
+	st, err := readSimState(name)
+	if err != nil {
+		return st, simStatus{}, err
+	}
+	if !processAlive(st.PID) {
+		return st, simStatus{}, fmt.Errorf("simulation %q: daemon pid %d is gone; clean up with `eksnet sim down %s`", name, st.PID, name)
+	}
+	var s simStatus
+	if err := simGet(ctx, name, "/status", &s); err != nil {
+		return st, simStatus{}, err
+	}
+	return st, s, nil
+}
+
 // simControl is an HTTP client for the daemon's control socket.
 func simControl(name string) *http.Client {
 	sock := simSocket(name)

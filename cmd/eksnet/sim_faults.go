@@ -32,15 +32,8 @@ settings they name; --reset clears everything first.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			st, err := readSimState(name)
+			_, s, err := liveSimStatus(cmd.Context(), name)
 			if err != nil {
-				return err
-			}
-			if !processAlive(st.PID) {
-				return fmt.Errorf("simulation %q: daemon pid %d is gone; clean up with `eksnet sim down %s`", name, st.PID, name)
-			}
-			var s simStatus
-			if err := simGet(cmd.Context(), name, "/status", &s); err != nil {
 				return err
 			}
 			f := s.Faults

@@ -21,16 +21,8 @@ func newSimStatusCmd(a *app) *cobra.Command {
 			if output != outputTable && output != outputJSON {
 				return fmt.Errorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
 			}
-			name := args[0]
-			st, err := readSimState(name)
+			st, s, err := liveSimStatus(cmd.Context(), args[0])
 			if err != nil {
-				return err
-			}
-			if !processAlive(st.PID) {
-				return fmt.Errorf("simulation %q: daemon pid %d is gone; clean up with `eksnet sim down %s`", name, st.PID, name)
-			}
-			var s simStatus
-			if err := simGet(cmd.Context(), name, "/status", &s); err != nil {
 				return err
 			}
 			if output == outputJSON {
