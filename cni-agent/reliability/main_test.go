@@ -21,11 +21,6 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	root, ok := simcluster.SourceRoot(wd)
-	if !ok {
-		fmt.Fprintln(os.Stderr, "reliability: not inside the eksnet source tree")
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "eksnet-reliability-bins-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -34,7 +29,7 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bins, err = simcluster.BuildBinaries(ctx, root, dir)
+	bins, err = simcluster.BuildFromTree(ctx, wd, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -32,14 +32,9 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	wd, _ := os.Getwd()
-	root, ok := simcluster.SourceRoot(wd)
-	if !ok {
-		fmt.Fprintln(os.Stderr, "no eksnet source tree above", wd)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if testBins, err = simcluster.BuildBinaries(ctx, root, dir); err != nil {
+	if testBins, err = simcluster.BuildFromTree(ctx, wd, dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
