@@ -250,13 +250,9 @@ func routerPort(n *Node, dev int) string { return "n" + strconv.Itoa(n.idx) + "d
 // not need ARP). configure also addresses and routes it (eth0 only: EC2's
 // DHCP does that for the primary ENI; secondary ENIs are the agent's job).
 func (v *VPC) plugENI(n *Node, ref fakeec2.ENIRef, configure bool) error {
-	si, err := v.subnetIndex(ref.SubnetCIDR)
+	br, err := v.subnetBridge(ref.SubnetCIDR)
 	if err != nil {
 		return err
-	}
-	br, err := v.router.LinkByName(bridgeName(si))
-	if err != nil {
-		return fmt.Errorf("bridge of subnet %s: %w", ref.SubnetCIDR, err)
 	}
 	nodeNS, err := netns.GetFromPath(n.nsPath)
 	if err != nil {
@@ -359,11 +355,10 @@ func (f fabric) DetachENI(_ context.Context, ref fakeec2.ENIRef) error {
 	if err != nil {
 		return err
 	}
-	si, err := f.v.subnetIndex(ref.SubnetCIDR)
-	if err != nil {
+	if _, err := f.v.subnetIndex(ref.SubnetCIDR); err != nil {
 		return err
 	}
-	if br, err := f.v.router.LinkByName(bridgeName(si)); err == nil {
+	if br, err := f.v.subnetBridge(ref.SubnetCIDR); err == nil {
 		_ = f.v.neighbours(br, netip.PrefixFrom(ref.PrimaryIP, 32), nil, false)
 	}
 	port, err := f.v.router.LinkByName(routerPort(n, ref.DeviceIndex))
@@ -378,13 +373,9 @@ func (f fabric) DetachENI(_ context.Context, ref fakeec2.ENIRef) error {
 
 // Route makes the router send dst to the ENI's primary address (hence its MAC).
 func (f fabric) Route(_ context.Context, dst netip.Prefix, ref fakeec2.ENIRef) error {
-	si, err := f.v.subnetIndex(ref.SubnetCIDR)
+	br, err := f.v.subnetBridge(ref.SubnetCIDR)
 	if err != nil {
 		return err
-	}
-	br, err := f.v.router.LinkByName(bridgeName(si))
-	if err != nil {
-		return fmt.Errorf("bridge of subnet %s: %w", ref.SubnetCIDR, err)
 	}
 	r := &netlink.Route{Dst: ipNet(dst), Gw: net.IP(ref.PrimaryIP.AsSlice()), LinkIndex: br.Attrs().Index}
 	if err := f.v.router.RouteReplace(r); err != nil {
@@ -395,6 +386,19 @@ func (f fabric) Route(_ context.Context, dst netip.Prefix, ref fakeec2.ENIRef) e
 		return fmt.Errorf("announcing %s on %s: %w", dst, ref.ENIID, err)
 	}
 	return nil
+}
+
+// subnetBridge is the router's bridge of the subnet with the given CIDR.
+func (v *VPC) subnetBridge(cidr netip.Prefix) (netlink.Link, error) {
+	si, err := v.subnetIndex(cidr)
+	if err != nil {
+		return nil, err
+	}
+	br, err := v.router.LinkByName(bridgeName(si))
+	if err != nil {
+		return nil, fmt.Errorf("bridge of subnet %s: %w", cidr, err)
+	}
+	return br, nil
 }
 
 // neighbours adds (with mac) or removes permanent router neighbour entries
@@ -419,13 +423,9 @@ func (f fabric) Unroute(_ context.Context, dst netip.Prefix, ref fakeec2.ENIRef)
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("unrouting %s from %s: %w", dst, ref.ENIID, err)
 	}
-	si, err := f.v.subnetIndex(ref.SubnetCIDR)
+	br, err := f.v.subnetBridge(ref.SubnetCIDR)
 	if err != nil {
 		return err
-	}
-	br, err := f.v.router.LinkByName(bridgeName(si))
-	if err != nil {
-		return fmt.Errorf("bridge of subnet %s: %w", ref.SubnetCIDR, err)
 	}
 	if err := f.v.neighbours(br, dst, nil, false); err != nil {
 		return fmt.Errorf("withdrawing %s from %s: %w", dst, ref.ENIID, err)
