@@ -49,7 +49,7 @@ func (a *Agent) syncUnitRules() {
 	var units []datapath.Unit
 	for _, e := range a.store.Snapshot(a.now()).ENIs {
 		for _, u := range e.Units {
-			units = append(units, unitsOn(e.DeviceNumber, []netip.Prefix{u.Unit})...)
+			units = append(units, datapath.Unit{Prefix: u.Unit.Masked(), Table: hostnet.TableFor(e.DeviceNumber)})
 		}
 	}
 	a.mu.Unlock()
