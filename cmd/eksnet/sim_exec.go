@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/sim"
 )
 
 func newSimExecCmd(a *app) *cobra.Command {

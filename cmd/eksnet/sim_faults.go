@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/sim"
 )
 
 func newSimFaultsCmd(a *app) *cobra.Command {

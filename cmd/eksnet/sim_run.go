@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/eksnet/eksnet/cni-agent/sim/fakeec2"
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
-	"github.com/eksnet/eksnet/cni-agent/simrun"
+	"github.com/eksnet/eksnet/sim/fakeec2"
+	"github.com/eksnet/eksnet/sim/simcluster"
+	"github.com/eksnet/eksnet/sim/simrun"
 	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/stacks"
 )

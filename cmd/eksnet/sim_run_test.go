@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
-	"github.com/eksnet/eksnet/cni-agent/simrun"
+	"github.com/eksnet/eksnet/sim"
+	"github.com/eksnet/eksnet/sim/simrun"
 	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/stacks"
 )

@@ -16,7 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/sim"
 )
 
 // testPostEnv makes the test binary a tiny HTTP client, so tests need no curl.

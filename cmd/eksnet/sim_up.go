@@ -19,8 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
-	"github.com/eksnet/eksnet/cni-agent/sim/fakeec2"
+	"github.com/eksnet/eksnet/sim"
+	"github.com/eksnet/eksnet/sim/fakeec2"
 )
 
 // simUpOptions are shared by `sim up` and the daemon it starts (`sim serve`).

@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/eksnet/eksnet/cni-agent/rpc"
-	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/sim"
 )
 
 // The agent and plugin binaries, built once by TestMain: the tests run the

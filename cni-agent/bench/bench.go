@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim"
+	"github.com/eksnet/eksnet/sim/simcluster"
 	"github.com/vishvananda/netlink"
 )
 

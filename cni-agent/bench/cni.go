@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/sim"
+	"github.com/eksnet/eksnet/sim"
 )
 
 // plugin is one CNI plugin as a runtime calls it on the node.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // fillResult is how many EC2 calls it took a fresh t3.medium in prefix mode,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // results are the benchmark's figures.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // Why a wrapper: Go starts children with vfork (CLONE_VM), and Linux folds

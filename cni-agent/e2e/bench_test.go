@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/rpc"
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // BenchmarkPluginAddDel measures what kubelet waits for per pod: exec of the

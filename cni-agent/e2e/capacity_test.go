@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // TestT3MediumFillsThroughThePlugin: a t3.medium runs exactly max pods - 2

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // TestPodTrafficAcrossNodes: pods on the primary and on secondary ENIs of

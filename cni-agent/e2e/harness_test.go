@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/rpc"
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 var bins simcluster.Binaries

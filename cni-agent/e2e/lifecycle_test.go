@@ -9,8 +9,8 @@ import (
 
 	"github.com/eksnet/eksnet/cni-agent/datapath"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
-	"github.com/eksnet/eksnet/cni-agent/sim"
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim"
+	"github.com/eksnet/eksnet/sim/simcluster"
 	"github.com/vishvananda/netlink"
 )
 

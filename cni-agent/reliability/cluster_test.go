@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/rpc"
-	"github.com/eksnet/eksnet/cni-agent/sim"
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // newCluster is a simulated VPC with one /20 subnet (room for 200 pods in

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // bins are the agent and plugin built from this checkout for the run.

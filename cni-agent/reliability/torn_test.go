@@ -11,7 +11,7 @@ import (
 
 	"github.com/eksnet/eksnet/cni-agent/agent"
 	"github.com/eksnet/eksnet/cni-agent/checkpoint"
-	"github.com/eksnet/eksnet/cni-agent/simcluster"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // TestTornCheckpoint: the agent is SIGKILLed with pods running and its

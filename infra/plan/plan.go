@@ -4,7 +4,7 @@
 // each node group's max pods with the reason and the CNI settings its
 // rendered user data carries, and the IP capacity of every subnet.
 //
-// `eksnet plan` prints it; the simulated VPC (cni-agent/sim) is built from
+// `eksnet plan` prints it; the simulated VPC (sim) is built from
 // it, so the plan is read from what the program actually registered (the
 // launch template's user data is decoded, not recomputed) rather than from
 // the config alone.

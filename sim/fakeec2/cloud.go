@@ -1,0 +1,351 @@
+// Package fakeec2 is the simulated VPC's EC2: the state of one VPC (subnets,
+// instances, ENIs, addresses, tags) and an HTTP handler that speaks the EC2
+// query protocol (form-encoded POST, XML answers, real AWS error codes) well
+// enough for aws-sdk-go-v2's ec2 client. It enforces what the node agent must
+// respect on AWS: the instance type's ENI and per-ENI address limits (a /28
+// prefix takes one address slot), subnet free space and /28 alignment with
+// fragmentation. Every change that matters to packets goes through a Fabric,
+// so in the simulation a wrong EC2 request breaks connectivity, not only an
+// assertion.
+package fakeec2
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/eksnet/eksnet/sim/faults"
+)
+
+// Limits are the instance type figures EC2 enforces on network interfaces.
+type Limits struct {
+	// MaxENIs is how many ENIs the instance may have attached, the primary included.
+	MaxENIs int
+	// IPv4PerENI counts the address slots of one ENI: the primary address, each
+	// secondary address and each /28 prefix take one slot.
+	IPv4PerENI int
+	// PrefixDelegation tells whether /28 prefixes may be assigned (Nitro).
+	PrefixDelegation bool
+}
+
+// ENIRef names an attached ENI for the fabric.
+type ENIRef struct {
+	InstanceID  string
+	ENIID       string
+	DeviceIndex int
+	MAC         net.HardwareAddr
+	PrimaryIP   netip.Addr
+	SubnetID    string
+	SubnetCIDR  netip.Prefix
+}
+
+// Fabric is the packet side of the simulation: the kernel objects that follow
+// EC2's state. The Cloud calls it with its lock held, so calls are ordered.
+type Fabric interface {
+	// AttachENI makes the ENI appear in the instance (device index > 0).
+	AttachENI(ctx context.Context, eni ENIRef) error
+	// DetachENI removes it again.
+	DetachENI(ctx context.Context, eni ENIRef) error
+	// Route makes the VPC deliver dst (a /32 or /28) to the ENI.
+	Route(ctx context.Context, dst netip.Prefix, eni ENIRef) error
+	// Unroute stops delivering dst.
+	Unroute(ctx context.Context, dst netip.Prefix, eni ENIRef) error
+}
+
+// SubnetSpec is one subnet of the VPC.
+type SubnetSpec struct {
+	AZ   string
+	CIDR netip.Prefix
+}
+
+// Config sets up a Cloud.
+type Config struct {
+	Region  string
+	VPCCIDR netip.Prefix
+	Subnets []SubnetSpec
+	// Limits returns the limits of an instance type.
+	Limits func(instanceType string) (Limits, error)
+	// Fabric follows the state in the kernel; nil keeps the state only.
+	Fabric Fabric
+	Faults *faults.Faults
+	Calls  *faults.Recorder
+	// OnChange is called (without the lock) after every change of state.
+	OnChange func()
+	Logger   *slog.Logger
+}
+
+// Cloud is one simulated VPC's EC2 state. It is safe for concurrent use.
+type Cloud struct {
+	cfg       Config
+	log       *slog.Logger
+	mu        sync.Mutex
+	vpcID     string
+	sgID      string
+	subnets   []*subnet
+	instances map[string]*instance
+	enis      map[string]*eni
+	order     []string // ENI ids in creation order, for stable answers
+	macSeq    uint32
+	macBase   [2]byte
+}
+
+type subnet struct {
+	id   string
+	az   string
+	pool *pool
+	tags map[string]string
+}
+
+type instance struct {
+	id, typ, az, subnetID string
+	limits                Limits
+	launched              time.Time
+	tags                  map[string]string
+}
+
+type attachment struct {
+	id                  string
+	instanceID          string
+	deviceIndex         int
+	deleteOnTermination bool
+	at                  time.Time
+}
+
+type eni struct {
+	id, subnetID, description string
+	mac                       net.HardwareAddr
+	primary                   netip.Addr
+	secondary                 []netip.Addr
+	prefixes                  []netip.Prefix
+	tags                      map[string]string
+	sgs                       []string
+	sourceDestCheck           bool
+	att                       *attachment
+}
+
+func (e *eni) slots() int { return 1 + len(e.secondary) + len(e.prefixes) }
+
+// New builds the VPC's state: the VPC, its subnets and a default security group.
+func New(cfg Config) (*Cloud, error) {
+	if !cfg.VPCCIDR.IsValid() || !cfg.VPCCIDR.Addr().Is4() {
+		return nil, fmt.Errorf("vpc cidr %q: must be an IPv4 prefix", cfg.VPCCIDR)
+	}
+	if len(cfg.Subnets) == 0 {
+		return nil, errors.New("subnets: at least one subnet is required")
+	}
+	if cfg.Limits == nil {
+		return nil, errors.New("limits: an instance type lookup is required")
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.Faults == nil {
+		cfg.Faults = faults.New(1)
+	}
+	if cfg.Calls == nil {
+		cfg.Calls = faults.NewRecorder(0)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cloud{cfg: cfg, log: cfg.Logger, instances: map[string]*instance{}, enis: map[string]*eni{},
+		vpcID: newID("vpc"), sgID: newID("sg")}
+	_, _ = rand.Read(c.macBase[:])
+	for i, s := range cfg.Subnets {
+		if !s.CIDR.IsValid() || s.CIDR.Bits() > 28 || s.CIDR.Bits() < 16 {
+			return nil, fmt.Errorf("subnets[%d].cidr %s: must be an IPv4 prefix between /16 and /28", i, s.CIDR)
+		}
+		if !cfg.VPCCIDR.Contains(s.CIDR.Addr()) || s.CIDR.Bits() < cfg.VPCCIDR.Bits() {
+			return nil, fmt.Errorf("subnets[%d].cidr %s: must be inside the vpc cidr %s", i, s.CIDR, cfg.VPCCIDR)
+		}
+		for j, o := range c.subnets {
+			if o.pool.cidr.Overlaps(s.CIDR) {
+				return nil, fmt.Errorf("subnets[%d].cidr %s: overlaps subnets[%d] %s", i, s.CIDR, j, o.pool.cidr)
+			}
+		}
+		c.subnets = append(c.subnets, &subnet{id: newID("subnet"), az: s.AZ, pool: newPool(s.CIDR), tags: map[string]string{}})
+	}
+	return c, nil
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)[:17]
+}
+
+// VPCID returns the VPC's id.
+func (c *Cloud) VPCID() string { return c.vpcID }
+
+// Region returns the region the fake answers for.
+func (c *Cloud) Region() string { return c.cfg.Region }
+
+// Faults returns the fault injector the handler consults.
+func (c *Cloud) Faults() *faults.Faults { return c.cfg.Faults }
+
+// Calls returns the call log.
+func (c *Cloud) Calls() *faults.Recorder { return c.cfg.Calls }
+
+func (c *Cloud) changed() {
+	if c.cfg.OnChange != nil {
+		c.cfg.OnChange()
+	}
+}
+
+func (c *Cloud) nextMAC() net.HardwareAddr {
+	c.macSeq++
+	s := c.macSeq
+	// 0x0e: locally administered unicast, as EC2's own MACs are.
+	return net.HardwareAddr{0x0e, c.macBase[0], c.macBase[1], byte(s >> 16), byte(s >> 8), byte(s)}
+}
+
+func (c *Cloud) subnetByID(id string) *subnet {
+	for _, s := range c.subnets {
+		if s.id == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// LaunchSpec describes an instance to launch.
+type LaunchSpec struct {
+	InstanceType string
+	// SubnetID defaults to the first subnet.
+	SubnetID string
+}
+
+// LaunchInstance creates an instance with its primary ENI (device 0) in the
+// subnet. The caller builds the primary ENI's kernel side from the returned
+// state, since it owns the instance's namespace; nothing goes to the Fabric.
+func (c *Cloud) LaunchInstance(spec LaunchSpec) (InstanceState, error) {
+	lim, err := c.cfg.Limits(spec.InstanceType)
+	if err != nil {
+		return InstanceState{}, fmt.Errorf("instance type %q: %w", spec.InstanceType, err)
+	}
+	if lim.MaxENIs < 1 || lim.IPv4PerENI < 1 {
+		return InstanceState{}, fmt.Errorf("instance type %q: limits %+v allow no network interface", spec.InstanceType, lim)
+	}
+	c.mu.Lock()
+	sn := c.subnets[0]
+	if spec.SubnetID != "" {
+		sn = c.subnetByID(spec.SubnetID)
+		if sn == nil {
+			c.mu.Unlock()
+			return InstanceState{}, fmt.Errorf("subnet %q: no such subnet", spec.SubnetID)
+		}
+	}
+	inst := &instance{id: newID("i"), typ: spec.InstanceType, az: sn.az, subnetID: sn.id, limits: lim,
+		launched: time.Now().UTC(), tags: map[string]string{}}
+	e := &eni{id: newID("eni"), subnetID: sn.id, mac: c.nextMAC(), tags: map[string]string{}, sgs: []string{c.sgID},
+		sourceDestCheck: true, description: "primary network interface"}
+	addrs, ok := sn.pool.takeAddrs(e.id, 1)
+	if !ok {
+		c.mu.Unlock()
+		return InstanceState{}, fmt.Errorf("subnet %s: no free address for the primary interface", sn.pool.cidr)
+	}
+	e.primary = addrs[0]
+	e.att = &attachment{id: newID("eni-attach"), instanceID: inst.id, deviceIndex: 0, deleteOnTermination: true, at: inst.launched}
+	c.instances[inst.id] = inst
+	c.enis[e.id] = e
+	c.order = append(c.order, e.id)
+	st := c.instanceStateLocked(inst)
+	c.mu.Unlock()
+	c.changed()
+	return st, nil
+}
+
+// TerminateInstance removes the instance, deletes the ENIs marked
+// delete-on-termination and detaches the others, as EC2 does.
+func (c *Cloud) TerminateInstance(ctx context.Context, id string) error {
+	c.mu.Lock()
+	inst, ok := c.instances[id]
+	if !ok {
+		c.mu.Unlock()
+		return fmt.Errorf("instance %q: not found", id)
+	}
+	var errs []error
+	for _, eid := range append([]string(nil), c.order...) {
+		e := c.enis[eid]
+		if e == nil || e.att == nil || e.att.instanceID != inst.id {
+			continue
+		}
+		deleteToo := e.att.deviceIndex == 0 || e.att.deleteOnTermination
+		if e.att.deviceIndex > 0 {
+			errs = append(errs, c.detachLocked(ctx, e))
+		} else {
+			e.att = nil
+		}
+		if deleteToo {
+			c.deleteLocked(e)
+		}
+	}
+	delete(c.instances, id)
+	c.mu.Unlock()
+	c.changed()
+	return errors.Join(errs...)
+}
+
+func (c *Cloud) refLocked(e *eni) ENIRef {
+	sn := c.subnetByID(e.subnetID)
+	r := ENIRef{ENIID: e.id, MAC: e.mac, PrimaryIP: e.primary, SubnetID: e.subnetID, SubnetCIDR: sn.pool.cidr}
+	if e.att != nil {
+		r.InstanceID, r.DeviceIndex = e.att.instanceID, e.att.deviceIndex
+	}
+	return r
+}
+
+// routesOf lists what the fabric must route to the ENI: its secondary
+// addresses and prefixes (the primary address is reached on the subnet).
+func routesOf(e *eni) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(e.secondary)+len(e.prefixes))
+	for _, a := range e.secondary {
+		out = append(out, netip.PrefixFrom(a, 32))
+	}
+	return append(out, e.prefixes...)
+}
+
+// detachLocked unroutes and removes the ENI from its instance.
+func (c *Cloud) detachLocked(ctx context.Context, e *eni) error {
+	if e.att == nil {
+		return nil
+	}
+	ref := c.refLocked(e)
+	var errs []error
+	if c.cfg.Fabric != nil {
+		for _, p := range routesOf(e) {
+			errs = append(errs, c.cfg.Fabric.Unroute(ctx, p, ref))
+		}
+		if e.att.deviceIndex > 0 {
+			errs = append(errs, c.cfg.Fabric.DetachENI(ctx, ref))
+		}
+	}
+	e.att = nil
+	return errors.Join(errs...)
+}
+
+// deleteLocked frees the ENI's addresses and forgets it.
+func (c *Cloud) deleteLocked(e *eni) {
+	sn := c.subnetByID(e.subnetID)
+	sn.pool.release(e.primary)
+	for _, a := range e.secondary {
+		sn.pool.release(a)
+	}
+	for _, p := range e.prefixes {
+		sn.pool.releasePrefix(p)
+	}
+	delete(c.enis, e.id)
+	for i, id := range c.order {
+		if id == e.id {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+}
