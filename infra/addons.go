@@ -20,7 +20,7 @@ import (
 // Pinned versions of what the add-ons install.
 const (
 	LBCChart        = "aws-load-balancer-controller"
-	LBCChartVersion = "1.14.0"
+	LBCChartVersion = "1.14.0" // appVersion LBCAppVersion
 	LBCChartRepo    = "https://aws.github.io/eks-charts"
 	LBCNamespace    = "kube-system"
 	LBCAccount      = "aws-load-balancer-controller"

@@ -31,6 +31,44 @@ type Statement struct {
 	Condition map[string]map[string]any `json:"Condition,omitempty"`
 }
 
+// UnmarshalJSON reads a statement as IAM writes it: Action and Resource
+// are a string or a list of strings.
+func (s *Statement) UnmarshalJSON(b []byte) error {
+	type plain Statement
+	var raw struct {
+		plain
+		Action   json.RawMessage `json:"Action"`
+		Resource json.RawMessage `json:"Resource"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*s = Statement(raw.plain)
+	var err error
+	if s.Action, err = stringOrList(raw.Action); err != nil {
+		return fmt.Errorf("statement %q action: %w", s.Sid, err)
+	}
+	if s.Resource, err = stringOrList(raw.Resource); err != nil {
+		return fmt.Errorf("statement %q resource: %w", s.Sid, err)
+	}
+	return nil
+}
+
+func stringOrList(b json.RawMessage) ([]string, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		return []string{one}, nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("want a string or a list of strings: %w", err)
+	}
+	return list, nil
+}
+
 // JSON renders the document.
 func (d PolicyDocument) JSON() string {
 	b, err := json.Marshal(d)
