@@ -70,6 +70,8 @@ func NewKubernetes(ctx *pulumi.Context, name string, cfg stacks.Config, cluster 
 				Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(sn.AZ)},
 				OtherFields: map[string]any{"spec": pulumi.Map{
 					"subnet":         network.Subnets[sn.Name].ID(),
+					// The nodes' group (EKS's cluster security group, see
+					// NewCluster), so pods reach nodes and each other.
 					"securityGroups": pulumi.StringArray{cluster.EKS.ClusterSecurityGroupId},
 				}},
 			}, pulumi.Parent(k), pulumi.Provider(k.Provider))

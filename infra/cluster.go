@@ -107,12 +107,18 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 	parent := pulumi.Parent(c)
 	apiMode := eks.AuthenticationModeApi // access entries; the aws-auth ConfigMap is deprecated
 	eargs := &eks.ClusterArgs{
-		Name:                            pulumi.String(cfg.ClusterName),
-		Version:                         pulumi.String(cfg.KubernetesVersion),
-		VpcId:                           args.Network.VPC.ID(),
-		PublicSubnetIds:                 args.Network.PublicSubnetIDs,
-		PrivateSubnetIds:                args.Network.PrivateSubnetIDs,
-		SkipDefaultNodeGroup:            pulumi.BoolRef(true),
+		Name:                 pulumi.String(cfg.ClusterName),
+		Version:              pulumi.String(cfg.KubernetesVersion),
+		VpcId:                args.Network.VPC.ID(),
+		PublicSubnetIds:      args.Network.PublicSubnetIDs,
+		PrivateSubnetIds:     args.Network.PrivateSubnetIDs,
+		SkipDefaultNodeGroup: pulumi.BoolRef(true),
+		// Managed node groups whose launch template names no security
+		// group get the security group EKS creates for the cluster; the
+		// groups pulumi-eks would add are attached to nothing we run. With
+		// them skipped, ClusterSecurityGroupId is EKS's group, the one the
+		// nodes carry, which is what pods on custom-networking ENIs need.
+		SkipDefaultSecurityGroups:       pulumi.BoolRef(true),
 		EndpointPublicAccess:            pulumi.Bool(cfg.Cluster.EndpointPublicAccess),
 		EndpointPrivateAccess:           pulumi.Bool(cfg.Cluster.EndpointPrivateAccess),
 		EnabledClusterLogTypes:          pulumi.ToStringArray(cfg.Cluster.LogTypes),

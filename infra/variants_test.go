@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -59,6 +60,18 @@ func TestAWSVPCCNICustomNetworking(t *testing.T) {
 		subnet := one(t, m, tSubnet, "network-pod-"+az)
 		if str(obj(ec.Inputs["spec"])["subnet"]) != subnet.ID {
 			t.Errorf("ENIConfig %s points at %v, want pod subnet %s", az, ec.Inputs["spec"], subnet.ID)
+		}
+		// Pods must carry the nodes' group: EKS gives managed node group
+		// instances its cluster security group when the launch template
+		// names none, and pulumi-eks returns that group only with
+		// skipDefaultSecurityGroups (the mock models both).
+		if sgs := obj(ec.Inputs["spec"])["securityGroups"]; !reflect.DeepEqual(sgs, []any{plan.MockEKSClusterSecurityGroup(cfg.ClusterName)}) {
+			t.Errorf("ENIConfig %s security groups %v, want the EKS cluster security group %s the nodes carry", az, sgs, plan.MockEKSClusterSecurityGroup(cfg.ClusterName))
+		}
+	}
+	for _, lt := range m.ByType(tLT) {
+		if sgs, ok := lt.Inputs["vpcSecurityGroupIds"]; ok && sgs != nil {
+			t.Errorf("launch template %s names security groups %v: nodes would leave the EKS cluster group the ENIConfigs give pods", lt.Name, sgs)
 		}
 	}
 	cni := obj(m.ByType(tCluster)[0].Inputs["vpcCniOptions"])

@@ -171,7 +171,17 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		out["oidcIssuer"] = strings.TrimPrefix(issuer, "https://")
 		out["oidcProviderUrl"] = issuer
 		out["oidcProviderArn"] = fmt.Sprintf("arn:aws:iam::%s:oidc-provider/%s", m.Account, strings.TrimPrefix(issuer, "https://"))
-		out["clusterSecurityGroupId"] = "sg-" + shortHash(name, 17)
+		// pulumi-eks v3.9.1 (ClusterArgs.SkipDefaultSecurityGroups,
+		// Cluster.ClusterSecurityGroupId): the ids are the EKS-created
+		// cluster security group only when skipDefaultSecurityGroups is
+		// true; otherwise they are the groups pulumi-eks makes itself.
+		if skip, _ := in["skipDefaultSecurityGroups"].(bool); skip {
+			out["clusterSecurityGroupId"] = MockEKSClusterSecurityGroup(name)
+			out["nodeSecurityGroupId"] = MockEKSClusterSecurityGroup(name)
+		} else {
+			out["clusterSecurityGroupId"] = "sg-" + shortHash("pulumi-eks-cluster-"+name, 17)
+			out["nodeSecurityGroupId"] = "sg-" + shortHash("pulumi-eks-node-"+name, 17)
+		}
 		out["core"] = map[string]any{"endpoint": endpoint}
 	}
 	if _, ok := out["arn"]; !ok && strings.HasPrefix(args.TypeToken, "aws:") {
@@ -183,6 +193,13 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.regs = append(m.regs, reg)
 	m.mu.Unlock()
 	return id, resource.NewPropertyMapFromMap(out), nil
+}
+
+// MockEKSClusterSecurityGroup is the id the mock engine gives the security
+// group EKS itself creates for cluster name: the group EKS attaches to
+// managed node group instances whose launch template names none.
+func MockEKSClusterSecurityGroup(name string) string {
+	return "sg-" + shortHash("eks-cluster-sg-"+name, 17)
 }
 
 // plain turns a property map into plain Go values, secrets unwrapped and
