@@ -2,6 +2,7 @@ package infra
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -69,7 +70,7 @@ func NewKubernetes(ctx *pulumi.Context, name string, cfg stacks.Config, cluster 
 				Kind:       pulumi.String("ENIConfig"),
 				Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(sn.AZ)},
 				OtherFields: map[string]any{"spec": pulumi.Map{
-					"subnet":         network.Subnets[sn.Name].ID(),
+					"subnet": network.Subnets[sn.Name].ID(),
 					// The nodes' group (EKS's cluster security group, see
 					// NewCluster), so pods reach nodes and each other.
 					"securityGroups": pulumi.StringArray{cluster.EKS.ClusterSecurityGroupId},
@@ -143,7 +144,7 @@ func NewAddons(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsA
 		}
 	}
 	if cfg.Addons.DemoApp {
-		if err := a.demo(ctx, name, args, parent, k8s); err != nil {
+		if err := a.demo(ctx, name, cfg, args, parent, k8s); err != nil {
 			return nil, err
 		}
 	}
@@ -199,7 +200,7 @@ func (a *Addons) loadBalancerController(ctx *pulumi.Context, name string, cfg st
 	return nil
 }
 
-func (a *Addons) demo(ctx *pulumi.Context, name string, args AddonsArgs, parent, k8s pulumi.ResourceOption) error {
+func (a *Addons) demo(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsArgs, parent, k8s pulumi.ResourceOption) error {
 	ns := a.Namespaces[DemoNamespace].Metadata.Name().Elem()
 	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("game-2048")}
 	if _, err := appsv1.NewDeployment(ctx, name+"-2048", &appsv1.DeploymentArgs{
@@ -240,6 +241,9 @@ func (a *Addons) demo(ctx *pulumi.Context, name string, args AddonsArgs, parent,
 				// IP targets: the ALB sends straight to pod IPs, which the
 				// VPC routes because pods hold ENI addresses.
 				"alb.ingress.kubernetes.io/target-type": pulumi.String("ip"),
+				// Only these may reach the ALB (its security group rules);
+				// an update refuses an empty list, so never the world by default.
+				"alb.ingress.kubernetes.io/inbound-cidrs": pulumi.String(strings.Join(cfg.Addons.DemoAllowedCIDRs, ",")),
 			},
 		},
 		Spec: networkingv1.IngressSpecArgs{

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -184,6 +185,12 @@ func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ..
 }
 
 func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// RequireDeployable is what an update needs beyond Validate: the real
+// node bundles and a named audience for every public surface.
+func RequireDeployable(cfg stacks.Config) error {
+	return errors.Join(RequireAgentBuilds(cfg), cfg.ValidateExposure())
+}
 
 // RequireAgentBuilds refuses placeholder bundles for the architectures the
 // node groups run: an update would boot nodes whose agent is a script that

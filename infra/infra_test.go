@@ -450,8 +450,10 @@ func checkCluster(t *testing.T, cfg stacks.Config, m *plan.Mocks) {
 		if len(keys) != 1 || str(in["encryptionConfigKeyArn"]) == "" || !strings.HasSuffix(str(in["encryptionConfigKeyArn"]), keys[0].ID) || keys[0].Inputs["enableKeyRotation"] != true {
 			t.Errorf("prod secrets encryption: keys %v, cluster key %v", keys, in["encryptionConfigKeyArn"])
 		}
-		if in["endpointPublicAccess"] != false || in["endpointPrivateAccess"] != true {
-			t.Error("prod endpoint is not private only")
+		// Public too: pulumi up applies in-cluster resources from outside
+		// the VPC; nodes use the private endpoint.
+		if in["endpointPublicAccess"] != true || in["endpointPrivateAccess"] != true {
+			t.Error("prod endpoint is not public and private")
 		}
 		for _, r := range append([]plan.Registration{cl[0], vpc, keys[0]}, buckets...) {
 			if !r.Protect {

@@ -89,7 +89,26 @@ func TestUpdateRefusesPlaceholderAgent(t *testing.T) {
 		t.Error("resources registered before the refusal")
 	}
 	config["eksnet:cni"] = `{"mode":"aws-vpc-cni"}`
+	_, err = runProgramMode(t, "dev", config, false)
+	if err == nil || !strings.Contains(err.Error(), "eksnet:cluster.publicAccessCidrs: empty") || !strings.Contains(err.Error(), "eksnet:addons.demoAllowedCidrs: empty") {
+		t.Fatalf("update with the endpoint and demo ALB open to the world by default: %v", err)
+	}
+	config["eksnet:cluster"] = `{"publicAccessCidrs":["203.0.113.7/32"]}`
+	config["eksnet:addons"] = `{"demoAllowedCidrs":["203.0.113.7/32"]}`
 	if _, err := runProgramMode(t, "dev", config, false); err != nil {
 		t.Fatalf("aws-vpc-cni update needs no agent build: %v", err)
+	}
+}
+
+// TestDemoALBAdmitsOnlyNamedCIDRs reads the demo Ingress the controller
+// will act on: alb.ingress.kubernetes.io/inbound-cidrs carries the
+// configured list, so the ALB's security group admits no one else.
+func TestDemoALBAdmitsOnlyNamedCIDRs(t *testing.T) {
+	cfg := preset(t, "dev")
+	cfg.Addons.DemoAllowedCIDRs = []string{"203.0.113.0/24", "198.51.100.7/32"}
+	_, m := run(t, cfg)
+	ing := one(t, m, "kubernetes:networking.k8s.io/v1:Ingress", "addons-2048")
+	if got := str(obj(objMeta(ing)["annotations"])["alb.ingress.kubernetes.io/inbound-cidrs"]); got != "203.0.113.0/24,198.51.100.7/32" {
+		t.Errorf("demo ingress inbound-cidrs %q, want the configured eksnet:addons.demoAllowedCidrs", got)
 	}
 }

@@ -56,7 +56,7 @@ func Build(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		return nil, fmt.Errorf("stack %s: %w", cfg.Env, err)
 	}
 	if !ctx.DryRun() {
-		if err := RequireAgentBuilds(cfg); err != nil {
+		if err := RequireDeployable(cfg); err != nil {
 			return nil, fmt.Errorf("stack %s: %w", cfg.Env, err)
 		}
 	}

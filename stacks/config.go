@@ -58,10 +58,15 @@ type Network struct {
 
 // Cluster is the EKS control plane.
 type Cluster struct {
-	EndpointPublicAccess  bool     `json:"endpointPublicAccess"`
-	EndpointPrivateAccess bool     `json:"endpointPrivateAccess"`
-	PublicAccessCIDRs     []string `json:"publicAccessCidrs,omitempty"`
-	LogTypes              []string `json:"logTypes,omitempty"`
+	EndpointPublicAccess  bool `json:"endpointPublicAccess"`
+	EndpointPrivateAccess bool `json:"endpointPrivateAccess"`
+	// PublicAccessCIDRs may reach the public endpoint; an update refuses
+	// an empty list while the endpoint is public (see ValidateExposure).
+	PublicAccessCIDRs []string `json:"publicAccessCidrs,omitempty"`
+	// DeployerInVPC says pulumi up runs inside the VPC (or a peered
+	// network), the only place a private-only endpoint can be reached from.
+	DeployerInVPC bool     `json:"deployerInVpc,omitempty"`
+	LogTypes      []string `json:"logTypes,omitempty"`
 	// SecretsEncryption creates a KMS key for envelope encryption of Secrets.
 	SecretsEncryption bool `json:"secretsEncryption"`
 	// ServiceCIDR is the Kubernetes service range; must not overlap the VPC.
@@ -136,6 +141,9 @@ type Addons struct {
 	LoadBalancerController bool `json:"loadBalancerController"`
 	// DemoApp deploys the 2048 game behind an ALB Ingress in IP target mode.
 	DemoApp bool `json:"demoApp"`
+	// DemoAllowedCIDRs may reach the demo's ALB (inbound-cidrs); required
+	// by an update while DemoApp is true.
+	DemoAllowedCIDRs []string `json:"demoAllowedCidrs,omitempty"`
 	// Namespaces are created by the stack, each with the default LimitRange.
 	Namespaces []string `json:"namespaces,omitempty"`
 }

@@ -28,8 +28,14 @@ const DefaultKubernetesVersion = "1.33"
 //   - dev: two AZs, one NAT gateway, small nodes, public endpoint, demo app;
 //   - staging: three AZs, one NAT gateway, prefix delegation, public and
 //     private endpoint;
-//   - prod: three AZs, a NAT gateway per AZ, private endpoint only, KMS
-//     encryption of Secrets, all control-plane logs, Pulumi protect.
+//   - prod: three AZs, a NAT gateway per AZ, public and private endpoint
+//     (nodes use the private one; pulumi up needs the public one unless it
+//     runs in the VPC), KMS encryption of Secrets, all control-plane logs,
+//     Pulumi protect.
+//
+// No preset opens anything to the internet by itself: an update needs
+// eksnet:cluster.publicAccessCidrs (and addons.demoAllowedCidrs with the
+// demo), see Config.ValidateExposure.
 func Preset(name, env, region string) (Config, error) {
 	base := Config{
 		Preset:            name,
@@ -75,6 +81,7 @@ func Preset(name, env, region string) (Config, error) {
 	case PresetProd:
 		base.Network.AZCount = 3
 		base.Network.NAT = NATPerAZ
+		base.Cluster.EndpointPublicAccess = true
 		base.Cluster.EndpointPrivateAccess = true
 		base.Cluster.LogTypes = []string{"api", "audit", "authenticator", "controllerManager", "scheduler"}
 		base.Cluster.SecretsEncryption = true

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"errors"
 	"github.com/eksnet/eksnet/infra/cidrplan"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ func TestPresetsValidate(t *testing.T) {
 		})
 	}
 	prod := mustPreset(t, PresetProd)
-	if !prod.Protect || !prod.Cluster.SecretsEncryption || prod.Cluster.EndpointPublicAccess || prod.Network.NAT != NATPerAZ {
+	if !prod.Protect || !prod.Cluster.SecretsEncryption || !prod.Cluster.EndpointPublicAccess || !prod.Cluster.EndpointPrivateAccess || prod.Network.NAT != NATPerAZ {
 		t.Errorf("prod preset lost its guarantees: %+v", prod)
 	}
 }
@@ -97,8 +98,16 @@ func TestBadPresets(t *testing.T) {
 			`eksnet:nodeGroups[0].instanceTypes: m5.large is amd64 but m6g.large is arm64`},
 		{"sizes", PresetDev, func(c *Config) { c.NodeGroups[0].DesiredSize = 9 },
 			`eksnet:nodeGroups[0]: sizes min 1, desired 9, max 3`},
-		{"no endpoint", PresetProd, func(c *Config) { c.Cluster.EndpointPrivateAccess = false },
+		{"no endpoint", PresetProd, func(c *Config) { c.Cluster.EndpointPrivateAccess, c.Cluster.EndpointPublicAccess = false, false },
 			`eksnet:cluster: endpointPublicAccess and endpointPrivateAccess are both false`},
+		{"private only, deployer outside", PresetProd, func(c *Config) { c.Cluster.EndpointPublicAccess = false },
+			`eksnet:cluster.endpointPublicAccess false: with a private-only endpoint ` + "`pulumi up`" + ` cannot reach the API server`},
+		{"cidrs on a private endpoint", PresetProd, func(c *Config) {
+			c.Cluster.EndpointPublicAccess, c.Cluster.DeployerInVPC = false, true
+			c.Cluster.PublicAccessCIDRs = []string{"203.0.113.0/24"}
+		}, `eksnet:cluster.publicAccessCidrs [203.0.113.0/24]: endpointPublicAccess is false`},
+		{"bad demo cidr", PresetDev, func(c *Config) { c.Addons.DemoAllowedCIDRs = []string{"10.0.0.1/8"} },
+			`eksnet:addons.demoAllowedCidrs "10.0.0.1/8": host bits set`},
 		{"bad sha", PresetDev, func(c *Config) { c.CNI.Agent.AMD64SHA256 = "abc" },
 			`eksnet:cni.agent.amd64Sha256 "abc": must be 64 hex digits`},
 		{"vpc host bits", PresetDev, func(c *Config) { c.Network.VPCCIDR = "10.0.0.1/16" },
@@ -212,5 +221,31 @@ func TestArch(t *testing.T) {
 		if got := Arch(it); got != want {
 			t.Errorf("Arch(%s) = %s, want %s", it, got, want)
 		}
+	}
+}
+
+// TestUpdateNamesWhoMayReachPublicSurfaces: no preset may reach `up`
+// with its API endpoint or demo ALB open to the world by default; a
+// private-only endpoint with the deployer inside the VPC needs no CIDRs.
+func TestUpdateNamesWhoMayReachPublicSurfaces(t *testing.T) {
+	for _, name := range PresetNames {
+		c := mustPreset(t, name)
+		err := c.ValidateExposure()
+		if err == nil || !strings.Contains(err.Error(), "eksnet:cluster.publicAccessCidrs: empty") {
+			t.Errorf("preset %s: ValidateExposure() = %v, want the empty publicAccessCidrs refused", name, err)
+		}
+		if c.Addons.DemoApp != (err != nil && strings.Contains(err.Error(), "eksnet:addons.demoAllowedCidrs: empty")) {
+			t.Errorf("preset %s (demo %v): ValidateExposure() = %v", name, c.Addons.DemoApp, err)
+		}
+		c.Cluster.PublicAccessCIDRs = []string{"203.0.113.7/32"}
+		c.Addons.DemoAllowedCIDRs = []string{Open}
+		if err := c.ValidateExposure(); err != nil {
+			t.Errorf("preset %s with CIDRs named: %v", name, err)
+		}
+	}
+	c := mustPreset(t, PresetProd)
+	c.Cluster.EndpointPublicAccess, c.Cluster.DeployerInVPC = false, true
+	if err := errors.Join(c.Validate(), c.ValidateExposure()); err != nil {
+		t.Errorf("private-only prod with the deployer in the VPC: %v", err)
 	}
 }

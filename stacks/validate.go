@@ -109,6 +109,10 @@ func (c Config) Validate() error {
 	for _, cidr := range cl.PublicAccessCIDRs {
 		checkCIDR(&errs, "eksnet:cluster.publicAccessCidrs", cidr)
 	}
+	errs = append(errs, c.validateEndpoint()...)
+	for _, cidr := range c.Addons.DemoAllowedCIDRs {
+		checkCIDR(&errs, "eksnet:addons.demoAllowedCidrs", cidr)
+	}
 	for _, lt := range cl.LogTypes {
 		oneOf("eksnet:cluster.logTypes", lt, logTypes)
 	}

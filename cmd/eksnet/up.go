@@ -15,7 +15,7 @@ func newUpCmd(a *app) *cobra.Command {
 		Use:   "up ENV",
 		Short: "Create or update the stack in AWS (needs the pulumi CLI and AWS credentials)",
 		Long: `Run ` + "`pulumi up`" + ` for stack ENV through the Automation API, streaming progress.
-Refuses agent mode until the node bundles (eksnet bundle) are configured. See ` + "`eksnet preview --help`" + `
+Refuses agent mode until the node bundles (eksnet bundle) are configured, and a public endpoint or demo ALB until eksnet:cluster.publicAccessCidrs / eksnet:addons.demoAllowedCidrs name who may reach them. See ` + "`eksnet preview --help`" + `
 for the CLI, credential and backend requirements.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -23,7 +23,7 @@ for the CLI, credential and backend requirements.`,
 			if err != nil {
 				return err
 			}
-			if err := infra.RequireAgentBuilds(cfg); err != nil {
+			if err := infra.RequireDeployable(cfg); err != nil {
 				return err
 			}
 			st, err := a.pulumiStack(cmd.Context(), root, cfg)
