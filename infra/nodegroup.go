@@ -22,6 +22,9 @@ func AMIParameter(version, os, arch string) (string, error) {
 	if cpu == "" {
 		return "", fmt.Errorf("ami parameter: architecture %q: accepted values are amd64, arm64", arch)
 	}
+	if err := stacks.AMIPublished(os, version); err != nil {
+		return "", fmt.Errorf("ami parameter: %w", err)
+	}
 	switch os {
 	case "al2023":
 		return fmt.Sprintf("/aws/service/eks/optimized-ami/%s/amazon-linux-2023/%s/standard/recommended/image_id", version, cpu), nil
@@ -32,9 +35,7 @@ func AMIParameter(version, os, arch string) (string, error) {
 		}
 		return fmt.Sprintf("/aws/service/eks/optimized-ami/%s/amazon-linux-2%s/recommended/image_id", version, suffix), nil
 	case "bottlerocket":
-		if arch == "arm64" {
-			cpu = "aarch64"
-		}
+		// AWS names the architectures x86_64 and arm64 here too.
 		return fmt.Sprintf("/aws/service/bottlerocket/aws-k8s-%s/%s/latest/image_id", version, cpu), nil
 	}
 	return "", fmt.Errorf("ami parameter: os %q: accepted values are al2023, al2, bottlerocket", os)

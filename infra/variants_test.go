@@ -196,12 +196,14 @@ func TestAgentBuildsFromFiles(t *testing.T) {
 // Bottlerocket too (Bottlerocket runs the AWS VPC CNI: it has no shell
 // user data to install the agent).
 func TestOtherOperatingSystems(t *testing.T) {
-	for _, tt := range []struct{ os, mode, param string }{
-		{"al2", stacks.CNIAgent, "/aws/service/eks/optimized-ami/1.33/amazon-linux-2/recommended/image_id"},
-		{"bottlerocket", stacks.CNIAWSVPC, "/aws/service/bottlerocket/aws-k8s-1.33/x86_64/latest/image_id"},
+	for _, tt := range []struct{ os, version, mode, param string }{
+		// AL2 AMIs end at 1.32 (see testdata/eks-ami-ssm).
+		{"al2", "1.32", stacks.CNIAgent, "/aws/service/eks/optimized-ami/1.32/amazon-linux-2/recommended/image_id"},
+		{"bottlerocket", "1.33", stacks.CNIAWSVPC, "/aws/service/bottlerocket/aws-k8s-1.33/x86_64/latest/image_id"},
 	} {
 		t.Run(tt.os, func(t *testing.T) {
 			cfg := preset(t, stacks.PresetDev)
+			cfg.KubernetesVersion = tt.version
 			cfg.CNI.Mode = tt.mode
 			cfg.NodeGroups[0].OS = tt.os
 			st, m := run(t, cfg)
@@ -233,9 +235,6 @@ func TestBuildRejectsInvalidConfig(t *testing.T) {
 
 func TestPureHelpers(t *testing.T) {
 	for _, tt := range []struct{ v, os, arch, want, err string }{
-		{"1.33", "al2023", "arm64", "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/arm64/standard/recommended/image_id", ""},
-		{"1.31", "al2", "arm64", "/aws/service/eks/optimized-ami/1.31/amazon-linux-2-arm64/recommended/image_id", ""},
-		{"1.32", "bottlerocket", "arm64", "/aws/service/bottlerocket/aws-k8s-1.32/aarch64/latest/image_id", ""},
 		{"1.32", "windows", "amd64", "", `os "windows": accepted values are al2023, al2, bottlerocket`},
 		{"1.32", "al2023", "riscv64", "", `architecture "riscv64"`},
 	} {

@@ -177,6 +177,9 @@ func (c Config) validateNodeGroups() []error {
 		if !slices.Contains(osNames, ng.OS) {
 			bad("%s.os %q: accepted values are %s", key, ng.OS, strings.Join(osNames, ", "))
 		}
+		if err := AMIPublished(ng.OS, c.KubernetesVersion); err != nil {
+			bad("%s.%w", key, err)
+		}
 		if ng.OS == "bottlerocket" && c.CNI.Mode == CNIAgent {
 			bad("%s.os bottlerocket: Bottlerocket runs no user-data shell scripts, so it cannot install the eksnet agent; use al2023 or al2, or eksnet:cni.mode aws-vpc-cni", key)
 		}

@@ -1,0 +1,69 @@
+package infra_test
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/eksnet/eksnet/infra"
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// TestAMIParametersAsAWSDocuments is judged by the SSM parameter names the
+// Amazon EKS User Guide documents (testdata/eks-ami-ssm/parameters.tsv,
+// sources in its header): every documented path is the one we read, and
+// where AWS publishes no AMI (AL2 from 1.33 on) both the parameter lookup
+// and stack validation refuse, naming the os field.
+func TestAMIParametersAsAWSDocuments(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "eks-ami-ssm", "parameters.tsv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		col := strings.Split(line, "\t")
+		if len(col) != 4 {
+			t.Fatalf("parameters.tsv: %q: want 4 tab-separated columns", line)
+		}
+		osName, arch, version, want := col[0], col[1], col[2], col[3]
+		rows++
+		got, err := infra.AMIParameter(version, osName, arch)
+		cfg, perr := stacks.Preset(stacks.PresetDev, "dev", "us-west-2")
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		cfg.KubernetesVersion = version
+		cfg.CNI.Mode = stacks.CNIAWSVPC // bottlerocket runs no agent
+		cfg.NodeGroups[0].OS = osName
+		if arch == "arm64" {
+			cfg.NodeGroups[0].InstanceTypes = []string{"m6g.large"}
+		}
+		verr := cfg.Validate()
+		if want == "-" {
+			if err == nil {
+				t.Errorf("%s %s %s: AWS publishes no AMI, AMIParameter = %q", osName, arch, version, got)
+			}
+			if verr == nil || !strings.Contains(verr.Error(), "eksnet:nodeGroups[0].os "+osName) {
+				t.Errorf("%s %s %s: AWS publishes no AMI, Validate() = %v", osName, arch, version, verr)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("%s %s %s: AMIParameter = %q, %v; AWS documents %s", osName, arch, version, got, err, want)
+		}
+		if verr != nil {
+			t.Errorf("%s %s %s: AWS publishes an AMI but Validate() = %v", osName, arch, version, verr)
+		}
+	}
+	if err := sc.Err(); err != nil || rows < 10 {
+		t.Fatalf("parameters.tsv: %d rows, %v", rows, err)
+	}
+}
