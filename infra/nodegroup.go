@@ -58,6 +58,8 @@ func NodeUserData(cfg stacks.Config, ng stacks.NodeGroup, pods stacks.GroupPods,
 		// kubelet registers these itself, so they hold before EKS applies
 		// the managed node group's copy (see the package doc).
 		NodeLabels: ng.Labels,
+		// Registered by kubelet too, so nothing intolerant lands first.
+		NodeTaints: ng.KubeletTaints(),
 	}
 	if cfg.CNI.Mode == stacks.CNIAgent {
 		url, sum := agentURLs[pods.Arch], agentSums[pods.Arch]

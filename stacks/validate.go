@@ -202,6 +202,12 @@ func (c Config) validateNodeGroups() []error {
 				bad("%s.taints %q: effect %q: accepted values are %s", key, t.Key, t.Effect, strings.Join(taintEffects, ", "))
 			}
 		}
+		if err := userdata.ValidateTaints(ng.KubeletTaints()); err != nil {
+			var fe *userdata.FieldError
+			if errors.As(err, &fe) && !strings.HasPrefix(fe.Reason, "accepted effects") {
+				bad("%s.taints %q: %s", key, fe.Value, fe.Reason)
+			}
+		}
 		if len(ng.InstanceTypes) == 0 {
 			bad("%s.instanceTypes: empty; give at least one EC2 instance type (e.g. m5.large)", key)
 			continue

@@ -72,6 +72,10 @@ type Config struct {
 	// node's first moment (managed node group labels arrive later). LabelCNI
 	// is always added from CNI.
 	NodeLabels map[string]string
+	// NodeTaints are registered by kubelet with the node, so no pod that
+	// does not tolerate them lands in the moment before EKS applies the
+	// managed node group's taints.
+	NodeTaints []Taint
 }
 
 // AgentConfig is the eksnet agent's install source and settings. Zero numeric
@@ -150,6 +154,9 @@ func (c Config) Validate() error {
 		return &FieldError{"KubeReservedMemoryMiB", fmt.Sprint(c.KubeReservedMemoryMiB), "want 0 (11 x MaxPods + 255) or more"}
 	}
 	if err := ValidateNodeLabels(c.NodeLabels); err != nil {
+		return err
+	}
+	if err := ValidateTaints(c.NodeTaints); err != nil {
 		return err
 	}
 	switch c.CNI {

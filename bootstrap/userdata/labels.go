@@ -30,11 +30,41 @@ func ValidateNodeLabels(labels map[string]string) error {
 		if v := labels[k]; v != "" && !labelNameRE.MatchString(v) {
 			return &FieldError{"NodeLabels", k + "=" + v, "a label value is empty or up to 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"}
 		}
+		if !kubeletMaySet(k) {
+			return &FieldError{"NodeLabels", k, "kubelet refuses to set labels under kubernetes.io or k8s.io on its own node (node restriction) except " + strings.Join(kubeletLabels, ", ") + " and the namespaces " + strings.Join(kubeletLabelNamespaces, ", ") + "; use your own prefix (e.g. example.com/role), or set node-role labels from a controller"}
+		}
 		if k == LabelCNI {
 			return &FieldError{"NodeLabels", k, "is set by eksnet from the CNI mode; drop it"}
 		}
 	}
 	return nil
+}
+
+// kubeletLabels and kubeletLabelNamespaces are what kubelet may set on its
+// own Node under the kubernetes.io and k8s.io namespaces (kubelet v1.34:
+// k8s.io/kubelet pkg/apis IsKubeletLabel); any other key there makes
+// kubelet exit at start, so the node never joins.
+var (
+	kubeletLabels = []string{
+		"kubernetes.io/hostname", "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
+		"failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
+		"beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
+		"kubernetes.io/os", "kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
+	}
+	kubeletLabelNamespaces = []string{"kubelet.kubernetes.io", "node.kubernetes.io"}
+	restrictedNamespaces   = []string{"kubernetes.io", "k8s.io"}
+)
+
+// kubeletMaySet applies kubelet's --node-labels rule to key.
+func kubeletMaySet(key string) bool {
+	ns, _, found := strings.Cut(key, "/")
+	if !found {
+		return true
+	}
+	within := func(namespaces []string) bool {
+		return slices.ContainsFunc(namespaces, func(n string) bool { return ns == n || strings.HasSuffix(ns, "."+n) })
+	}
+	return !within(restrictedNamespaces) || slices.Contains(kubeletLabels, key) || within(kubeletLabelNamespaces)
 }
 
 func validateLabelKey(k string) error {

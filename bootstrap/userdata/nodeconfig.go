@@ -48,6 +48,8 @@ type KubeletOptions struct {
 type KubeletConfig struct {
 	MaxPods      int               `yaml:"maxPods"`
 	KubeReserved map[string]string `yaml:"kubeReserved"`
+	// RegisterWithTaints is KubeletConfiguration's registerWithTaints.
+	RegisterWithTaints []Taint `yaml:"registerWithTaints,omitempty"`
 }
 
 func newNodeConfig(c Config) NodeConfig {
@@ -63,8 +65,9 @@ func newNodeConfig(c Config) NodeConfig {
 			},
 			Kubelet: KubeletOptions{
 				Config: KubeletConfig{
-					MaxPods:      c.MaxPods,
-					KubeReserved: map[string]string{"memory": fmt.Sprintf("%dMi", c.KubeReservedMemoryMiB)},
+					MaxPods:            c.MaxPods,
+					KubeReserved:       map[string]string{"memory": fmt.Sprintf("%dMi", c.KubeReservedMemoryMiB)},
+					RegisterWithTaints: c.NodeTaints,
 				},
 				Flags: []string{nodeLabelsFlag(nodeLabels(c))},
 			},

@@ -111,8 +111,10 @@ set -euo pipefail
   --b64-cluster-ca '%s' \
   --dns-cluster-ip '%s' \
   --use-max-pods false \
-  --kubelet-extra-args '--max-pods=%d %s'
-`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, c.MaxPods, nodeLabelsFlag(nodeLabels(c)))
+  --kubelet-extra-args '%s'
+`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, strings.Join(slices.DeleteFunc([]string{
+		fmt.Sprintf("--max-pods=%d", c.MaxPods), nodeLabelsFlag(nodeLabels(c)), registerWithTaintsFlag(c.NodeTaints),
+	}, func(s string) bool { return s == "" }), " "))
 }
 
 // renderBottlerocket writes Bottlerocket settings TOML; max-pods must be an
@@ -129,7 +131,7 @@ max-pods = %d
 memory = "%dMi"
 
 [settings.kubernetes.node-labels]
-%s`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, c.MaxPods, c.KubeReservedMemoryMiB, tomlLabels(nodeLabels(c)))
+%s%s`, c.ClusterName, c.Endpoint, c.CertificateAuthority, dns, c.MaxPods, c.KubeReservedMemoryMiB, tomlLabels(nodeLabels(c)), tomlTaints(c.NodeTaints))
 }
 
 // tomlLabels renders labels as TOML key/value lines; keys hold '/' and '.'

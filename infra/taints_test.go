@@ -1,0 +1,67 @@
+package infra_test
+
+import (
+	"encoding/base64"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/eksnet/eksnet/bootstrap/userdata"
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// TestTaintsRegisteredByKubelet: a node group's taints must be on the node
+// from registration, where kubelet reads them (NodeConfig
+// kubelet.config.registerWithTaints, the KubeletConfiguration field;
+// AL2 --register-with-taints; Bottlerocket settings.kubernetes.node-taints),
+// not only on the managed node group, which EKS applies after pods may
+// already have landed.
+func TestTaintsRegisteredByKubelet(t *testing.T) {
+	for _, tc := range []struct{ os, version, mode string }{
+		{"al2023", "1.33", stacks.CNIAgent}, {"al2", "1.32", stacks.CNIAgent}, {"bottlerocket", "1.33", stacks.CNIAWSVPC},
+	} {
+		cfg := preset(t, stacks.PresetDev)
+		cfg.KubernetesVersion, cfg.CNI.Mode = tc.version, tc.mode
+		cfg.NodeGroups[0].OS = tc.os
+		cfg.NodeGroups[0].Taints = []stacks.Taint{{Key: "dedicated", Value: "gpu", Effect: "NO_SCHEDULE"}, {Key: "example.com/drain", Effect: "NO_EXECUTE"}}
+		_, m := run(t, cfg)
+		raw, _ := base64.StdEncoding.DecodeString(str(one(t, m, tLT, "ng-general").Inputs["userData"]))
+		ud := string(raw)
+		want := []userdata.Taint{{Key: "dedicated", Value: "gpu", Effect: "NoSchedule"}, {Key: "example.com/drain", Effect: "NoExecute"}}
+		switch tc.os {
+		case "al2023":
+			nc, err := userdata.ParseNodeConfig(ud)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := nc.Spec.Kubelet.Config.RegisterWithTaints; !reflect.DeepEqual(got, want) {
+				t.Errorf("al2023 registerWithTaints %+v, want %+v", got, want)
+			}
+		case "al2":
+			if !strings.Contains(ud, "--register-with-taints=dedicated=gpu:NoSchedule,example.com/drain=:NoExecute") {
+				t.Errorf("al2 bootstrap.sh lacks --register-with-taints:\n%s", ud)
+			}
+		case "bottlerocket":
+			var s struct {
+				Settings struct {
+					Kubernetes struct {
+						NodeTaints map[string][]string `toml:"node-taints"`
+					} `toml:"kubernetes"`
+				} `toml:"settings"`
+			}
+			if _, err := toml.Decode(ud, &s); err != nil {
+				t.Fatalf("bottlerocket settings: %v", err)
+			}
+			if got := s.Settings.Kubernetes.NodeTaints; !reflect.DeepEqual(got, map[string][]string{"dedicated": {"gpu:NoSchedule"}, "example.com/drain": {":NoExecute"}}) {
+				t.Errorf("bottlerocket node-taints %v", got)
+			}
+		}
+	}
+	cfg := preset(t, stacks.PresetDev)
+	cfg.NodeGroups[0].Taints = []stacks.Taint{{Key: "bad key!", Effect: "NO_SCHEDULE"}}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `eksnet:nodeGroups[0].taints "bad key!"`) {
+		t.Errorf("bad taint key: Validate() = %v", err)
+	}
+}
