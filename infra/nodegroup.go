@@ -205,9 +205,7 @@ func NewNodeGroup(ctx *pulumi.Context, name string, cfg stacks.Config, args Node
 		Labels: labels,
 		Taints: taints,
 		Tags:   tags,
-	}, parent, pulumi.DependsOn(args.DependsOn),
-		// The cluster autoscaler owns the desired size after creation.
-		pulumi.IgnoreChanges([]string{"scalingConfig.desiredSize"}))
+	}, parent, pulumi.DependsOn(args.DependsOn), ignoreDesiredSize(ng))
 	if err != nil {
 		return nil, fmt.Errorf("node group %s: %w", ng.Name, err)
 	}
@@ -217,6 +215,16 @@ func NewNodeGroup(ctx *pulumi.Context, name string, cfg stacks.Config, args Node
 		return nil, fmt.Errorf("register node group outputs: %w", err)
 	}
 	return c, nil
+}
+
+// ignoreDesiredSize leaves the desired size to the autoscaler after
+// creation when the node group declares one; without one, ignoring it
+// would freeze the group at its first size.
+func ignoreDesiredSize(ng stacks.NodeGroup) pulumi.ResourceOption {
+	if !ng.Autoscaled {
+		return pulumi.IgnoreChanges(nil)
+	}
+	return pulumi.IgnoreChanges([]string{"scalingConfig.desiredSize"})
 }
 
 func withTag(m pulumi.StringMap, k, v string) pulumi.StringMap {

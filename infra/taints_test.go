@@ -3,6 +3,7 @@ package infra_test
 import (
 	"encoding/base64"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,5 +64,21 @@ func TestTaintsRegisteredByKubelet(t *testing.T) {
 	cfg.NodeGroups[0].Taints = []stacks.Taint{{Key: "bad key!", Effect: "NO_SCHEDULE"}}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `eksnet:nodeGroups[0].taints "bad key!"`) {
 		t.Errorf("bad taint key: Validate() = %v", err)
+	}
+}
+
+// TestDesiredSizeAppliedUnlessAutoscaled: without an autoscaler, an update
+// must carry eksnet:nodeGroups[i].desiredSize to EKS; ignoring it (as the
+// program did for every group) froze the group at its first size.
+func TestDesiredSizeAppliedUnlessAutoscaled(t *testing.T) {
+	for _, autoscaled := range []bool{false, true} {
+		cfg := preset(t, stacks.PresetDev)
+		cfg.NodeGroups[0].Autoscaled = autoscaled
+		_, m := run(t, cfg)
+		ng := one(t, m, tMNG, "ng-general")
+		ignored := slices.Contains(ng.IgnoreChanges, "scalingConfig.desiredSize")
+		if ignored != autoscaled {
+			t.Errorf("autoscaled %v: node group ignores %v", autoscaled, ng.IgnoreChanges)
+		}
 	}
 }

@@ -120,10 +120,15 @@ type NodeGroup struct {
 	// CapacityType is ON_DEMAND or SPOT.
 	CapacityType string `json:"capacityType"`
 	// OS is al2023 (default), al2 or bottlerocket.
-	OS          string            `json:"os"`
-	MinSize     int               `json:"minSize"`
-	DesiredSize int               `json:"desiredSize"`
-	MaxSize     int               `json:"maxSize"`
+	OS      string `json:"os"`
+	MinSize int    `json:"minSize"`
+	// DesiredSize is applied on every update unless Autoscaled.
+	DesiredSize int `json:"desiredSize"`
+	MaxSize     int `json:"maxSize"`
+	// Autoscaled says a cluster autoscaler (or Karpenter) the user runs owns
+	// the group's desired size: updates then set it only at creation. Left
+	// false, every update sets desiredSize, so it never silently stops working.
+	Autoscaled  bool              `json:"autoscaled,omitempty"`
 	DiskSizeGiB int               `json:"diskSizeGiB"`
 	Labels      map[string]string `json:"labels,omitempty"`
 	Taints      []Taint           `json:"taints,omitempty"`

@@ -33,6 +33,8 @@ type Registration struct {
 	// RetainOnDelete: the engine never deletes the cloud object.
 	RetainOnDelete bool
 	DependsOn      []string
+	// IgnoreChanges are the input paths later updates leave alone.
+	IgnoreChanges []string
 	// Inputs are the registered inputs, secrets unwrapped into plain values.
 	Inputs map[string]any
 	ID     string
@@ -121,6 +123,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		reg.RetainOnDelete = rpc.GetRetainOnDelete()
 		reg.Remote = rpc.GetRemote()
 		reg.DependsOn = rpc.GetDependencies()
+		reg.IgnoreChanges = rpc.GetIgnoreChanges()
 	}
 	out := map[string]any{}
 	for k, v := range in {
