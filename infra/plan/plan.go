@@ -43,6 +43,11 @@ type Plan struct {
 	NodeGroups  []NodeGroup             `json:"nodeGroups"`
 	Capacity    []stacks.SubnetCapacity `json:"capacity"`
 	Resources   []Resource              `json:"resources"`
+	// Exposure is every surface reachable from outside the VPC.
+	Exposure []Exposure `json:"exposure"`
+	// UpRefusals are what `eksnet up` / `pulumi up` would refuse as
+	// configured (see stacks.Config.ValidateExposure); plan still runs.
+	UpRefusals []string `json:"upRefusals,omitempty"`
 }
 
 // Subnet is one planned subnet with the ID the mock engine gave it.
@@ -175,6 +180,7 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 		}
 		p.Subnets = append(p.Subnets, Subnet{Name: sn.Name, AZ: sn.AZ, CIDR: sn.CIDR, Role: sn.Role, Reservation: sn.Reservation, ID: reg.ID})
 	}
+	p.Exposure, p.UpRefusals = exposures(cfg, regs)
 	caps, err := cfg.Capacity(st.Network.Layout, st.Pods)
 	if err != nil {
 		return nil, err

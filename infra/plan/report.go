@@ -130,6 +130,17 @@ func WriteText(w io.Writer, p *Plan) error {
 		}
 	}
 
+	ew.printf("\nPublic exposure:\n")
+	if len(p.Exposure) == 0 {
+		ew.printf("  none: nothing is reachable from outside the VPC\n")
+	}
+	for _, e := range p.Exposure {
+		ew.printf("  %s: reachable from %s\n", e.What, fromText(e.From))
+	}
+	for _, r := range p.UpRefusals {
+		ew.printf("  up refuses until fixed: %s\n", r)
+	}
+
 	ew.printf("\nIP capacity (every node full: max nodes per AZ x max pods):\n")
 	tw = tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SUBNET\tCIDR\tMAX NODES\tADDRESSES\tNEEDED\t/28 ROOM\t/28 NEEDED\tFITS")
