@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
 	"github.com/pulumi/pulumi-eks/sdk/v3/go/eks"
@@ -130,6 +131,9 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 		VpcCniOptions:                   vpcCniOptions(cfg),
 		Tags:                            pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env)},
 	}
+	if len(cfg.Cluster.Admins) > 0 {
+		eargs.AccessEntries = adminAccessEntries(cfg)
+	}
 	if len(cfg.Cluster.PublicAccessCIDRs) > 0 {
 		eargs.PublicAccessCidrs = pulumi.ToStringArray(cfg.Cluster.PublicAccessCIDRs)
 	}
@@ -166,6 +170,26 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 		return nil, fmt.Errorf("register cluster outputs: %w", err)
 	}
 	return c, nil
+}
+
+// ClusterAdminPolicy is EKS's access policy equal to cluster-admin.
+const ClusterAdminPolicy = "AmazonEKSClusterAdminPolicy"
+
+// adminAccessEntries gives every eksnet:cluster.admins principal an access
+// entry with the cluster-admin access policy over the whole cluster.
+func adminAccessEntries(cfg stacks.Config) map[string]eks.AccessEntryArgs {
+	out := map[string]eks.AccessEntryArgs{}
+	policy := fmt.Sprintf("arn:%s:eks::aws:cluster-access-policy/%s", Partition(cfg.Region), ClusterAdminPolicy)
+	for i, arn := range cfg.Cluster.Admins {
+		out[fmt.Sprintf("admin-%d", i)] = eks.AccessEntryArgs{
+			PrincipalArn: pulumi.String(arn),
+			AccessPolicies: map[string]eks.AccessPolicyAssociationInput{"cluster-admin": eks.AccessPolicyAssociationArgs{
+				PolicyArn:   pulumi.String(policy),
+				AccessScope: awseks.AccessPolicyAssociationAccessScopeArgs{Type: pulumi.String("cluster")},
+			}},
+		}
+	}
+	return out
 }
 
 // KubeconfigAccess returns the API server URL and base64 CA bundle of the

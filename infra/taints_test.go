@@ -82,3 +82,33 @@ func TestDesiredSizeAppliedUnlessAutoscaled(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterAdminsGetAccessEntries: each eksnet:cluster.admins ARN gets
+// an access entry with EKS's cluster-admin access policy at cluster scope
+// (pulumi-eks v3.9.1 ClusterArgs.accessEntries), so more than the creating
+// identity can reach the cluster; a malformed ARN is refused by field.
+func TestClusterAdminsGetAccessEntries(t *testing.T) {
+	cfg := preset(t, stacks.PresetStaging)
+	cfg.Cluster.Admins = []string{"arn:aws:iam::123456789012:role/platform", "arn:aws:iam::123456789012:user/alice"}
+	_, m := run(t, cfg)
+	entries := obj(one(t, m, tCluster, "cluster").Inputs["accessEntries"])
+	if len(entries) != 2 {
+		t.Fatalf("access entries %v, want 2", entries)
+	}
+	var principals []string
+	for _, e := range entries {
+		pol := obj(obj(obj(e)["accessPolicies"])["cluster-admin"])
+		if str(pol["policyArn"]) != "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy" || str(obj(pol["accessScope"])["type"]) != "cluster" {
+			t.Errorf("access entry %v", e)
+		}
+		principals = append(principals, str(obj(e)["principalArn"]))
+	}
+	slices.Sort(principals)
+	if !slices.Equal(principals, []string{"arn:aws:iam::123456789012:role/platform", "arn:aws:iam::123456789012:user/alice"}) {
+		t.Errorf("principals %v", principals)
+	}
+	cfg.Cluster.Admins = []string{"alice"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `eksnet:cluster.admins "alice": not an IAM role or user ARN`) {
+		t.Errorf("Validate() = %v", err)
+	}
+}

@@ -67,6 +67,10 @@ type Cluster struct {
 	// network), the only place a private-only endpoint can be reached from.
 	DeployerInVPC bool     `json:"deployerInVpc,omitempty"`
 	LogTypes      []string `json:"logTypes,omitempty"`
+	// Admins are IAM role or user ARNs given EKS access entries with the
+	// AmazonEKSClusterAdminPolicy; without them only the identity that
+	// created the cluster can reach it.
+	Admins []string `json:"admins,omitempty"`
 	// SecretsEncryption creates a KMS key for envelope encryption of Secrets.
 	SecretsEncryption bool `json:"secretsEncryption"`
 	// ServiceCIDR is the Kubernetes service range; must not overlap the VPC.

@@ -17,6 +17,7 @@ import (
 var (
 	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
+	adminARNRE    = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$`)
 	nodeGroupRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
 	natModes      = []string{NATNone, NATSingle, NATPerAZ}
@@ -110,6 +111,11 @@ func (c Config) Validate() error {
 		checkCIDR(&errs, "eksnet:cluster.publicAccessCidrs", cidr)
 	}
 	errs = append(errs, c.validateEndpoint()...)
+	for _, a := range cl.Admins {
+		if !adminARNRE.MatchString(a) {
+			bad("eksnet:cluster.admins %q: not an IAM role or user ARN (arn:aws:iam::123456789012:role/NAME or :user/NAME)", a)
+		}
+	}
 	for _, cidr := range c.Addons.DemoAllowedCIDRs {
 		checkCIDR(&errs, "eksnet:addons.demoAllowedCidrs", cidr)
 	}
