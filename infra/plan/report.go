@@ -21,7 +21,7 @@ var keyFields = map[string][]string{
 	"aws:ec2/launchTemplate:LaunchTemplate":               {"imageId", "metadataOptions"},
 	"aws:eks/nodeGroup:NodeGroup":                         {"instanceTypes", "capacityType", "scalingConfig", "labels"},
 	"eks:index:Cluster": {"name", "version", "endpointPublicAccess", "endpointPrivateAccess", "enabledClusterLogTypes",
-		"kubernetesServiceIpAddressRange", "encryptionConfigKeyArn", "vpcCniOptions"},
+		"kubernetesServiceIpAddressRange", "encryptionConfigKeyArn", "vpcCniOptions", "publicAccessCidrs", "accessEntries"},
 	"aws:kms/key:Key":                                   {"enableKeyRotation"},
 	"aws:s3/bucketObjectv2:BucketObjectv2":              {"key", "metadata"},
 	"kubernetes:helm.sh/v3:Release":                     {"chart", "version", "namespace"},
