@@ -29,8 +29,8 @@ const (
 	DemoImage       = "public.ecr.aws/l6m2t8p7/docker-2048:latest"
 )
 
-// DefaultLimitRange is the container defaults every namespace the stack
-// creates gets, so a pod without requests still schedules predictably.
+// DefaultLimitRange is the container defaults `default` and every
+// namespace the stack creates get, so a pod without requests still schedules predictably.
 func DefaultLimitRange() corev1.LimitRangeItemArray {
 	return corev1.LimitRangeItemArray{corev1.LimitRangeItemArgs{
 		Type:           pulumi.String("Container"),
@@ -138,6 +138,17 @@ func NewAddons(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsA
 		}
 		a.LimitRanges[ns] = lr
 	}
+	// default exists in every cluster; it gets the same defaults, so a pod
+	// applied without a namespace schedules as predictably. Namespaces
+	// created later, outside the stack, get none (docs/provisioning.md).
+	lr, err := corev1.NewLimitRange(ctx, name+"-default-defaults", &corev1.LimitRangeArgs{
+		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String("default-limits"), Namespace: pulumi.String("default")},
+		Spec:     corev1.LimitRangeSpecArgs{Limits: DefaultLimitRange()},
+	}, parent, k8s)
+	if err != nil {
+		return nil, fmt.Errorf("limit range in default: %w", err)
+	}
+	a.LimitRanges["default"] = lr
 	if cfg.Addons.LoadBalancerController {
 		if err := a.loadBalancerController(ctx, name, cfg, args, parent, k8s); err != nil {
 			return nil, err

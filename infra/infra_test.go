@@ -404,6 +404,9 @@ func checkLimitRanges(t *testing.T, cfg stacks.Config, m *plan.Mocks) {
 		}
 		limited[str(obj(lr.Inputs["metadata"])["namespace"])] = true
 	}
+	if !limited["default"] {
+		t.Error("namespace default has no LimitRange")
+	}
 	for _, ns := range nss {
 		name := str(obj(ns.Inputs["metadata"])["name"])
 		if !limited[name] {
