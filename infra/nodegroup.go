@@ -83,7 +83,9 @@ func NodeUserData(cfg stacks.Config, ng stacks.NodeGroup, pods stacks.GroupPods,
 // NodeGroup is one EKS managed node group and its launch template.
 type NodeGroup struct {
 	pulumi.ResourceState
-	AMIParameter   string
+	// AMIParameter is the SSM parameter of the recommended AMI.
+	AMIParameter string
+	// AMI is the pinned eksnet:nodeGroups[i].amiId, else the parameter's value.
 	AMI            string
 	LaunchTemplate *ec2.LaunchTemplate
 	Group          *awseks.NodeGroup
@@ -118,11 +120,14 @@ func NewNodeGroup(ctx *pulumi.Context, name string, cfg stacks.Config, args Node
 	if err != nil {
 		return nil, fmt.Errorf("node group %s: %w", ng.Name, err)
 	}
-	ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: param})
-	if err != nil {
-		return nil, fmt.Errorf("node group %s: look up AMI parameter %s: %w", ng.Name, param, err)
+	c.AMIParameter, c.AMI = param, ng.AMIID
+	if ng.AMIID == "" {
+		ami, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: param})
+		if err != nil {
+			return nil, fmt.Errorf("node group %s: look up AMI parameter %s: %w", ng.Name, param, err)
+		}
+		c.AMI = ami.Value
 	}
-	c.AMIParameter, c.AMI = param, ami.Value
 
 	urls := pulumi.StringMap{}.ToStringMapOutput()
 	sums := map[string]string{}
@@ -148,7 +153,7 @@ func NewNodeGroup(ctx *pulumi.Context, name string, cfg stacks.Config, args Node
 	tags := pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env), "eksnet.io/nodegroup": pulumi.String(ng.Name)}
 	c.LaunchTemplate, err = ec2.NewLaunchTemplate(ctx, name, &ec2.LaunchTemplateArgs{
 		Description: pulumi.String(fmt.Sprintf("eksnet %s/%s: %s, max pods %d", cfg.ClusterName, ng.Name, ng.OS, args.Pods.Result.MaxPods)),
-		ImageId:     pulumi.String(ami.Value),
+		ImageId:     pulumi.String(c.AMI),
 		UserData: c.UserData.ApplyT(func(s string) string {
 			return base64.StdEncoding.EncodeToString([]byte(s))
 		}).(pulumi.StringOutput),

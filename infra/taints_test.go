@@ -112,3 +112,24 @@ func TestClusterAdminsGetAccessEntries(t *testing.T) {
 		t.Errorf("Validate() = %v", err)
 	}
 }
+
+// TestPinnedAMIStopsTheLookup: with nodeGroups[i].amiId the launch
+// template uses that AMI and the program never reads the floating SSM
+// parameter, so an AMI release cannot roll the group unasked.
+func TestPinnedAMIStopsTheLookup(t *testing.T) {
+	cfg := preset(t, stacks.PresetDev)
+	cfg.NodeGroups[0].AMIID = "ami-0123456789abcdef0"
+	_, m := run(t, cfg)
+	if got := str(one(t, m, tLT, "ng-general").Inputs["imageId"]); got != "ami-0123456789abcdef0" {
+		t.Errorf("launch template image %s, want the pinned AMI", got)
+	}
+	for _, c := range m.Calls() {
+		if strings.HasPrefix(c.Token, "aws:ssm/") {
+			t.Errorf("pinned AMI still read %s %v", c.Token, c.Args)
+		}
+	}
+	cfg.NodeGroups[0].AMIID = "ami-xyz"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `eksnet:nodeGroups[0].amiId "ami-xyz"`) {
+		t.Errorf("Validate() = %v", err)
+	}
+}

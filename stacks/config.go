@@ -132,10 +132,14 @@ type NodeGroup struct {
 	// Autoscaled says a cluster autoscaler (or Karpenter) the user runs owns
 	// the group's desired size: updates then set it only at creation. Left
 	// false, every update sets desiredSize, so it never silently stops working.
-	Autoscaled  bool              `json:"autoscaled,omitempty"`
-	DiskSizeGiB int               `json:"diskSizeGiB"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Taints      []Taint           `json:"taints,omitempty"`
+	Autoscaled  bool `json:"autoscaled,omitempty"`
+	DiskSizeGiB int  `json:"diskSizeGiB"`
+	// AMIID pins the node group's AMI. Empty, the AMI is AWS's recommended
+	// one for the Kubernetes version, read from SSM at every update, so a
+	// new AMI release rolls the group; pin it to move only when you choose.
+	AMIID  string            `json:"amiId,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+	Taints []Taint           `json:"taints,omitempty"`
 }
 
 // Taint is a Kubernetes node taint; Effect is NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE (EKS API spelling).

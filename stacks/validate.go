@@ -18,6 +18,7 @@ var (
 	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
 	adminARNRE    = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$`)
+	amiRE         = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	nodeGroupRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
 	natModes      = []string{NATNone, NATSingle, NATPerAZ}
@@ -191,6 +192,9 @@ func (c Config) validateNodeGroups() []error {
 		}
 		if ng.MaxSize < 1 || ng.MinSize < 0 || ng.MinSize > ng.DesiredSize || ng.DesiredSize > ng.MaxSize {
 			bad("%s: sizes min %d, desired %d, max %d: need 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1", key, ng.MinSize, ng.DesiredSize, ng.MaxSize)
+		}
+		if ng.AMIID != "" && !amiRE.MatchString(ng.AMIID) {
+			bad("%s.amiId %q: not an AMI ID (ami- and 8 or 17 hex digits)", key, ng.AMIID)
 		}
 		if ng.DiskSizeGiB < 20 {
 			bad("%s.diskSizeGiB %d: must be at least 20", key, ng.DiskSizeGiB)

@@ -84,7 +84,9 @@ type NodeGroup struct {
 	KubeReservedMemoryMiB int      `json:"kubeReservedMemoryMiB"`
 	AMIParameter          string   `json:"amiParameter"`
 	AMI                   string   `json:"ami"`
-	CNI                   CNI      `json:"cni"`
+	// AMIPinned is true when eksnet:nodeGroups[i].amiId fixes the AMI.
+	AMIPinned bool `json:"amiPinned"`
+	CNI       CNI  `json:"cni"`
 	// UserData is the rendered user data (plain text) of the launch template.
 	UserData string `json:"-"`
 }
@@ -226,7 +228,7 @@ func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, lay
 		Name: spec.Name, InstanceTypes: spec.InstanceTypes, Arch: g.Pods.Arch, OS: spec.OS, CapacityType: spec.CapacityType,
 		MinSize: spec.MinSize, DesiredSize: spec.DesiredSize, MaxSize: spec.MaxSize, Labels: stringMap(mng.Inputs["labels"]),
 		MaxPods: udMaxPods, MaxPodsReason: g.Pods.Reason, LimitedBy: g.Pods.Result.LimitedBy,
-		KubeReservedMemoryMiB: g.Pods.Result.KubeReservedMemoryMiB, AMIParameter: g.AMIParameter, AMI: g.AMI,
+		KubeReservedMemoryMiB: g.Pods.Result.KubeReservedMemoryMiB, AMIParameter: g.AMIParameter, AMI: g.AMI, AMIPinned: spec.AMIID != "",
 		CNI:      CNI{Mode: cfg.CNI.Mode, PrefixDelegation: cfg.CNI.PrefixDelegation},
 		UserData: ud,
 	}

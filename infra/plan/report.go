@@ -109,7 +109,11 @@ func WriteText(w io.Writer, p *Plan) error {
 		ew.printf("  %s: %s (%s, %s, %s), min %d / desired %d / max %d in %s\n", ng.Name, strings.Join(ng.InstanceTypes, ","),
 			ng.Arch, ng.OS, ng.CapacityType, ng.MinSize, ng.DesiredSize, ng.MaxSize, strings.Join(ng.Subnets, ", "))
 		ew.printf("    max pods %d: %s; kube-reserved memory %d MiB\n", ng.MaxPods, ng.MaxPodsReason, ng.KubeReservedMemoryMiB)
-		ew.printf("    AMI %s from %s\n", ng.AMI, ng.AMIParameter)
+		if ng.AMIPinned {
+			ew.printf("    AMI %s pinned by eksnet:nodeGroups.amiId (recommended: %s)\n", ng.AMI, ng.AMIParameter)
+		} else {
+			ew.printf("    AMI %s from %s (floats: read at every up, a new release rolls the group; pin with eksnet:nodeGroups[].amiId)\n", ng.AMI, ng.AMIParameter)
+		}
 		mode := "secondary IPs"
 		if ng.CNI.PrefixDelegation {
 			mode = "/28 prefixes"
