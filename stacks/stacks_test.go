@@ -98,6 +98,8 @@ func TestBadPresets(t *testing.T) {
 			`eksnet:nodeGroups[0].instanceTypes: m5.large is amd64 but m6g.large is arm64`},
 		{"sizes", PresetDev, func(c *Config) { c.NodeGroups[0].DesiredSize = 9 },
 			`eksnet:nodeGroups[0]: sizes min 1, desired 9, max 3`},
+		{"nat none", PresetDev, func(c *Config) { c.Network.NAT = NATNone },
+			`eksnet:network.nat none: private nodes need VPC endpoints`},
 		{"no endpoint", PresetProd, func(c *Config) { c.Cluster.EndpointPrivateAccess, c.Cluster.EndpointPublicAccess = false, false },
 			`eksnet:cluster: endpointPublicAccess and endpointPrivateAccess are both false`},
 		{"private only, deployer outside", PresetProd, func(c *Config) { c.Cluster.EndpointPublicAccess = false },

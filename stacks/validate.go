@@ -82,8 +82,15 @@ func (c Config) Validate() error {
 		bad("eksnet:network.availabilityZones: EKS needs at least 2 zones, got %q", n.AvailabilityZones[0])
 	}
 	oneOf("eksnet:network.nat", n.NAT, natModes)
+	if n.NAT == NATNone {
+		// Private nodes then reach nothing outside the VPC: image pulls
+		// (ECR api/dkr, S3), STS, EC2 (the agent), EKS auth and CloudWatch
+		// logs all need interface or gateway endpoints, which this stack
+		// does not create, so the nodes would never join.
+		bad("eksnet:network.nat none: private nodes need VPC endpoints (ECR api and dkr, S3 gateway, STS, EC2, EKS auth, CloudWatch logs) to join without NAT, and this stack does not create them; accepted values here are single, per-az")
+	}
 	if n.NAT != NATNone && n.PublicSubnetBits == 0 {
-		bad("eksnet:network.nat %q: NAT gateways live in public subnets but eksnet:network.publicSubnetBits is 0 (no public subnets); set publicSubnetBits (e.g. 24) or nat to none", n.NAT)
+		bad("eksnet:network.nat %q: NAT gateways live in public subnets but eksnet:network.publicSubnetBits is 0 (no public subnets); set publicSubnetBits (e.g. 24)", n.NAT)
 	}
 	podOK := n.PodCIDR == "" || checkCIDR(&errs, "eksnet:network.podCidr", n.PodCIDR)
 	svcOK := checkCIDR(&errs, "eksnet:cluster.serviceCidr", c.Cluster.ServiceCIDR)
