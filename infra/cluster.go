@@ -131,6 +131,16 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 		VpcCniOptions:                   vpcCniOptions(cfg),
 		Tags:                            pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env)},
 	}
+	if cl := cfg.Cluster; cl.KubeconfigProfile != "" || cl.KubeconfigRoleARN != "" {
+		o := &eks.KubeconfigOptionsArgs{}
+		if cl.KubeconfigProfile != "" {
+			o.ProfileName = pulumi.String(cl.KubeconfigProfile)
+		}
+		if cl.KubeconfigRoleARN != "" {
+			o.RoleArn = pulumi.String(cl.KubeconfigRoleARN)
+		}
+		eargs.ProviderCredentialOpts = o
+	}
 	if len(cfg.Cluster.Admins) > 0 {
 		eargs.AccessEntries = adminAccessEntries(cfg)
 	}

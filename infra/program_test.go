@@ -112,3 +112,27 @@ func TestDemoALBAdmitsOnlyNamedCIDRs(t *testing.T) {
 		t.Errorf("demo ingress inbound-cidrs %q, want the configured eksnet:addons.demoAllowedCidrs", got)
 	}
 }
+
+// TestKubeconfigCarriesTheDeployersProfile: the kubeconfig pulumi-eks
+// generates (and the Kubernetes provider uses) authenticates with the
+// aws:profile the stack deploys with, or the configured role, instead of
+// whatever default credentials the reader happens to have.
+func TestKubeconfigCarriesTheDeployersProfile(t *testing.T) {
+	m, err := runProgram(t, "dev", map[string]string{"aws:region": "eu-west-1", "aws:profile": "platform-admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := obj(m.ByType(tCluster)[0].Inputs["providerCredentialOpts"]); str(o["profileName"]) != "platform-admin" {
+		t.Errorf("providerCredentialOpts %v, want profileName platform-admin from aws:profile", o)
+	}
+	m, err = runProgram(t, "dev", map[string]string{"aws:region": "eu-west-1", "eksnet:cluster": `{"kubeconfigRoleArn":"arn:aws:iam::123456789012:role/deployer"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := obj(m.ByType(tCluster)[0].Inputs["providerCredentialOpts"]); str(o["roleArn"]) != "arn:aws:iam::123456789012:role/deployer" {
+		t.Errorf("providerCredentialOpts %v, want the configured role", o)
+	}
+	if _, err := runProgram(t, "dev", map[string]string{"aws:region": "eu-west-1", "eksnet:cluster": `{"kubeconfigRoleArn":"arn:aws:iam::123456789012:user/alice"}`}); err == nil || !strings.Contains(err.Error(), "eksnet:cluster.kubeconfigRoleArn") {
+		t.Errorf("user ARN as kubeconfig role: %v", err)
+	}
+}

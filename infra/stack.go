@@ -33,7 +33,13 @@ func ConfigFromPulumi(ctx *pulumi.Context) (stacks.Config, error) {
 			values[k] = v
 		}
 	}
-	return stacks.Resolve(ctx.Stack(), config.Get(ctx, "aws:region"), values)
+	cfg, err := stacks.Resolve(ctx.Stack(), config.Get(ctx, "aws:region"), values)
+	if err == nil && cfg.Cluster.KubeconfigProfile == "" {
+		// The profile the AWS provider deploys with is the one the
+		// kubeconfig should use.
+		cfg.Cluster.KubeconfigProfile = config.Get(ctx, "aws:profile")
+	}
+	return cfg, err
 }
 
 // Program is the Pulumi program: resolve the config, then Build.

@@ -71,6 +71,11 @@ type Cluster struct {
 	// AmazonEKSClusterAdminPolicy; without them only the identity that
 	// created the cluster can reach it.
 	Admins []string `json:"admins,omitempty"`
+	// KubeconfigProfile and KubeconfigRoleARN go into the generated
+	// kubeconfig (and the Kubernetes provider's), so it authenticates as the
+	// deployer did; the profile defaults to aws:profile.
+	KubeconfigProfile string `json:"kubeconfigProfile,omitempty"`
+	KubeconfigRoleARN string `json:"kubeconfigRoleArn,omitempty"`
 	// SecretsEncryption creates a KMS key for envelope encryption of Secrets.
 	SecretsEncryption bool `json:"secretsEncryption"`
 	// ServiceCIDR is the Kubernetes service range; must not overlap the VPC.

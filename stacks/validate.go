@@ -119,6 +119,9 @@ func (c Config) Validate() error {
 		checkCIDR(&errs, "eksnet:cluster.publicAccessCidrs", cidr)
 	}
 	errs = append(errs, c.validateEndpoint()...)
+	if r := cl.KubeconfigRoleARN; r != "" && (!strings.Contains(r, ":role/") || !adminARNRE.MatchString(r)) {
+		bad("eksnet:cluster.kubeconfigRoleArn %q: not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)", cl.KubeconfigRoleARN)
+	}
 	for _, a := range cl.Admins {
 		if !adminARNRE.MatchString(a) {
 			bad("eksnet:cluster.admins %q: not an IAM role or user ARN (arn:aws:iam::123456789012:role/NAME or :user/NAME)", a)
