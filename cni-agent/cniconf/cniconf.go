@@ -75,7 +75,17 @@ type Config struct {
 	MTU int
 	// LogFile, when set, is where the plugin appends its log lines.
 	LogFile string
+	// Portmap chains the portmap plugin after eksnet-cni, for hostPort.
+	// Install sets it when portmap is in BinDir.
+	Portmap bool
 }
+
+// CompanionPlugins are the reference plugins (containernetworking/plugins)
+// a node needs beside eksnet-cni: container runtimes set up every pod's
+// lo with loopback, and portmap maps hostPorts. Install copies each one
+// found beside PluginSource into BinDir; the conflist chains portmap only
+// when it is installed, so a missing one costs hostPort, never every pod.
+var CompanionPlugins = []string{"loopback", "portmap"}
 
 var networkNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$`)
 var vethPrefixRE = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]*$`)
@@ -105,8 +115,8 @@ func (c Config) Validate() error {
 // Options are eksnet's own keys in the plugin's configuration; the plugin
 // embeds them next to the standard CNI keys.
 type Options struct {
-	SocketPath string `json:"socketPath"`
-	VethPrefix string `json:"vethPrefix"`
+	SocketPath string `json:"socketPath,omitempty"`
+	VethPrefix string `json:"vethPrefix,omitempty"`
 	MTU        int    `json:"mtu,omitempty"`
 	LogFile    string `json:"logFile,omitempty"`
 }
@@ -115,6 +125,9 @@ type Options struct {
 // cniVersion, name and prevResult when it calls the plugin).
 type PluginConf struct {
 	Type string `json:"type"`
+	// Capabilities are the runtime-config keys a chained plugin asks the
+	// runtime for (portmap: portMappings).
+	Capabilities map[string]bool `json:"capabilities,omitempty"`
 	Options
 }
 
@@ -139,6 +152,9 @@ func Render(c Config) ([]byte, error) {
 			SocketPath: c.SocketPath, VethPrefix: c.VethPrefix, MTU: c.MTU, LogFile: c.LogFile,
 		}}},
 	}
+	if c.Portmap {
+		list.Plugins = append(list.Plugins, PluginConf{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}})
+	}
 	b, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("cniconf: encoding conflist: %w", err)
@@ -146,14 +162,21 @@ func Render(c Config) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// Install copies the plugin into BinDir, then writes the conflist into
-// ConfDir, both atomically; installing the same thing twice changes nothing.
+// Install copies the plugin and its companions into BinDir, then writes
+// the conflist into ConfDir (chaining portmap when it is in BinDir), all
+// atomically; installing the same thing twice changes nothing.
 func Install(c Config) error {
-	conf, err := Render(c)
-	if err != nil {
+	if err := c.Validate(); err != nil {
 		return err
 	}
 	if err := installPlugin(c); err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(c.BinDir, "portmap")); err == nil {
+		c.Portmap = true
+	}
+	conf, err := Render(c)
+	if err != nil {
 		return err
 	}
 	return writeAtomic(filepath.Join(c.ConfDir, ConflistName), bytes.NewReader(conf), 0o644)
@@ -183,7 +206,28 @@ func installPlugin(c Config) error {
 		return fmt.Errorf("cniconf: opening PluginSource: %w", err)
 	}
 	defer src.Close()
-	return writeAtomic(filepath.Join(c.BinDir, PluginType), src, 0o755)
+	if err := writeAtomic(filepath.Join(c.BinDir, PluginType), src, 0o755); err != nil {
+		return err
+	}
+	for _, name := range CompanionPlugins {
+		if err := copyCompanion(filepath.Join(filepath.Dir(c.PluginSource), name), filepath.Join(c.BinDir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyCompanion installs a companion plugin found at src; none is fine.
+func copyCompanion(src, dst string) error {
+	f, err := os.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cniconf: opening %s: %w", src, err)
+	}
+	defer f.Close()
+	return writeAtomic(dst, f, 0o755)
 }
 
 // Uninstall removes the conflist, then the binary; what is already gone is

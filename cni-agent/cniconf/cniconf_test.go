@@ -248,3 +248,39 @@ func TestReadersNeverSeeHalfAFile(t *testing.T) {
 		t.Fatal("readers never read")
 	}
 }
+
+// TestInstallCompanions: loopback and portmap found beside the plugin are
+// installed with it, and only an installed portmap is chained.
+func TestInstallCompanions(t *testing.T) {
+	for _, with := range []bool{false, true} {
+		c := validConfig(t)
+		if with {
+			for _, name := range CompanionPlugins {
+				if err := os.WriteFile(filepath.Join(filepath.Dir(c.PluginSource), name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := Install(c); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(c.ConfDir, ConflistName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list Conflist
+		if err := json.Unmarshal(b, &list); err != nil {
+			t.Fatal(err)
+		}
+		chained := len(list.Plugins) == 2 && list.Plugins[1].Type == "portmap" && list.Plugins[1].Capabilities["portMappings"]
+		if chained != with {
+			t.Errorf("companions beside the plugin %v: conflist plugins %+v", with, list.Plugins)
+		}
+		for _, name := range CompanionPlugins {
+			_, err := os.Stat(filepath.Join(c.BinDir, name))
+			if (err == nil) != with {
+				t.Errorf("companions beside the plugin %v: %s installed: %v", with, name, err == nil)
+			}
+		}
+	}
+}

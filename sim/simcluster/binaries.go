@@ -26,6 +26,11 @@ type Binaries struct {
 	Agent string
 	// Plugin is the eksnet-cni executable the agent installs for the runtime.
 	Plugin string
+	// Companions, when set, is a folder with the reference plugins a
+	// container runtime needs beside eksnet-cni (loopback, portmap; see
+	// cniconf.CompanionPlugins). The cluster stages them with the plugin
+	// as the node bundle unpacks them, and the agent's install copies them.
+	Companions string
 }
 
 // Check says which binary is missing or not executable.

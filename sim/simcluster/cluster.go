@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/eksnet/eksnet/cni-agent/cniconf"
 	"github.com/eksnet/eksnet/sim"
 )
 
@@ -56,9 +57,10 @@ type Cluster struct {
 	ownsDir bool
 	log     *slog.Logger
 
-	mu     sync.Mutex
-	nodes  []*Node
-	closed bool
+	mu      sync.Mutex
+	nodes   []*Node
+	closed  bool
+	onClose []func() error
 }
 
 // New builds the simulated VPC; on error nothing of it remains.
@@ -83,6 +85,11 @@ func New(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 			_ = os.RemoveAll(c.dir)
 		}
 	}()
+	if c.bins.Companions != "" {
+		if c.bins.Plugin, err = stageBundle(c.dir, c.bins); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.VPC.Logger == nil {
 		cfg.VPC.Logger = cfg.Logger
 	}
@@ -169,6 +176,38 @@ func (c *Cluster) StartNode(ctx context.Context, spec NodeSpec) (*Node, error) {
 	return n, nil
 }
 
+// stageBundle puts the plugin and its companions in one folder, as the
+// node bundle unpacks them, and returns the staged plugin's path.
+func stageBundle(dir string, b Binaries) (string, error) {
+	bundle := filepath.Join(dir, "bundle")
+	if err := os.MkdirAll(bundle, 0o755); err != nil {
+		return "", err
+	}
+	files := map[string]string{PluginBinary: b.Plugin}
+	for _, name := range cniconf.CompanionPlugins {
+		files[name] = filepath.Join(b.Companions, name)
+	}
+	for name, src := range files {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return "", fmt.Errorf("staging the node bundle: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(bundle, name), data, 0o755); err != nil {
+			return "", fmt.Errorf("staging the node bundle: %w", err)
+		}
+	}
+	return filepath.Join(bundle, PluginBinary), nil
+}
+
+// OnClose registers fn to run first when the cluster closes (last
+// registered first): what runs on top of the nodes, such as their
+// Kubernetes layer, stops before the agents and the VPC go.
+func (c *Cluster) OnClose(fn func() error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onClose = append(c.onClose, fn)
+}
+
 // Close stops every agent (SIGTERM, then SIGKILL after a grace period),
 // removes the simulated VPC with every node and pod namespace, and the
 // state directory if New created it. It is idempotent.
@@ -180,8 +219,14 @@ func (c *Cluster) Close() error {
 	}
 	c.closed = true
 	nodes := append([]*Node(nil), c.nodes...)
+	first := c.onClose
 	c.mu.Unlock()
 	var errs []error
+	for i := len(first) - 1; i >= 0; i-- {
+		if err := first[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	var wg sync.WaitGroup
 	var emu sync.Mutex
 	for _, n := range nodes {
