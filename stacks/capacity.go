@@ -15,7 +15,8 @@ type GroupPods struct {
 	Result maxpods.GroupResult `json:"result"`
 	// Reason says in one line where the value comes from.
 	Reason string `json:"reason"`
-	// PodAddresses is MaxPods - 2: host-network pods take no ENI address.
+	// PodAddresses is MaxPods less the host-network pods, which take no
+	// ENI address (maxpods.Options.PodAddresses).
 	PodAddresses int `json:"podAddresses"`
 	// ENIAddresses is the worst case of ENI primary addresses a full node
 	// holds on the subnet its pod ENIs live on.
@@ -26,7 +27,11 @@ type GroupPods struct {
 
 // MaxPodsOptions are the calculator options the stack's CNI settings imply.
 func (c Config) MaxPodsOptions() maxpods.Options {
-	return maxpods.Options{PrefixDelegation: c.CNI.PrefixDelegation, CustomNetworking: c.CustomNetworking(), MaxENI: c.CNI.MaxENI}
+	o := maxpods.Options{PrefixDelegation: c.CNI.PrefixDelegation, CustomNetworking: c.CustomNetworking(), MaxENI: c.CNI.MaxENI}
+	if c.CNI.Mode == CNIAgent {
+		o.HostNetworkPods = maxpods.AgentHostNetworkPods
+	}
+	return o
 }
 
 // NodeGroupPods computes max pods for every node group.
@@ -42,7 +47,7 @@ func (c Config) NodeGroupPods() ([]GroupPods, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
-		gp := GroupPods{Name: ng.Name, Arch: arch, Result: g, PodAddresses: max(g.MaxPods-2, 0)}
+		gp := GroupPods{Name: ng.Name, Arch: arch, Result: g, PodAddresses: c.MaxPodsOptions().PodAddresses(g.MaxPods)}
 		for _, r := range g.Types {
 			if r.InstanceType != g.LimitedBy {
 				continue
@@ -69,9 +74,9 @@ func reason(r maxpods.Result) string {
 	var formula string
 	switch {
 	case r.Mode != maxpods.ModePrefixDelegation:
-		formula = fmt.Sprintf("%d ENIs x (%d IPs - 1) + 2 = %d", r.PodENIs, r.IPsPerENI, r.Uncapped)
+		formula = fmt.Sprintf("%d ENIs x (%d IPs - 1) + %d = %d", r.PodENIs, r.IPsPerENI, r.HostNetworkPods, r.Uncapped)
 	default:
-		formula = fmt.Sprintf("%d ENIs x (%d IPs - 1) x 16 + 2 = %d", r.PodENIs, r.IPsPerENI, r.Uncapped)
+		formula = fmt.Sprintf("%d ENIs x (%d IPs - 1) x 16 + %d = %d", r.PodENIs, r.IPsPerENI, r.HostNetworkPods, r.Uncapped)
 	}
 	s := fmt.Sprintf("%s, %s mode", r.InstanceType, r.Mode)
 	if r.CustomNetworking {

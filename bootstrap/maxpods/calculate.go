@@ -22,6 +22,21 @@ const (
 	ipsPerPrefix = 16
 )
 
+// Host-network pods run in the node's own network namespace: each takes
+// one of kubelet's max pods and no ENI address, so
+//
+//	max pods = pod addresses + host-network pods.
+const (
+	// AWSVPCCNIHostNetworkPods are aws-node and kube-proxy: the "+ 2" of
+	// the max pods AWS publishes (eni-max-pods.txt), right where the AWS
+	// VPC CNI runs.
+	AWSVPCCNIHostNetworkPods = 2
+	// AgentHostNetworkPods is kube-proxy alone: the eksnet agent runs as a
+	// systemd unit, not a pod, so agent nodes must not count aws-node, or
+	// kubelet admits a pod the node has no address for.
+	AgentHostNetworkPods = 1
+)
+
 // ErrPrefixDelegationUnsupported is wrapped by Calculate when prefix
 // delegation is asked of a type that is neither Nitro nor bare metal.
 var ErrPrefixDelegationUnsupported = errors.New("prefix delegation unsupported")
@@ -40,6 +55,20 @@ type Options struct {
 	MaxENI int
 	// Uncapped returns the raw formula value instead of capping at 110/250.
 	Uncapped bool
+	// HostNetworkPods is the host-network term of the formula (see
+	// AgentHostNetworkPods); 0 means AWSVPCCNIHostNetworkPods, AWS's own.
+	HostNetworkPods int
+}
+
+// PodAddresses is how many pod addresses a node of maxPods needs under o:
+// max pods less the host-network pods.
+func (o Options) PodAddresses(maxPods int) int { return max(maxPods-o.hostNetworkPods(), 0) }
+
+func (o Options) hostNetworkPods() int {
+	if o.HostNetworkPods > 0 {
+		return o.HostNetworkPods
+	}
+	return AWSVPCCNIHostNetworkPods
 }
 
 // Result is the max-pods decision for one instance type, with the inputs that
@@ -50,6 +79,10 @@ type Result struct {
 	MaxPods int `json:"maxPods"`
 	// Uncapped is the formula value before the kubelet cap.
 	Uncapped int `json:"uncapped"`
+	// PodAddresses are the addresses the pod ENIs hold for pods, and
+	// HostNetworkPods the pods that need none: Uncapped is their sum.
+	PodAddresses    int `json:"podAddresses"`
+	HostNetworkPods int `json:"hostNetworkPods"`
 	// ENIs is the number of ENIs after the max-ENI override.
 	ENIs int `json:"enis"`
 	// PodENIs is the number of ENIs whose addresses pods use: ENIs, less the
@@ -150,16 +183,19 @@ func calculate(it InstanceType, o Options) (Result, error) {
 			ErrInvalidMaxENI, o.MaxENI, it.Name, it.MaxENIs)
 	}
 
-	uncapped := secondaryIPMaxPods(podENIs, it.IPv4PerENI)
+	addrs := podENIs * (it.IPv4PerENI - 1)
 	if o.PrefixDelegation {
-		uncapped = podENIs*((it.IPv4PerENI-1)*ipsPerPrefix) + 2
+		addrs *= ipsPerPrefix
 	}
+	uncapped := addrs + o.hostNetworkPods()
 
 	maxPods, limit, reason := applyCap(it, uncapped, o.Uncapped)
 	return Result{
 		InstanceType:          it.Name,
 		MaxPods:               maxPods,
 		Uncapped:              uncapped,
+		PodAddresses:          addrs,
+		HostNetworkPods:       o.hostNetworkPods(),
 		ENIs:                  enis,
 		PodENIs:               podENIs,
 		IPsPerENI:             it.IPv4PerENI,
@@ -198,6 +234,8 @@ func applyCap(it InstanceType, uncapped int, keepUncapped bool) (maxPods, limit 
 	return limit, limit, fmt.Sprintf("capped at %d: kubelet limit for instances with %s %d vCPUs (%s has %d)", limit, cmpOp, capSmallVCPUs, it.Name, it.VCPUs)
 }
 
-// secondaryIPMaxPods is the secondary-IP formula: every ENI's addresses but
-// its primary one, plus 2 host-network pods.
-func secondaryIPMaxPods(enis, ipsPerENI int) int { return enis*(ipsPerENI-1) + 2 }
+// secondaryIPMaxPods is AWS's secondary-IP formula: every ENI's addresses
+// but its primary one, plus aws-node and kube-proxy.
+func secondaryIPMaxPods(enis, ipsPerENI int) int {
+	return enis*(ipsPerENI-1) + AWSVPCCNIHostNetworkPods
+}

@@ -31,10 +31,10 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 )
 
-// HostNetworkPods is the number of host-network pods (kube-proxy and the
-// agent's own DaemonSet slot in the max-pods formula) that need no address:
-// the agent hands out at most max pods - 2 addresses.
-const HostNetworkPods = 2
+// HostNetworkPods is the number of host-network pods on an agent node
+// (kube-proxy) that take a max-pods slot and no address: the agent hands
+// out at most max pods - 1 addresses (bootstrap/maxpods defines the rule).
+const HostNetworkPods = maxpods.AgentHostNetworkPods
 
 // SNATSpec is what SNAT needs from the agent.
 type SNATSpec struct {
@@ -270,6 +270,7 @@ func (a *Agent) computeLimits() error {
 	res, err := maxpods.Calculate(a.instance.Type, maxpods.Options{
 		PrefixDelegation: a.cfg.Mode == config.ModePrefix,
 		MaxENI:           a.cfg.MaxENI,
+		HostNetworkPods:  HostNetworkPods,
 	})
 	if err != nil {
 		return fmt.Errorf("instance type %s in %s mode (--mode/EKSNET_MODE, --max-eni/EKSNET_MAX_ENI): %w", a.instance.Type, a.cfg.Mode, err)

@@ -27,8 +27,8 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 	node := addNode(t, vpc, "sec", "t3.medium")
 	ag := startAgent(t, node, "", map[string]string{"EKSNET_MODE": "secondary", "EKSNET_COOLDOWN": "1s"})
 	st := ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
-	if st.MaxPods != 17 || st.Capacity != 15 {
-		t.Fatalf("max pods %d capacity %d, want 17 and 15", st.MaxPods, st.Capacity)
+	if st.MaxPods != 16 || st.Capacity != 15 {
+		t.Fatalf("max pods %d capacity %d, want 16 and 15", st.MaxPods, st.Capacity)
 	}
 	// The CNI configuration appears only once the agent can serve.
 	conflist := filepath.Join(ag.dir, "net.d", "10-eksnet.conflist")
@@ -167,26 +167,26 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 	}
 }
 
-// In prefix mode a t3.medium serves 108 pods (110 max pods - 2).
-func TestPrefixModeT3MediumServes108(t *testing.T) {
+// In prefix mode a t3.medium serves 109 pods (110 max pods - 1 host-network pod, kube-proxy).
+func TestPrefixModeT3MediumServes109(t *testing.T) {
 	vpc := newVPC(t)
 	node := addNode(t, vpc, "pd", "t3.medium")
 	// The default reconcile interval, so the call count is what a node makes.
 	ag := startAgent(t, node, "", map[string]string{"EKSNET_MODE": "prefix", "EKSNET_RECONCILE_INTERVAL": "60s"})
 	st := ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
-	if st.MaxPods != 110 || st.Capacity != 108 {
-		t.Fatalf("max pods %d capacity %d, want 110 and 108", st.MaxPods, st.Capacity)
+	if st.MaxPods != 110 || st.Capacity != 109 {
+		t.Fatalf("max pods %d capacity %d, want 110 and 109", st.MaxPods, st.Capacity)
 	}
 	seen := map[netip.Addr]bool{}
-	for i := range 108 {
+	for i := range 109 {
 		al := ag.allocate(key(i))
 		if seen[al.Address] {
 			t.Fatalf("%s handed out twice", al.Address)
 		}
 		seen[al.Address] = true
 	}
-	_, err := ag.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(108)})
-	if !isNoAddresses(err) || !strings.Contains(err.Error(), "node full (108/108)") {
+	_, err := ag.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(109)})
+	if !isNoAddresses(err) || !strings.Contains(err.Error(), "node full (109/109)") {
 		t.Fatalf("109th allocation: %v", err)
 	}
 	// Let the pool settle, then count what filling the node cost.

@@ -185,7 +185,7 @@ func TestRunFailsABrokenPromise(t *testing.T) {
 	if wired == nil {
 		t.Fatalf("failed checks %+v: want the node group's pods-wired check among them", rep.Failed())
 	}
-	for _, s := range []string{"node group general", "max pods 17", "15 pod addresses", "wired 10"} {
+	for _, s := range []string{"node group general", "max pods 16", "15 pod addresses", "wired 10"} {
 		if !strings.Contains(wired.Detail, s) {
 			t.Errorf("failure %q does not say %q", wired.Detail, s)
 		}

@@ -16,15 +16,17 @@ package simrun
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"net/netip"
 	"strings"
 )
 
-// HostNetworkPods is how many of a node's max pods are host-network
-// DaemonSet pods (kube-proxy, the node agent) that take no pod address: the
-// "+ 2" of the max-pods formula.
-const HostNetworkPods = 2
+// HostNetworkPods is how many of an agent node's max pods are
+// host-network pods that take no pod address (kube-proxy; see
+// bootstrap/maxpods, which defines it).
+const HostNetworkPods = maxpods.AgentHostNetworkPods
 
 // Spec is the part of a stack's plan the simulation builds.
 type Spec struct {
@@ -38,6 +40,10 @@ type Spec struct {
 	Subnets []Subnet `json:"subnets"`
 	// NodeGroups are the planned node groups.
 	NodeGroups []NodeGroup `json:"nodeGroups"`
+	// ServiceCIDR is the cluster's service range (Kubernetes layer).
+	ServiceCIDR netip.Prefix `json:"serviceCidr"`
+	// LimitRanges are the in-cluster LimitRanges the stack creates.
+	LimitRanges []LimitRange `json:"limitRanges,omitempty"`
 }
 
 // Subnet is one planned subnet.
@@ -62,6 +68,10 @@ type NodeGroup struct {
 	AgentEnv map[string]string `json:"agentEnv"`
 	// AgentEnvSource says where AgentEnv came from (e.g. "user data").
 	AgentEnvSource string `json:"agentEnvSource"`
+	// OS is the node image family (al2023, al2, bottlerocket) and UserData
+	// the rendered user data kubelet's settings are read from.
+	OS       string `json:"os"`
+	UserData string `json:"-"`
 }
 
 // Validate says which field of the spec is unusable.

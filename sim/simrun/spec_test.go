@@ -18,7 +18,7 @@ func devSpec() Spec {
 		},
 		NodeGroups: []NodeGroup{{
 			Name: "general", InstanceTypes: []string{"t3.medium"}, DesiredSize: 2, Subnets: []string{"private-a", "private-b"},
-			MaxPods: 17, AgentEnv: map[string]string{"EKSNET_MODE": "secondary", "EKSNET_MAX_PODS": "17"}, AgentEnvSource: "user data",
+			MaxPods: 16, AgentEnv: map[string]string{"EKSNET_MODE": "secondary", "EKSNET_MAX_PODS": "16"}, AgentEnvSource: "user data",
 		}},
 	}
 }
@@ -26,7 +26,7 @@ func devSpec() Spec {
 func TestLayout(t *testing.T) {
 	multi := devSpec()
 	multi.NodeGroups = append(multi.NodeGroups, NodeGroup{Name: "GPU_Workers.large", InstanceTypes: []string{"m5.large", "m6i.large"},
-		DesiredSize: 5, Subnets: []string{"private-b"}, MaxPods: 29})
+		DesiredSize: 5, Subnets: []string{"private-b"}, MaxPods: 28})
 	for _, tc := range []struct {
 		name        string
 		spec        Spec
@@ -36,17 +36,17 @@ func TestLayout(t *testing.T) {
 		nodes       []string // name type subnet target
 	}{
 		{"dev, defaults", devSpec(), 0, 0,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 17, Promised: 15, Target: 15}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 15}},
 			[]string{"general-0 t3.medium private-a 15", "general-1 t3.medium private-b 15"}},
 		{"dev, 5 pods per node", devSpec(), 0, 5,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 17, Promised: 15, Target: 5}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 5}},
 			[]string{"general-0 t3.medium private-a 5", "general-1 t3.medium private-b 5"}},
 		{"more pods than promised are capped", devSpec(), 0, 40,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 17, Promised: 15, Target: 15}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 15}},
 			[]string{"general-0 t3.medium private-a 15", "general-1 t3.medium private-b 15"}},
 		{"capped nodes, types in turn, names cleaned", multi, 3, 0,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 17, Promised: 15, Target: 15},
-				{Name: "GPU_Workers.large", Desired: 5, Simulated: 3, MaxPods: 29, Promised: 27, Target: 27}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 15},
+				{Name: "GPU_Workers.large", Desired: 5, Simulated: 3, MaxPods: 28, Promised: 27, Target: 27}},
 			[]string{"general-0 t3.medium private-a 15", "general-1 t3.medium private-b 15",
 				"gpu-workers-0 m5.large private-b 27", "gpu-workers-1 m6i.large private-b 27", "gpu-workers-2 m5.large private-b 27"}},
 	} {
@@ -109,7 +109,7 @@ func TestValidate(t *testing.T) {
 		{"no node groups", func(s *Spec) { s.NodeGroups = nil }, "node groups"},
 		{"unknown subnet", func(s *Spec) { s.NodeGroups[0].Subnets = []string{"private-z"} }, `subnet "private-z"`},
 		{"no instance type", func(s *Spec) { s.NodeGroups[0].InstanceTypes = nil }, "no instance types"},
-		{"max pods too small", func(s *Spec) { s.NodeGroups[0].MaxPods = 2 }, "max pods 2"},
+		{"max pods too small", func(s *Spec) { s.NodeGroups[0].MaxPods = 1 }, "max pods 1"},
 		{"duplicate subnet", func(s *Spec) { s.Subnets[1].Name = "public-a" }, "subnets[1].name"},
 		{"no vpc cidr", func(s *Spec) { s.VPCCIDR = netip.Prefix{} }, "vpc cidr"},
 	} {
