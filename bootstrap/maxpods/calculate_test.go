@@ -148,3 +148,29 @@ func BenchmarkLookupUnknownWithSuggestions(b *testing.B) {
 		}
 	}
 }
+
+// TestHostNetworkTerm: max pods = pod addresses + host-network pods. AWS's
+// published values count aws-node and kube-proxy; agent nodes kube-proxy only.
+func TestHostNetworkTerm(t *testing.T) {
+	for _, c := range []struct {
+		typ           string
+		o             Options
+		maxPods, addr int
+	}{
+		{"t3.medium", Options{}, 17, 15},
+		{"t3.medium", Options{HostNetworkPods: AgentHostNetworkPods}, 16, 15},
+		{"m5.large", Options{HostNetworkPods: AgentHostNetworkPods}, 28, 27},
+		{"t3.medium", Options{HostNetworkPods: AgentHostNetworkPods, PrefixDelegation: true}, 110, 240},
+	} {
+		r, err := Calculate(c.typ, c.o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.MaxPods != c.maxPods || r.PodAddresses != c.addr || r.Uncapped != r.PodAddresses+r.HostNetworkPods {
+			t.Errorf("%s %+v: max pods %d, pod addresses %d, uncapped %d, host-network %d; want %d and %d", c.typ, c.o, r.MaxPods, r.PodAddresses, r.Uncapped, r.HostNetworkPods, c.maxPods, c.addr)
+		}
+		if got := c.o.PodAddresses(r.MaxPods); r.MaxPods == r.Uncapped && got != c.addr {
+			t.Errorf("%s: PodAddresses(%d) = %d, want %d", c.typ, r.MaxPods, got, c.addr)
+		}
+	}
+}
