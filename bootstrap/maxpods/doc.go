@@ -9,9 +9,9 @@
 //   - max-ENI override: enis = min(MaxENI, table ENIs) when MaxENI > 0;
 //   - custom networking: pods live on other subnets, so the primary ENI hosts
 //     none and enis-1 ENIs enter the formula;
-//   - secondary-IP mode: podENIs * (ipsPerENI - 1) + 2;
+//   - secondary-IP mode: podENIs * (ipsPerENI - 1) + host-network pods;
 //   - prefix delegation (nitro or bare metal only; asking it of a Xen type is an
-//     error, never a silent fallback): podENIs * ((ipsPerENI - 1) * 16) + 2,
+//     error, never a silent fallback): podENIs * ((ipsPerENI - 1) * 16) + host-network pods,
 //     each secondary slot holding a /28 prefix of 16 addresses;
 //   - cap: 110 when the type has <= 30 vCPUs or its vCPU count is unknown,
 //     else 250 (the kubelet scalability guidance), unless Options.Uncapped;
@@ -19,8 +19,9 @@
 //   - a node group of several instance types takes the minimum;
 //   - kube-reserved memory that matches the result: 11 * maxPods + 255 MiB.
 //
-// The "+ 2" is for host-network pods (kube-proxy, and aws-node when the AWS
-// VPC CNI is used; other host-network DaemonSets share those slots), which
-// take no ENI address: the eksnet agent therefore hands out at most
-// MaxPods - 2 pod addresses per node.
+// max pods = pod addresses + host-network pods: host-network pods take a
+// slot and no ENI address. AWS's published values count 2 (aws-node and
+// kube-proxy, AWSVPCCNIHostNetworkPods, the default); agent nodes run
+// kube-proxy only (AgentHostNetworkPods = 1), so the agent hands out at most
+// MaxPods - 1 pod addresses and kubelet never admits a pod it cannot wire.
 package maxpods

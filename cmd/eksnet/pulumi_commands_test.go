@@ -62,10 +62,10 @@ func TestStackNewThenPlan(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"eks:index:Cluster cluster [remote component]",
-		"max pods 17: t3.medium, secondary-ip mode: 3 ENIs x (6 IPs - 1) + 2 = 17",
+		"max pods 16: t3.medium, secondary-ip mode: 3 ENIs x (6 IPs - 1) + 1 = 16",
 		"private-us-west-2a  10.0.0.0/20",
 		"IP capacity",
-		"EKSNET_MAX_PODS=17",
+		"EKSNET_MAX_PODS=16",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plan output lacks %q:\n%s", want, text)
@@ -80,7 +80,7 @@ func TestStackNewThenPlan(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &p); err != nil {
 		t.Fatalf("plan -o json: %v\n%s", err, out.String())
 	}
-	if len(p.Subnets) != 4 || len(p.NodeGroups) != 1 || p.NodeGroups[0].MaxPods != 17 || p.NodeGroups[0].CNI.Agent == nil || len(p.Capacity) != 2 {
+	if len(p.Subnets) != 4 || len(p.NodeGroups) != 1 || p.NodeGroups[0].MaxPods != 16 || p.NodeGroups[0].CNI.Agent == nil || len(p.Capacity) != 2 {
 		t.Errorf("plan json %+v", p)
 	}
 

@@ -13,10 +13,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/sim/fakeec2"
 	"github.com/eksnet/eksnet/sim/simcluster"
 	"github.com/eksnet/eksnet/sim/simrun"
-	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/stacks"
 )
 
@@ -39,6 +39,7 @@ type simRunOptions struct {
 	stallTimeout time.Duration
 	ec2Limits    []string
 	limits       func(string) (fakeec2.Limits, error)
+	kubernetes   bool
 }
 
 func newSimRunCmd(a *app) *cobra.Command {
@@ -77,7 +78,7 @@ See docs/sim-run.md.`,
 	f.StringVar(&o.preset, "preset", "", "preset to run: "+strings.Join(stacks.PresetNames, ", ")+" (default dev when --stack is not given)")
 	f.StringVar(&o.stack, "stack", "", "stack to run: stacks/Pulumi.<ENV>.yaml with its overrides")
 	f.StringVar(&o.region, "region", simRunDefaultRegion, "region a --preset is planned in (names the simulated AZs)")
-	f.IntVar(&o.podsPerNode, "pods-per-node", 0, "pods to create on each node (0 = max pods - 2, every promised pod address)")
+	f.IntVar(&o.podsPerNode, "pods-per-node", 0, "pods to create on each node (0 = max pods - host-network pods, every promised pod address)")
 	f.IntVar(&o.maxNodes, "max-nodes", 3, "simulate at most this many nodes of each node group (0 = the desired size)")
 	f.BoolVar(&o.keep, "keep", false, "keep the cluster up after the report for inspection until interrupted (Ctrl-C), then tear down")
 	f.StringVarP(&o.output, "output", "o", planOutputText, "report format: text or json (progress goes to stderr)")
@@ -86,6 +87,7 @@ See docs/sim-run.md.`,
 	f.StringVar(&o.name, "name", "", "simulation name, prefix of its namespaces (default: random)")
 	f.StringArrayVar(&o.ec2Limits, "ec2-limit", nil, "TYPE=ENIS[xIPS]: the simulated EC2 gives TYPE these limits instead of the instance table's (repeatable), to see a max-pods promise it cannot keep fail")
 	f.DurationVar(&o.stallTimeout, "stall-timeout", 30*time.Second, "how long one pod may wait for an address before its node counts as full")
+	f.BoolVar(&o.kubernetes, "kubernetes", true, "run real Kubernetes on the nodes (control plane, containerd, kubelet, kube-proxy; built once into "+kubeCacheHint+"); false: wire pods by exec'ing the plugin directly")
 	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(stacks.PresetNames, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -104,7 +106,7 @@ func (o *simRunOptions) validate() error {
 		errs = append(errs, fmt.Errorf("-o/--output %q: accepted values are %s, %s", o.output, planOutputText, outputJSON))
 	}
 	if o.podsPerNode < 0 {
-		errs = append(errs, fmt.Errorf("--pods-per-node %d: accepted values are 0 (max pods - 2) or more", o.podsPerNode))
+		errs = append(errs, fmt.Errorf("--pods-per-node %d: accepted values are 0 (max pods - host-network pods) or more", o.podsPerNode))
 	}
 	if o.maxNodes < 0 {
 		errs = append(errs, fmt.Errorf("--max-nodes %d: accepted values are 0 (the desired size) or more", o.maxNodes))
@@ -174,8 +176,16 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 		return err
 	}
 	defer cleanup()
+	var ko *simrun.KubeOptions
+	if o.kubernetes {
+		if ko, err = kubeOptions(ctx, a); err != nil {
+			return err
+		}
+		// Runtimes need loopback; hostPort needs portmap (node bundle).
+		bins.Companions = ko.Bins.CNIDir
+	}
 	rep, kept, err := simrun.Run(ctx, spec, simrun.Options{MaxNodes: o.maxNodes, PodsPerNode: o.podsPerNode, Keep: o.keep,
-		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Limits: o.limits, Progress: progress})
+		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Limits: o.limits, Progress: progress, Kubernetes: ko})
 	if err != nil {
 		return err
 	}
@@ -183,6 +193,9 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 		err = simrun.WriteJSON(a.stdout, rep)
 	} else {
 		err = simrun.WriteText(a.stdout, rep)
+	}
+	if kept != nil && rep.Kubeconfig != "" {
+		fmt.Fprintf(progress, "\nkubectl --kubeconfig %s get nodes,pods -A -o wide\n", rep.Kubeconfig)
 	}
 	if kept != nil {
 		fmt.Fprintf(progress, "\nsimulation %s kept up: its namespaces are /run/netns/%s.*; e.g.\n  ip netns exec %s.node.%s ip rule\n  ip netns exec %s.node.%s nft list ruleset\nCtrl-C tears it down.\n",
@@ -213,6 +226,12 @@ func specFromPlan(p *plan.Plan) (simrun.Spec, error) {
 		return simrun.Spec{}, fmt.Errorf("plan: vpc cidr %q: %w", p.VPCCIDR, err)
 	}
 	s := simrun.Spec{Stack: p.Stack, Region: p.Region, VPCCIDR: vpc}
+	if p.ServiceCIDR != "" {
+		if s.ServiceCIDR, err = netip.ParsePrefix(p.ServiceCIDR); err != nil {
+			return s, fmt.Errorf("plan: service cidr %q: %w", p.ServiceCIDR, err)
+		}
+	}
+	s.LimitRanges = planLimitRanges(p)
 	for _, sn := range p.Subnets {
 		c, err := netip.ParsePrefix(sn.CIDR)
 		if err != nil {
@@ -227,7 +246,8 @@ func specFromPlan(p *plan.Plan) (simrun.Spec, error) {
 		if g.CNI.Mode != stacks.CNIAgent {
 			return s, fmt.Errorf("node group %s: cni.mode %q: sim run starts the eksnet agent on the nodes; accepted: cni.mode %s", g.Name, g.CNI.Mode, stacks.CNIAgent)
 		}
-		ng := simrun.NodeGroup{Name: g.Name, InstanceTypes: g.InstanceTypes, DesiredSize: g.DesiredSize, Subnets: g.Subnets, MaxPods: g.MaxPods}
+		ng := simrun.NodeGroup{Name: g.Name, InstanceTypes: g.InstanceTypes, DesiredSize: g.DesiredSize, Subnets: g.Subnets, MaxPods: g.MaxPods,
+			OS: g.OS, UserData: g.UserData}
 		switch {
 		case g.UserData != "":
 			a, err := plan.UserDataAgent(g.UserData)

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/sim"
 	"github.com/eksnet/eksnet/sim/simrun"
-	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/stacks"
 )
 
@@ -45,7 +45,7 @@ func TestSimRunDevPreset(t *testing.T) {
 	name := "srcli" + strings.TrimLeft(time.Now().Format(".000000"), ".")
 	t.Cleanup(func() { _ = sim.Sweep(name) })
 	start := time.Now()
-	stdout, stderr, err := runSimRunCmd(t, 4*time.Minute, "--preset", "dev", "--pods-per-node", "4", "-o", "json", "--name", name)
+	stdout, stderr, err := runSimRunCmd(t, 4*time.Minute, "--preset", "dev", "--kubernetes=false", "--pods-per-node", "4", "-o", "json", "--name", name)
 	t.Logf("took %v; progress:\n%s", time.Since(start).Round(time.Millisecond), stderr)
 	if err != nil {
 		t.Fatalf("sim run --preset dev: %v\n%s", err, stdout)
@@ -57,9 +57,9 @@ func TestSimRunDevPreset(t *testing.T) {
 	if !rep.OK || rep.Stack != "dev" || rep.SimName != name || rep.Kept {
 		t.Fatalf("report: ok %v, stack %q, sim %q, kept %v", rep.OK, rep.Stack, rep.SimName, rep.Kept)
 	}
-	if len(rep.Groups) != 1 || rep.Groups[0].MaxPods != 17 || rep.Groups[0].AgentEnvSource != "user data agent.env" ||
-		rep.Groups[0].AgentEnv["EKSNET_MAX_PODS"] != "17" || rep.Groups[0].AgentEnv["EKSNET_CLUSTER"] != "eksnet-dev" {
-		t.Fatalf("node groups %+v: want general with max pods 17 and the agent.env of its user data", rep.Groups)
+	if len(rep.Groups) != 1 || rep.Groups[0].MaxPods != 16 || rep.Groups[0].AgentEnvSource != "user data agent.env" ||
+		rep.Groups[0].AgentEnv["EKSNET_MAX_PODS"] != "16" || rep.Groups[0].AgentEnv["EKSNET_CLUSTER"] != "eksnet-dev" {
+		t.Fatalf("node groups %+v: want general with max pods 16 and the agent.env of its user data", rep.Groups)
 	}
 	if len(rep.Nodes) != 2 || rep.Nodes[0].AZ == rep.Nodes[1].AZ {
 		t.Fatalf("nodes %+v: want the dev preset's two nodes, one per AZ", rep.Nodes)
@@ -87,8 +87,44 @@ func TestSimRunDevPreset(t *testing.T) {
 	}
 }
 
+// TestSimRunDevPresetKubernetes is the CLI's run with Kubernetes on one
+// node of the dev preset: kubelet configured from the rendered user data,
+// the plan's LimitRanges applied, every check passing.
+func TestSimRunDevPresetKubernetes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces")
+	}
+	name := "srk8s" + strings.TrimLeft(time.Now().Format(".000000"), ".")
+	t.Cleanup(func() { _ = sim.Sweep(name) })
+	stdout, stderr, err := runSimRunCmd(t, 30*time.Minute, "--preset", "dev", "--max-nodes", "1", "-o", "json", "--name", name)
+	t.Logf("progress:\n%s", stderr)
+	if err != nil {
+		t.Fatalf("sim run --preset dev --max-nodes 1: %v\n%s", err, stdout)
+	}
+	var rep simrun.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kubernetes == nil || len(rep.Nodes) != 1 || rep.Nodes[0].Kube == nil {
+		t.Fatalf("report has no Kubernetes part: %s", stdout)
+	}
+	k := rep.Nodes[0].Kube
+	if k.MaxPods != 16 || k.Running != 15 {
+		t.Errorf("node %+v: want kubelet max pods 16 from the user data and 15 pods Running", k)
+	}
+	var limits *simrun.Check
+	for i, c := range rep.Checks {
+		if strings.HasPrefix(c.Name, "LimitRange defaults") {
+			limits = &rep.Checks[i]
+		}
+	}
+	if limits == nil || !limits.OK || !strings.Contains(limits.Detail, "default") {
+		t.Errorf("LimitRange check %+v: want it to pass in the plan's namespaces, default among them", limits)
+	}
+}
+
 // TestSimRunFailsABrokenPromise: the dev preset promises a t3.medium max
-// pods 17 (15 pod addresses); an EC2 that attaches only 2 ENIs to it wires
+// pods 16 (15 pod addresses); an EC2 that attaches only 2 ENIs to it wires
 // 10. The run exits with an error naming the failed check, and the report
 // names the node group and both counts.
 func TestSimRunFailsABrokenPromise(t *testing.T) {
@@ -97,12 +133,12 @@ func TestSimRunFailsABrokenPromise(t *testing.T) {
 	}
 	name := "srbrk" + strings.TrimLeft(time.Now().Format(".000000"), ".")
 	t.Cleanup(func() { _ = sim.Sweep(name) })
-	stdout, stderr, err := runSimRunCmd(t, 3*time.Minute, "--preset", "dev", "--max-nodes", "1", "--ec2-limit", "t3.medium=2",
+	stdout, stderr, err := runSimRunCmd(t, 3*time.Minute, "--preset", "dev", "--kubernetes=false", "--max-nodes", "1", "--ec2-limit", "t3.medium=2",
 		"--stall-timeout", "3s", "--name", name)
 	if err == nil || !strings.Contains(err.Error(), "node group general pods wired") {
 		t.Fatalf("sim run with a stingy EC2: %v, want the node group's check to fail\n%s\n%s", err, stdout, stderr)
 	}
-	for _, s := range []string{"FAIL  node group general pods wired", "promises max pods 17 (15 pod addresses per node)", "wired 10", "10/15"} {
+	for _, s := range []string{"FAIL  node group general pods wired", "promises max pods 16 (15 pod addresses per node)", "wired 10", "10/15"} {
 		if !strings.Contains(stdout, s) {
 			t.Errorf("report does not say %q:\n%s", s, stdout)
 		}

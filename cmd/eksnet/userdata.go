@@ -71,6 +71,9 @@ for amd64/arm64), checks --agent-sha256, unpacks both into /usr/local/bin, write
 			if err != nil {
 				return err
 			}
+			if userdata.CNI(cni) == userdata.CNIAgent {
+				o.HostNetworkPods = maxpods.AgentHostNetworkPods // kube-proxy only: no aws-node pod
+			}
 			g, err := table.CalculateGroup(types, o)
 			if err != nil {
 				return maxPodsFlagError(err)

@@ -53,13 +53,13 @@ func TestUserDataAgentGroupMinimum(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nc.Spec.Kubelet.Config.MaxPods != 17 || nc.Spec.Kubelet.Config.KubeReserved["memory"] != "442Mi" {
-		t.Errorf("kubelet config = %+v, want the group minimum 17 (t3.medium) and 442Mi", nc.Spec.Kubelet.Config)
+	if nc.Spec.Kubelet.Config.MaxPods != 16 || nc.Spec.Kubelet.Config.KubeReserved["memory"] != "431Mi" {
+		t.Errorf("kubelet config = %+v, want the group minimum 16 (t3.medium, agent: kube-proxy its one host-network pod) and 431Mi", nc.Spec.Kubelet.Config)
 	}
-	if !strings.Contains(stdout, "https://artifacts.example.com/arm64/eksnet-agent") || !strings.Contains(stdout, "EKSNET_MAX_PODS=17") {
-		t.Error("agent part lacks the arm64 URL or EKSNET_MAX_PODS=17")
+	if !strings.Contains(stdout, "https://artifacts.example.com/arm64/eksnet-agent") || !strings.Contains(stdout, "EKSNET_MAX_PODS=16") {
+		t.Error("agent part lacks the arm64 URL or EKSNET_MAX_PODS=16")
 	}
-	if !strings.Contains(stderr, "max pods 17 (limited by t3.medium)") {
+	if !strings.Contains(stderr, "max pods 16 (limited by t3.medium)") {
 		t.Errorf("stderr = %q, want the max-pods summary", stderr)
 	}
 	if strings.Contains(stdout, "EKSNET_WARM_ENI_TARGET") {

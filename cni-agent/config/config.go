@@ -106,7 +106,7 @@ var settings = []Setting{
 	{"warm-prefix-target", "EKSNET_WARM_PREFIX_TARGET", "1", "an integer >= 0", "free /28 prefixes to keep ready (prefix mode)", intInto(func(c *Config) *int { return &c.WarmPrefixTarget }, 0)},
 	{"warm-eni-target", "EKSNET_WARM_ENI_TARGET", "1", "an integer >= 0", "free ENIs' worth of addresses to keep ready (secondary mode, when no IP target is set)", intInto(func(c *Config) *int { return &c.WarmENITarget }, 0)},
 	{"max-eni", "EKSNET_MAX_ENI", "0", "an integer >= 0 (0 = the instance type's limit)", "cap on the ENIs used", intInto(func(c *Config) *int { return &c.MaxENI }, 0)},
-	{"max-pods", "EKSNET_MAX_PODS", "0", "an integer >= 0 (0 = computed from the instance type)", "max pods override; the agent serves max pods - 2 addresses", intInto(func(c *Config) *int { return &c.MaxPods }, 0)},
+	{"max-pods", "EKSNET_MAX_PODS", "0", "an integer >= 0 (0 = computed from the instance type)", "max pods override; the agent serves max pods - 1 addresses (kube-proxy is the host-network pod)", intInto(func(c *Config) *int { return &c.MaxPods }, 0)},
 	{"external-snat", "EKSNET_EXTERNAL_SNAT", "false", "true or false", "leave SNAT to a NAT gateway (no node SNAT rules)",
 		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)

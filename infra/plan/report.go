@@ -26,6 +26,7 @@ var keyFields = map[string][]string{
 	"aws:s3/bucketObjectv2:BucketObjectv2":              {"key", "metadata"},
 	"kubernetes:helm.sh/v3:Release":                     {"chart", "version", "namespace"},
 	"kubernetes:core/v1:Namespace":                      {"metadata"},
+	"kubernetes:core/v1:LimitRange":                     {"metadata", "spec"},
 	"kubernetes:networking.k8s.io/v1:Ingress":           {"metadata"},
 	"aws:iam/rolePolicyAttachment:RolePolicyAttachment": {"policyArn"},
 }

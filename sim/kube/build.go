@@ -41,7 +41,7 @@ var stagingModules = []string{
 // Binaries are the upstream programs a simulated Kubernetes cluster runs.
 type Binaries struct {
 	Etcd, APIServer, ControllerManager, Scheduler, Kubelet, KubeProxy, Kubectl string
-	Containerd, Ctr, Runc                                                     string
+	Containerd, Ctr, Runc                                                      string
 	// CNIDir holds loopback, portmap, ptp and host-local.
 	CNIDir string
 }

@@ -25,7 +25,9 @@ type StatusError struct {
 	Body string
 }
 
-func (e *StatusError) Error() string { return fmt.Sprintf("API server answered %d: %s", e.Code, e.Body) }
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("API server answered %d: %s", e.Code, e.Body)
+}
 
 // NotFound reports whether err is a 404 of the API server.
 func NotFound(err error) bool {

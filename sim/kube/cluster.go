@@ -49,7 +49,7 @@ func StartCluster(ctx context.Context, cfg ClusterConfig) (_ *Cluster, err error
 	for _, img := range []image{
 		{ref: PauseImage, files: map[string]string{"/pause": cfg.PauseBin}, entrypoint: []string{"/pause"}},
 		{ref: EchoImage, files: map[string]string{"/echo": cfg.EchoBin}, entrypoint: []string{"/echo"}},
-		{ref: KubeProxyImage, files: map[string]string{"/usr/local/bin/kube-proxy": cfg.Bins.KubeProxy}, entrypoint: []string{"/usr/local/bin/kube-proxy"}},
+		{ref: KubeProxyImage, files: map[string]string{"/kube-proxy": cfg.Bins.KubeProxy}, entrypoint: []string{"/kube-proxy"}},
 	} {
 		path := filepath.Join(c.dir, "images", filepath.Base(img.files[img.entrypoint[0]])+".oci.tar")
 		if err := writeOCIArchive(img, path); err != nil {

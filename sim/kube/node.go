@@ -11,9 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/eksnet/eksnet/sim"
 )
 
 // NodeConfig is one simulated node's Kubernetes side.
@@ -83,11 +88,14 @@ func (cp *ControlPlane) StartNode(ctx context.Context, cfg NodeConfig) (_ *NodeS
 	return n, nil
 }
 
-func (n *NodeStack) path(p ...string) string { return filepath.Join(append([]string{n.cfg.Dir}, p...)...) }
+func (n *NodeStack) path(p ...string) string {
+	return filepath.Join(append([]string{n.cfg.Dir}, p...)...)
+}
 
 // containerdConfig is the node's containerd 2.x configuration: its own
 // root, state and socket, the node's CNI folders, runc with cgroupfs, the
-// local pause image, and pod namespaces under its state folder (so a
+// local pause image, its own NRI socket (the default path is one per
+// machine), and pod namespaces under its state folder (so a
 // node's teardown finds them all). restrict_oom_score_adj: root here lacks
 // CAP_SYS_RESOURCE, so the runtime may not lower a container's OOM score.
 func (n *NodeStack) containerdConfig() string {
@@ -100,6 +108,9 @@ state = %q
 
 [plugins.'io.containerd.internal.v1.opt']
   path = %q
+
+[plugins.'io.containerd.nri.v1.nri']
+  socket_path = %q
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
@@ -120,7 +131,7 @@ state = %q
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = %q
         SystemdCgroup = false
-`, n.path("containerd", "root"), n.path("containerd", "state"), n.sock, n.path("containerd", "opt"),
+`, n.path("containerd", "root"), n.path("containerd", "state"), n.sock, n.path("containerd", "opt"), n.path("containerd", "nri.sock"),
 		PauseImage, n.cfg.CNIBinDir, n.cfg.CNIConfDir, n.bins.Runc)
 }
 
@@ -178,13 +189,14 @@ func (n *NodeStack) kubeletConfig(caPath string) map[string]any {
 		"protectKernelDefaults": false,
 		"serverTLSBootstrap":    false,
 		"staticPodPath":         n.path("manifests"),
+		"podLogsDir":            n.path("logs", "pods"),
 		"resolvConf":            "",
 		// Many kubelets share one disk and one set of images here:
 		// image GC and eviction would judge the host, not the node.
-		"imageGCHighThresholdPercent": 100,
-		"imageGCLowThresholdPercent":  99,
-		"tlsCertFile":                 n.path("pki", "kubelet-serving.crt"),
-		"tlsPrivateKeyFile":           n.path("pki", "kubelet-serving.key"),
+		"imageGCHighThresholdPercent":   100,
+		"imageGCLowThresholdPercent":    99,
+		"tlsCertFile":                   n.path("pki", "kubelet-serving.crt"),
+		"tlsPrivateKeyFile":             n.path("pki", "kubelet-serving.key"),
 		"localStorageCapacityIsolation": false,
 	})
 	return c
@@ -267,7 +279,7 @@ conntrack:
 			"priorityClassName": "system-node-critical",
 			"containers": []any{map[string]any{
 				"name": "kube-proxy", "image": KubeProxyImage,
-				"command":         []string{"/usr/local/bin/kube-proxy", "--config=" + confPath, "--v=1"},
+				"command":         []string{"/kube-proxy", "--config=" + confPath, "--v=1"},
 				"securityContext": map[string]any{"privileged": true},
 				"volumeMounts":    hostMounts(cp.cfg.Dir, filepath.Dir(confPath)),
 			}},
@@ -425,3 +437,52 @@ func unmountUnder(dir string) error {
 }
 
 func unmount(path string) error { return syscall.Unmount(path, syscall.MNT_DETACH) }
+
+// PodNetNS returns the network namespace of the pod whose eth0 has ip:
+// containerd mounts every pod namespace under the node's state folder
+// (netns_mounts_under_state_dir), so the node's own mounts are searched.
+func (n *NodeStack) PodNetNS(ip netip.Addr) (string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		// mount point is field 5; the filesystem type follows the " - ".
+		sep := slices.Index(f, "-")
+		if len(f) < 5 || sep < 0 || sep+1 >= len(f) || f[sep+1] != "nsfs" || !strings.HasPrefix(f[4], n.cfg.Dir+"/") {
+			continue
+		}
+		var has bool
+		err := sim.RunIn(f[4], func() error {
+			addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+			for _, a := range addrs {
+				if a.IP.Equal(net.IP(ip.AsSlice())) {
+					has = true
+				}
+			}
+			return err
+		})
+		if err == nil && has {
+			return f[4], nil
+		}
+	}
+	return "", fmt.Errorf("node %s: no pod network namespace has %s", n.cfg.Name, ip)
+}
+
+// Name is the node's name.
+func (n *NodeStack) Name() string { return n.cfg.Name }
+
+// KubeletLog is kubelet's log file.
+func (n *NodeStack) KubeletLog() string { return n.path("logs", "kubelet.log") }
+
+// ContainerLog is the end of the newest log of a container of a pod on
+// this node, for error messages.
+func (n *NodeStack) ContainerLog(namespace, pod, container string, lines int) string {
+	logs, _ := filepath.Glob(n.path("logs", "pods", namespace+"_"+pod+"_*", container, "*.log"))
+	if len(logs) == 0 {
+		return "(no container log)"
+	}
+	slices.Sort(logs)
+	return logTail(logs[len(logs)-1], lines)
+}

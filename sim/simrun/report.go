@@ -33,6 +33,20 @@ type Report struct {
 	OK         bool    `json:"ok"`
 	// Kept is true when the cluster was left up (--keep).
 	Kept bool `json:"kept"`
+	// Kubernetes is set when the run had the Kubernetes layer.
+	Kubernetes *KubeReport `json:"kubernetes,omitempty"`
+	// Kubeconfig is the cluster-admin kubeconfig (Kubernetes layer only;
+	// valid while the cluster is up).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+}
+
+// KubeReport is the Kubernetes layer's part of the report.
+type KubeReport struct {
+	KubernetesVersion string `json:"kubernetesVersion"`
+	ContainerdVersion string `json:"containerdVersion"`
+	// PodStartLatency is from a fill pod first seen by the API to first
+	// seen Running (250 ms polls).
+	PodStartLatency LatencyMS `json:"podStartLatencyMs"`
 }
 
 // NodeReport is one simulated node.
@@ -44,7 +58,7 @@ type NodeReport struct {
 	AgentEnvSource string `json:"agentEnvSource"`
 	// ReadySeconds is from agent start to the conflist.
 	ReadySeconds float64 `json:"readySeconds"`
-	// Promised is the pod addresses max pods promises (max pods - 2).
+	// Promised is the pod addresses max pods promises (max pods - HostNetworkPods).
 	Promised int `json:"promised"`
 	// AgentCapacity is what the agent says it may hand out.
 	AgentCapacity int `json:"agentCapacity"`
@@ -56,6 +70,8 @@ type NodeReport struct {
 	EC2Calls int `json:"ec2Calls"`
 	// Error is why the node stopped short, if it did.
 	Error string `json:"error,omitempty"`
+	// Kube is what Kubernetes showed of the node (Kubernetes layer only).
+	Kube *KubeNodeReport `json:"kube,omitempty"`
 }
 
 // Check is one verdict.
@@ -120,10 +136,23 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	b.WriteString("\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tGROUP\tTYPE\tAZ\tIP\tREADY\tPODS WIRED\tPROMISED\tAGENT CAP\tENIS\tEC2 CALLS")
-	for _, n := range r.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%d/%d\t%d\t%d\t%d\t%d\n", n.Name, n.Group, n.InstanceType, n.AZ, n.PrimaryIP,
-			n.ReadySeconds, n.Wired, n.Target, n.Promised, n.AgentCapacity, n.ENIs, n.EC2Calls)
+	if r.Kubernetes != nil {
+		fmt.Fprintf(&b, "Kubernetes %s, containerd %s; kubectl --kubeconfig %s (while the cluster is up)\n", r.Kubernetes.KubernetesVersion, r.Kubernetes.ContainerdVersion, r.Kubeconfig)
+		fmt.Fprintln(tw, "NODE\tGROUP\tTYPE\tAZ\tIP\tBOOT TO READY\tMAX PODS\tHOST-NETWORK\tRUNNING/PROMISED\tEC2 CALLS")
+		for _, n := range r.Nodes {
+			k := n.Kube
+			if k == nil {
+				k = &KubeNodeReport{}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%d\t%d\t%d/%d\t%d\n", n.Name, n.Group, n.InstanceType, n.AZ, n.PrimaryIP,
+				k.BootToReadySeconds, k.MaxPods, len(k.HostNetworkPods), k.Running, k.Expected, n.EC2Calls)
+		}
+	} else {
+		fmt.Fprintln(tw, "NODE\tGROUP\tTYPE\tAZ\tIP\tREADY\tPODS WIRED\tPROMISED\tAGENT CAP\tENIS\tEC2 CALLS")
+		for _, n := range r.Nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fs\t%d/%d\t%d\t%d\t%d\t%d\n", n.Name, n.Group, n.InstanceType, n.AZ, n.PrimaryIP,
+				n.ReadySeconds, n.Wired, n.Target, n.Promised, n.AgentCapacity, n.ENIs, n.EC2Calls)
+		}
 	}
 	tw.Flush()
 	b.WriteString("\nchecks:\n")
@@ -149,8 +178,14 @@ func WriteText(w io.Writer, r *Report) error {
 	for k, n := range r.EC2Calls.Errors {
 		fmt.Fprintf(&b, "  failed: %s x%d\n", k, n)
 	}
-	fmt.Fprintf(&b, "ADD latency over %d pods: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (%d retries while the warm pool caught up)\n",
-		r.AddLatency.Count, r.AddLatency.P50, r.AddLatency.P90, r.AddLatency.P99, r.AddLatency.Max, r.AddRetries)
+	if k := r.Kubernetes; k != nil {
+		l := k.PodStartLatency
+		fmt.Fprintf(&b, "pod start latency (API first sees the pod -> Running, 250 ms polls) over %d pods: p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+			l.Count, l.P50, l.P90, l.P99, l.Max)
+	} else {
+		fmt.Fprintf(&b, "ADD latency over %d pods: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (%d retries while the warm pool caught up)\n",
+			r.AddLatency.Count, r.AddLatency.P50, r.AddLatency.P90, r.AddLatency.P99, r.AddLatency.Max, r.AddRetries)
+	}
 	verdict := "PASSED"
 	if !r.OK {
 		verdict = fmt.Sprintf("FAILED (%d of %d checks)", len(r.Failed()), len(r.Checks))

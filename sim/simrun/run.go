@@ -12,6 +12,7 @@ import (
 
 	"github.com/eksnet/eksnet/sim"
 	"github.com/eksnet/eksnet/sim/fakeec2"
+	"github.com/eksnet/eksnet/sim/kube"
 	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
@@ -19,7 +20,7 @@ import (
 type Options struct {
 	// MaxNodes caps the simulated nodes of each node group (0 = desired size).
 	MaxNodes int
-	// PodsPerNode is how many pods each node gets (0 = max pods - 2).
+	// PodsPerNode is how many pods each node gets (0 = max pods - HostNetworkPods).
 	PodsPerNode int
 	// Keep leaves the cluster up: Run returns it and the caller closes it.
 	Keep bool
@@ -41,6 +42,10 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives the simulation's logs (default: discard).
 	Logger *slog.Logger
+	// Kubernetes, when set, runs the Kubernetes layer (see KubeOptions):
+	// nodes boot containerd, kubelet and kube-proxy, and pods are made
+	// through the API instead of by exec'ing the plugin.
+	Kubernetes *KubeOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -73,6 +78,12 @@ type run struct {
 	nodes   []*nodeRun
 	latency []time.Duration
 	retries int
+
+	// The Kubernetes layer, when on.
+	kube         *kube.Cluster
+	api          *kube.Client
+	fillReplicas int
+	podStart     []time.Duration
 }
 
 // nodeRun is one node's part of the run.
@@ -82,6 +93,9 @@ type nodeRun struct {
 	rep   NodeReport
 	ready bool
 	pods  []*simcluster.Pod
+	// Kubernetes layer only.
+	stack *kube.NodeStack
+	kube  *KubeNodeReport
 }
 
 // Run builds the simulated cluster for spec, fills it with pods and checks
@@ -135,18 +149,32 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 			InstanceID: n.Sim().InstanceID, PrimaryIP: n.Sim().PrimaryIP.String(), AgentEnvSource: g.AgentEnvSource,
 			Promised: g.MaxPods - HostNetworkPods}})
 	}
-	r.progress("%d nodes launched; starting eksnet-agent on each (settings from %s)", len(r.nodes), envSources(spec))
-	r.eachNode(ctx, r.startAgent)
-	r.eachNode(ctx, r.fill)
-	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("run interrupted: %w", err)
+	if opts.Kubernetes != nil {
+		r.progress("%d nodes launched; booting each as a node image does (containerd, kubelet, then eksnet-agent; settings from %s)", len(r.nodes), envSources(spec))
+		r.kubeRun(ctx, spec)
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("run interrupted: %w", err)
+		}
+		for _, n := range r.nodes {
+			n.rep.Kube = n.kube
+			r.rep.Nodes = append(r.rep.Nodes, n.rep)
+		}
+		r.rep.Kubernetes = &KubeReport{KubernetesVersion: kube.KubernetesVersion, ContainerdVersion: kube.ContainerdVersion,
+			PodStartLatency: latencyMS(simcluster.Summarize(r.podStart))}
+	} else {
+		r.progress("%d nodes launched; starting eksnet-agent on each (settings from %s)", len(r.nodes), envSources(spec))
+		r.eachNode(ctx, r.startAgent)
+		r.eachNode(ctx, r.fill)
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("run interrupted: %w", err)
+		}
+		for _, n := range r.nodes {
+			r.rep.Nodes = append(r.rep.Nodes, n.rep)
+		}
+		r.checkReady()
+		r.checkWired()
+		r.checkTraffic(ctx)
 	}
-	for _, n := range r.nodes {
-		r.rep.Nodes = append(r.rep.Nodes, n.rep)
-	}
-	r.checkReady()
-	r.checkWired()
-	r.checkTraffic(ctx)
 	// One snapshot for the total and the per-node counts: the agents keep
 	// growing their warm pools while the checks run, so two reads would not
 	// add up.
