@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/sim/kube"
@@ -29,11 +30,9 @@ func kubeOptions(ctx context.Context, a *app) (*simrun.KubeOptions, error) {
 	if !ok {
 		return nil, fmt.Errorf("sim run --kubernetes: the pause and echo images are built from the eksnet source tree, and none is at or above %s (or run without Kubernetes: --kubernetes=false)", wd)
 	}
-	dir, err := os.MkdirTemp("", "eksnet-sim-images-")
-	if err != nil {
-		return nil, err
-	}
-	pause, echo, err := kube.BuildImageBinaries(ctx, root, dir)
+	// Rebuilt from this tree every run (seconds, cached by go build), into
+	// the cache folder so nothing is left in /tmp.
+	pause, echo, err := kube.BuildImageBinaries(ctx, root, filepath.Join(cache, "images"))
 	if err != nil {
 		return nil, err
 	}
