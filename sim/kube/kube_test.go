@@ -39,8 +39,10 @@ func TestBinariesReportTheirVersion(t *testing.T) {
 		{bins.Kubelet, []string{"--version"}, "Kubernetes " + KubernetesVersion},
 		{bins.KubeProxy, []string{"--version"}, "Kubernetes " + KubernetesVersion},
 		{bins.Etcd, []string{"--version"}, "etcd Version: " + strings.TrimPrefix(EtcdVersion, "v")},
-		{bins.Containerd, []string{"--version"}, ContainerdVersion},
-		{filepath.Join(bins.CNIDir, "portmap"), nil, CNIPluginsVersion},
+		{"go", []string{"version", "-m", bins.Containerd}, "github.com/containerd/containerd/v2\t" + ContainerdVersion},
+		// The plugins print only spec versions: ask the binary's build info.
+		{"go", []string{"version", "-m", filepath.Join(bins.CNIDir, "portmap")}, "github.com/containernetworking/plugins\t" + CNIPluginsVersion},
+		{"go", []string{"version", "-m", filepath.Join(bins.CNIDir, "loopback")}, "github.com/containernetworking/plugins\t" + CNIPluginsVersion},
 	} {
 		cmd := exec.CommandContext(ctx, c.bin, c.args...)
 		cmd.Env = append(os.Environ(), "CNI_COMMAND=VERSION")
