@@ -32,7 +32,7 @@ func TestCapacity(t *testing.T) {
 			},
 		},
 		{
-			// m5.large PD: max pods 110 -> 108 addresses -> ceil(108/16) = 7
+			// m5.large PD: max pods 110 -> 109 addresses -> ceil(109/16) = 7
 			// prefixes, held by 1 ENI (9 slots x 16): the primary, whose IP
 			// is the node IP. max 6 over 3 AZs -> 2 nodes per subnet.
 			// /19 with a /20 reservation: 4096 - 5 - ... = 4091 outside, 256 /28s.

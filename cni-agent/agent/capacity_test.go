@@ -21,7 +21,7 @@ import (
 )
 
 // A t3.medium has 3 ENIs of 6 addresses: 3 x 5 = 15 pod addresses in
-// secondary mode (max pods 17 minus 2 host-network pods).
+// secondary mode (max pods 16: the addresses plus kube-proxy, the one host-network pod).
 func TestSecondaryModeT3MediumServes15(t *testing.T) {
 	vpc := newVPC(t)
 	node := addNode(t, vpc, "sec", "t3.medium")
@@ -160,7 +160,7 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 	if err != nil {
 		t.Fatalf("eksnet-agent status: %v\n%s", err, out)
 	}
-	for _, want := range append([]string{"agent: ready", "max pods 17, capacity 15", "14 assigned", list[0].Address.String()}, st.ENIs[0].ID+" (primary)", st.ENIs[1].ID, st.ENIs[2].ID) {
+	for _, want := range append([]string{"agent: ready", "max pods 16, capacity 15", "14 assigned", list[0].Address.String()}, st.ENIs[0].ID+" (primary)", st.ENIs[1].ID, st.ENIs[2].ID) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
@@ -204,12 +204,12 @@ func TestPrefixModeT3MediumServes109(t *testing.T) {
 		t.Fatalf("%d prefixes on %d ENIs, want 7 on 2: %+v", prefixes, len(st.ENIs), st.ENIs)
 	}
 	total, by := ec2Calls(vpc)
-	t.Logf("EC2 calls to fill a t3.medium to 108 pods in prefix mode: %d %v", total, by)
+	t.Logf("EC2 calls to fill a t3.medium to 109 pods in prefix mode: %d %v", total, by)
 	m := ag.metrics()
 	t.Logf("mean allocation latency (checkpoint fsync included): %.2f ms over %v allocations",
 		1000*m["eksnet_agent_allocation_duration_seconds_sum"]/m["eksnet_agent_allocation_duration_seconds_count"], m["eksnet_agent_allocation_duration_seconds_count"])
 	rss := ag.rssKiB()
-	t.Logf("agent RSS with 108 allocations: %d KiB", rss)
+	t.Logf("agent RSS with 109 allocations: %d KiB", rss)
 	if rss > 30*1024 && !raceEnabled { // the race detector multiplies memory
 		t.Errorf("agent RSS %d KiB, want at most 30 MiB", rss)
 	}

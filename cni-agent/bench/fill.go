@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
@@ -18,12 +19,14 @@ type fillResult struct {
 }
 
 // fillPods is a t3.medium's pod addresses in prefix mode: 110 max pods
-// (the kubelet cap at <= 30 vCPUs) minus the 2 host-network pods.
-const fillPods = 108
+// (the kubelet cap at <= 30 vCPUs) minus kube-proxy, the one host-network
+// pod of an agent node.
+const fillPods = 110 - maxpods.AgentHostNetworkPods
 
 // fill boots a t3.medium in prefix mode with the default warm targets and
 // wires pods one after another, retrying "try again later" as kubelet does,
-// until it holds 110 pods; it counts every EC2 call from the agent's start.
+// until it holds fillPods (its 110 max pods but kube-proxy); it counts every
+// EC2 call from the agent's start.
 // The benchmark node's agent is stopped by then, so the count is this node's.
 func fill(ctx context.Context, c *simcluster.Cluster) (fillResult, error) {
 	node, err := c.AddNode(ctx, simcluster.NodeSpec{Name: "fill", InstanceType: "t3.medium", Env: map[string]string{"EKSNET_MODE": "prefix"}})

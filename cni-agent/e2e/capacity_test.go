@@ -10,9 +10,9 @@ import (
 	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
-// TestT3MediumFillsThroughThePlugin: a t3.medium runs exactly max pods - 2
-// (the host-network daemons) pods through the plugin, 15 with secondary IPs
-// and 108 with /28 prefixes, every one wired and distinct; the next ADD fails
+// TestT3MediumFillsThroughThePlugin: a t3.medium runs exactly max pods - 1
+// (kube-proxy, the one host-network pod of an agent node) pods through the
+// plugin, 15 with secondary IPs and 109 with /28 prefixes, every one wired and distinct; the next ADD fails
 // at once with CNI code 11 and says the node is full, leaving nothing behind.
 func TestT3MediumFillsThroughThePlugin(t *testing.T) {
 	for _, tc := range []struct {
@@ -20,7 +20,7 @@ func TestT3MediumFillsThroughThePlugin(t *testing.T) {
 		want int
 	}{
 		{"secondary", 15},
-		{"prefix", 108},
+		{"prefix", 109},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			c := newCluster(t)

@@ -58,7 +58,7 @@ func TestPlanStaging(t *testing.T) {
 	}
 	ng := p.NodeGroups[0]
 	// m5.large and m6i.large both reach the 110 cap in prefix mode.
-	if ng.MaxPods != 110 || ng.LimitedBy != "m5.large" || !strings.Contains(ng.MaxPodsReason, "3 ENIs x (10 IPs - 1) x 16 + 2 = 434, capped at 110: kubelet limit for instances with <= 30 vCPUs (m5.large has 2)") {
+	if ng.MaxPods != 110 || ng.LimitedBy != "m5.large" || !strings.Contains(ng.MaxPodsReason, "3 ENIs x (10 IPs - 1) x 16 + 1 = 433, capped at 110: kubelet limit for instances with <= 30 vCPUs (m5.large has 2)") {
 		t.Errorf("max pods %d limited by %s: %s", ng.MaxPods, ng.LimitedBy, ng.MaxPodsReason)
 	}
 	if len(ng.Subnets) != 3 || len(ng.AZs) != 3 || len(ng.PodSubnets) != 3 || ng.Arch != "amd64" {
