@@ -42,13 +42,22 @@ See docs/sim.md.`,
 		newSimDownCmd(a),
 		newSimFaultsCmd(a),
 		newSimRunCmd(a),
+		newSimListCmd(a),
+		newSimKubeconfigCmd(a),
 	)
 	return cmd
 }
 
 // simState is what `sim up` leaves for the other subcommands in state.json.
 type simState struct {
-	Name         string         `json:"name"`
+	Name string `json:"name"`
+	// Kind is "vpc" for `sim up`, "run" for a `sim run --keep` cluster.
+	Kind string `json:"kind,omitempty"`
+	// Stack is the stack a kept run built.
+	Stack string `json:"stack,omitempty"`
+	// Kubeconfig is the cluster-admin kubeconfig of a kept run with
+	// Kubernetes (see `sim kubeconfig`).
+	Kubeconfig   string         `json:"kubeconfig,omitempty"`
 	PID          int            `json:"pid"`
 	Started      time.Time      `json:"started"`
 	Region       string         `json:"region"`

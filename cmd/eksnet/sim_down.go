@@ -16,7 +16,7 @@ func newSimDownCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "down NAME",
 		Short: "Stop a simulated VPC's daemon and remove every namespace, veth and bridge of it",
-		Long: `Stop the daemon (SIGTERM, then SIGKILL after 15s) and remove everything of the simulation:
+		Long: `Stop the daemon (SIGTERM, then SIGKILL after 60s: a kept run with Kubernetes stops its nodes first) and remove everything of the simulation:
 its namespaces (and with them all its veths and bridges) and its state directory. It also
 cleans up after a daemon that crashed or was killed.`,
 		Args: cobra.ExactArgs(1),
@@ -34,7 +34,7 @@ cleans up after a daemon that crashed or was killed.`,
 				return fmt.Errorf("simulation %q: nothing to remove (no state in %s, no namespaces %s.*)", name, simDir(name), name)
 			}
 			if pid := readPID(name); processAlive(pid) {
-				if err := stopDaemon(pid, 15*time.Second); err != nil {
+				if err := stopDaemon(pid, 60*time.Second); err != nil {
 					return err
 				}
 			}

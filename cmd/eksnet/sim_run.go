@@ -161,6 +161,12 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 	if _, err := exec.LookPath("ip"); err != nil {
 		return errors.New("sim run: the ip command (iproute2) is not on PATH: nodes run the agent and the plugin with `ip netns exec`, as a runtime enters a pod; install it, e.g. `apt-get install iproute2`")
 	}
+	// Under `sim up --kubernetes` the state directory is the caller's.
+	if o.keep && o.name != "" && a.getenv(simDaemonEnv) != "1" {
+		if err := simNameFree(o.name); err != nil {
+			return err
+		}
+	}
 	progress := a.stderr
 	fmt.Fprintf(progress, "planning stack %s (preset %s, region %s) under the Pulumi mock engine\n", cfg.Env, cfg.Preset, cfg.Region)
 	p, err := plan.Run(ctx, cfg)
@@ -194,12 +200,17 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 	} else {
 		err = simrun.WriteText(a.stdout, rep)
 	}
-	if kept != nil && rep.Kubeconfig != "" {
-		fmt.Fprintf(progress, "\nkubectl --kubeconfig %s get nodes,pods -A -o wide\n", rep.Kubeconfig)
-	}
 	if kept != nil {
-		fmt.Fprintf(progress, "\nsimulation %s kept up: its namespaces are /run/netns/%s.*; e.g.\n  ip netns exec %s.node.%s ip rule\n  ip netns exec %s.node.%s nft list ruleset\nCtrl-C tears it down.\n",
-			rep.SimName, rep.SimName, rep.SimName, rep.Nodes[0].Name, rep.SimName, rep.Nodes[0].Name)
+		unpublish, perr := publishKept(rep, kept)
+		if perr != nil {
+			return errors.Join(err, perr, kept.Close())
+		}
+		defer unpublish()
+		if rep.Kubeconfig != "" {
+			fmt.Fprintf(progress, "\nkubectl --kubeconfig \"$(eksnet sim kubeconfig %s --path)\" get nodes,pods -A -o wide\n", rep.SimName)
+		}
+		fmt.Fprintf(progress, "\nsimulation %s kept up: its namespaces are /run/netns/%s.*; e.g.\n  eksnet sim status %s\n  eksnet sim exec %s %s -- ip rule\nCtrl-C or `eksnet sim down %s` tears it down.\n",
+			rep.SimName, rep.SimName, rep.SimName, rep.SimName, rep.Nodes[0].Name, rep.SimName)
 		<-ctx.Done()
 		fmt.Fprintf(progress, "tearing down simulation %s\n", rep.SimName)
 		err = errors.Join(err, kept.Close())

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 
 	"github.com/eksnet/eksnet/sim"
 	"github.com/eksnet/eksnet/sim/fakeec2"
+	"github.com/eksnet/eksnet/stacks"
 )
 
 // simUpOptions are shared by `sim up` and the daemon it starts (`sim serve`).
@@ -31,6 +35,9 @@ type simUpOptions struct {
 	vpcCIDR      string
 	imdsDelay    time.Duration
 	timeout      time.Duration
+	// With kubernetes, the daemon is a kept `sim run` of preset or stack.
+	kubernetes    bool
+	preset, stack string
 }
 
 func (o *simUpOptions) bind(cmd *cobra.Command) {
@@ -82,13 +89,19 @@ func newSimUpCmd(a *app) *cobra.Command {
   eksnet sim down demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.kubernetes {
+				return simUpKubernetes(cmd, a, o)
+			}
+			if o.preset != "" || o.stack != "" {
+				return fmt.Errorf("--preset/--stack: only with --kubernetes (a plain `sim up` has no stack: its nodes come from --nodes and --instance-type)")
+			}
 			if _, err := o.validate(); err != nil {
 				return err
 			}
 			if err := simNameFree(o.name); err != nil {
 				return err
 			}
-			st, err := startSimDaemon(cmd.Context(), o)
+			st, err := startSimDaemon(cmd.Context(), o.name, append([]string{"sim", "serve"}, o.args()...), o.timeout, nil)
 			if err != nil {
 				return err
 			}
@@ -97,8 +110,59 @@ func newSimUpCmd(a *app) *cobra.Command {
 		},
 	}
 	o.bind(cmd)
-	cmd.Flags().DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the daemon to be ready")
+	f := cmd.Flags()
+	f.DurationVar(&o.timeout, "timeout", time.Minute, "how long to wait for the daemon to be ready (with --kubernetes: 30m, a first run builds Kubernetes)")
+	f.BoolVar(&o.kubernetes, "kubernetes", false, "bring up a stack's cluster with real Kubernetes, as `sim run --keep` does, in the background (see `sim kubeconfig`)")
+	f.StringVar(&o.preset, "preset", "", "with --kubernetes: preset to bring up ("+strings.Join(stacks.PresetNames, ", ")+"; default dev)")
+	f.StringVar(&o.stack, "stack", "", "with --kubernetes: stack to bring up (stacks/Pulumi.<ENV>.yaml)")
 	return cmd
+}
+
+// simUpKubernetes starts `sim run --keep` of the stack as the daemon and
+// shows its progress until its cluster is up and published.
+func simUpKubernetes(cmd *cobra.Command, a *app, o simUpOptions) error {
+	f := cmd.Flags()
+	for _, name := range []string{"instance-type", "vpc-cidr", "imds-delay"} {
+		if f.Changed(name) {
+			return fmt.Errorf("--%s: not with --kubernetes: the stack's plan sets the VPC and the nodes (use --preset or --stack)", name)
+		}
+	}
+	if o.name == "" {
+		return errors.New("--name: required (e.g. --name demo)")
+	}
+	if err := sim.ValidateName(o.name); err != nil {
+		return fmt.Errorf("--name: %w", err)
+	}
+	if err := simNameFree(o.name); err != nil {
+		return err
+	}
+	args := []string{"sim", "run", "--keep", "--name", o.name}
+	switch {
+	case o.preset != "" && o.stack != "":
+		return fmt.Errorf("--preset %s and --stack %s: give one of them", o.preset, o.stack)
+	case o.stack != "":
+		args = append(args, "--stack", o.stack)
+	default:
+		args = append(args, "--preset", cmp.Or(o.preset, stacks.PresetDev))
+	}
+	if f.Changed("nodes") {
+		args = append(args, "--max-nodes", strconv.Itoa(o.nodes))
+	}
+	timeout := o.timeout
+	if !f.Changed("timeout") {
+		timeout = 30 * time.Minute
+	}
+	fmt.Fprintf(a.stderr, "starting `eksnet %s` in the background; its output:\n", strings.Join(args, " "))
+	st, err := startSimDaemon(cmd.Context(), o.name, args, timeout, a.stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "simulation %s up with Kubernetes (stack %s, pid %d, log %s)\n", st.Name, st.Stack, st.PID, filepath.Join(simDir(st.Name), "daemon.log"))
+	for _, n := range st.Nodes {
+		fmt.Fprintf(a.stdout, "  node      %-12s %s %-10s %-12s netns %s\n", n.Name, n.InstanceID, n.InstanceType, n.PrimaryIP, n.NetNS)
+	}
+	fmt.Fprintf(a.stdout, "next: kubectl --kubeconfig \"$(eksnet sim kubeconfig %s --path)\" get nodes,pods -A -o wide   eksnet sim status %s   eksnet sim down %s\n", st.Name, st.Name, st.Name)
+	return nil
 }
 
 // simNameFree refuses a name that has state, a daemon or namespaces.
@@ -115,14 +179,16 @@ func simNameFree(name string) error {
 	return nil
 }
 
-// startSimDaemon re-executes this binary as `sim serve` in its own session,
-// then waits for its state file (ready) or its exit (failed).
-func startSimDaemon(ctx context.Context, o simUpOptions) (simState, error) {
+// startSimDaemon re-executes this binary with args (`sim serve`, or a kept
+// `sim run`) in its own session, then waits for its state file (ready) or
+// its exit (failed). With progress set, the daemon's log is copied there
+// while it starts.
+func startSimDaemon(ctx context.Context, name string, args []string, timeout time.Duration, progress io.Writer) (simState, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return simState{}, fmt.Errorf("finding the eksnet binary: %w", err)
 	}
-	dir := simDir(o.name)
+	dir := simDir(name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return simState{}, fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -132,7 +198,7 @@ func startSimDaemon(ctx context.Context, o simUpOptions) (simState, error) {
 		return simState{}, fmt.Errorf("opening %s: %w", logPath, err)
 	}
 	defer logf.Close()
-	daemon := exec.Command(self, append([]string{"sim", "serve"}, o.args()...)...)
+	daemon := exec.Command(self, args...)
 	daemon.Stdout, daemon.Stderr = logf, logf
 	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	daemon.Env = append(os.Environ(), simDaemonEnv+"=1")
@@ -146,10 +212,11 @@ func startSimDaemon(ctx context.Context, o simUpOptions) (simState, error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- daemon.Wait() }()
-	deadline := time.NewTimer(o.timeout)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
+	var shown int64
 	fail := func(why error) (simState, error) {
 		_ = daemon.Process.Signal(syscall.SIGTERM)
 		select {
@@ -157,7 +224,7 @@ func startSimDaemon(ctx context.Context, o simUpOptions) (simState, error) {
 		case <-time.After(10 * time.Second):
 			_ = daemon.Process.Kill()
 		}
-		_ = sim.Sweep(o.name)
+		_ = sim.Sweep(name)
 		tail := logTail(logPath, 20)
 		_ = os.RemoveAll(dir)
 		return simState{}, fmt.Errorf("%w\ndaemon log:\n%s", why, tail)
@@ -167,15 +234,33 @@ func startSimDaemon(ctx context.Context, o simUpOptions) (simState, error) {
 		case err := <-exited:
 			return fail(fmt.Errorf("simulation daemon exited before it was ready: %v", err))
 		case <-deadline.C:
-			return fail(fmt.Errorf("simulation daemon not ready after %v", o.timeout))
+			return fail(fmt.Errorf("simulation daemon not ready after %v", timeout))
 		case <-ctx.Done():
 			return fail(ctx.Err())
 		case <-tick.C:
-			if st, err := readSimState(o.name); err == nil {
+			if progress != nil {
+				shown = copyNew(progress, logPath, shown)
+			}
+			if st, err := readSimState(name); err == nil {
 				return st, nil
 			}
 		}
 	}
+}
+
+// copyNew copies what was appended to path since offset to w and returns
+// the new offset.
+func copyNew(w io.Writer, path string, offset int64) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return offset
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return offset
+	}
+	n, _ := io.Copy(w, f)
+	return offset + n
 }
 
 func logTail(path string, n int) string {
@@ -263,28 +348,45 @@ func serveSim(ctx context.Context, o simUpOptions, cfg sim.Config) (err error) {
 		st.Nodes = append(st.Nodes, simNodeState{Name: n.Name, InstanceID: n.InstanceID, InstanceType: n.InstanceType,
 			PrimaryIP: n.PrimaryIP.String(), PrimaryMAC: n.PrimaryMAC.String(), NetNS: n.NetNSName(), Env: n.Env()})
 	}
-	dir := simDir(o.name)
-	sock := simSocket(o.name)
-	_ = os.Remove(sock)
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", sock, err)
-	}
-	srv := &http.Server{Handler: simControlHandler(vpc), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	b, err := json.MarshalIndent(st, "", "  ")
+	stop, err := publishSim(st, vpc)
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "state.json"), b); err != nil {
-		return fmt.Errorf("writing the state file: %w", err)
-	}
+	defer stop()
 	log.Info("simulation ready", "name", st.Name, "nodes", len(st.Nodes))
 	<-ctx.Done()
 	log.Info("simulation stopping")
-	_ = os.Remove(filepath.Join(dir, "state.json"))
 	return nil
+}
+
+// publishSim makes a running simulation visible to `sim status/exec/down/
+// list`: the control socket, then state.json (its presence means ready).
+// stop takes both away again.
+func publishSim(st simState, vpc *sim.VPC) (stop func(), err error) {
+	dir, sock := simDir(st.Name), simSocket(st.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	_ = os.Remove(sock)
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", sock, err)
+	}
+	srv := &http.Server{Handler: simControlHandler(vpc), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	stop = func() {
+		_ = os.Remove(filepath.Join(dir, "state.json"))
+		_ = srv.Close()
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		err = writeFileAtomic(filepath.Join(dir, "state.json"), b)
+	}
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("writing the state file: %w", err)
+	}
+	return stop, nil
 }
 
 // simStatus is the daemon's answer to GET /status.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/eksnet/eksnet/cni-agent/cniconf"
+	"github.com/eksnet/eksnet/cni-agent/datapath"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/sim"
 )
@@ -344,4 +346,52 @@ func (n *Node) PodVeths() (int, error) {
 		return 0, fmt.Errorf("listing the pod veths of %s: %w", n.Name(), err)
 	}
 	return count, nil
+}
+
+// PodRules lists the policy rules at the agent's pod priorities in the
+// node's namespace as "from|to PREFIX table N": the rules that must follow
+// the addresses in the pool, and leak if one outlives its address.
+func (n *Node) PodRules() ([]PodRule, error) {
+	var out []PodRule
+	err := sim.RunIn(n.sim.NetNSPath(), func() error {
+		rules, err := netlink.RuleList(netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, r := range rules {
+			if r.Priority != datapath.ToPodRulePriority && r.Priority != datapath.FromPodRulePriority {
+				continue
+			}
+			pr := PodRule{Table: r.Table}
+			switch {
+			case r.Src != nil:
+				pr.From = true
+				pr.Prefix, _ = netip.ParsePrefix(r.Src.String())
+			case r.Dst != nil:
+				pr.Prefix, _ = netip.ParsePrefix(r.Dst.String())
+			}
+			out = append(out, pr)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the pod rules of %s: %w", n.Name(), err)
+	}
+	return out, nil
+}
+
+// PodRule is one policy rule at a pod priority: from (source) or to
+// (destination) Prefix, looked up in Table.
+type PodRule struct {
+	From   bool
+	Prefix netip.Prefix
+	Table  int
+}
+
+func (r PodRule) String() string {
+	dir := "to"
+	if r.From {
+		dir = "from"
+	}
+	return fmt.Sprintf("%s %s table %d", dir, r.Prefix, r.Table)
 }

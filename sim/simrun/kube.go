@@ -92,6 +92,9 @@ func (r *run) kubeRun(ctx context.Context, spec Spec) {
 	r.kubeTraffic(ctx, ready)
 	r.checkServices(ctx, ready, ko.WaitTimeout)
 	r.checkOneMore(ctx, ko.WaitTimeout)
+	r.checkScaleToZero(ctx, ready, ko.WaitTimeout)
+	r.checkAgentKillRollout(ctx, ready, ko.WaitTimeout)
+	r.referenceLatency(ctx, ready, ko.Bins.CNIDir, ko.WaitTimeout)
 }
 
 // kubeBoot boots one node in the order a real node boots: containerd and

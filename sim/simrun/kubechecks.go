@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/sim/kube"
+	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
 // LimitRange is an in-cluster LimitRange the stack creates.
@@ -191,6 +193,63 @@ func missing(want, requests, limits map[string]string) string {
 	return strings.Join(out, ", ")
 }
 
+// createDeployment creates a Deployment app of echo pods labelled app=app
+// in the run's namespace, killed at once on delete.
+func (r *run) createDeployment(ctx context.Context, app string, replicas int) error {
+	dep := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": app},
+		"spec": map[string]any{"replicas": replicas,
+			"selector": map[string]any{"matchLabels": map[string]any{"app": app}},
+			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": app}},
+				"spec": map[string]any{"terminationGracePeriodSeconds": 0, "containers": []any{echoContainer()}}}}}
+	return r.api.Create(ctx, "/apis/apps/v1/namespaces/"+simNamespace+"/deployments", dep)
+}
+
+// watchDeployment polls the pods of app every 250 ms until want of them are
+// Running, timeout passes, or every pod exists and none started for 45 s (a
+// pod stuck in ContainerCreating does not recover). tick, if set, sees each
+// poll. It returns the last pods seen and each Running pod's start latency:
+// first seen by the API to first seen Running (API timestamps have
+// whole-second resolution, too coarse for this).
+func (r *run) watchDeployment(ctx context.Context, app string, want int, timeout time.Duration, tick func([]kube.Pod)) ([]kube.Pod, []time.Duration) {
+	seen, running := map[string]time.Time{}, map[string]time.Time{}
+	lastChange := time.Now()
+	deadline := time.Now().Add(timeout)
+	var pods []kube.Pod
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		var err error
+		if pods, err = r.api.Pods(ctx, simNamespace, "app="+app); err == nil {
+			now := time.Now()
+			for _, p := range pods {
+				if _, ok := seen[p.Metadata.UID]; !ok {
+					seen[p.Metadata.UID] = now
+				}
+				if _, ok := running[p.Metadata.UID]; !ok && p.Running() {
+					running[p.Metadata.UID] = now
+					lastChange = now
+				}
+			}
+			if tick != nil {
+				tick(pods)
+			}
+			if len(running) >= want {
+				break
+			}
+			if len(pods) >= want && now.Sub(lastChange) > 45*time.Second {
+				break
+			}
+		}
+		if sleep(ctx, 250*time.Millisecond) != nil {
+			break
+		}
+	}
+	var starts []time.Duration
+	for uid, t := range running {
+		starts = append(starts, t.Sub(seen[uid]))
+	}
+	return pods, starts
+}
+
 // kubeFill scales a Deployment of echo pods to what the nodes promise:
 // on every node max pods minus the host-network pods Running there.
 func (r *run) kubeFill(ctx context.Context, nodes []*nodeRun, timeout time.Duration) {
@@ -199,7 +258,7 @@ func (r *run) kubeFill(ctx context.Context, nodes []*nodeRun, timeout time.Durat
 		// The hostPort and LimitRange pods' addresses cool down (30 s by
 		// default) before the agent reuses them: start the fill once none
 		// is cooling, so the check measures capacity, not cooldown timing.
-		if err := r.waitNoCooldown(ctx, n, timeout); err != nil {
+		if _, err := r.waitPool(ctx, n, timeout, "free of cooling addresses", func(s rpc.Status) bool { return s.Cooldown == 0 }); err != nil {
 			n.rep.Error = err.Error()
 		}
 		hn, err := r.hostNetworkPods(ctx, n.plan.Name)
@@ -216,68 +275,13 @@ func (r *run) kubeFill(ctx context.Context, nodes []*nodeRun, timeout time.Durat
 	}
 	r.fillReplicas = total
 	r.progress("filling the cluster: Deployment %s/%s with %d replicas (max pods minus host-network pods, per node)", simNamespace, fillApp, total)
-	dep := map[string]any{"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": fillApp},
-		"spec": map[string]any{"replicas": total,
-			"selector": map[string]any{"matchLabels": map[string]any{"app": fillApp}},
-			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": fillApp}},
-				"spec": map[string]any{"terminationGracePeriodSeconds": 0, "containers": []any{echoContainer()}}}}}
-	if err := r.api.Create(ctx, "/apis/apps/v1/namespaces/"+simNamespace+"/deployments", dep); err != nil {
+	if err := r.createDeployment(ctx, fillApp, total); err != nil {
 		r.rep.add(Check{Name: "fill the cluster", Detail: err.Error()})
 		return
 	}
-	// Pod start latency: first seen (created) to first seen Running, by
-	// polling every 250 ms; API timestamps have whole-second resolution.
-	seen, running := map[string]time.Time{}, map[string]time.Time{}
-	lastChange := time.Now()
-	deadline := time.Now().Add(timeout + time.Duration(total)*100*time.Millisecond)
-	var pods []kube.Pod
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var err error
-		if pods, err = r.api.Pods(ctx, simNamespace, "app="+fillApp); err == nil {
-			now := time.Now()
-			for _, p := range pods {
-				if _, ok := seen[p.Metadata.UID]; !ok {
-					seen[p.Metadata.UID] = now
-				}
-				if _, ok := running[p.Metadata.UID]; !ok && p.Running() {
-					running[p.Metadata.UID] = now
-					lastChange = now
-				}
-			}
-			if len(running) >= total {
-				break
-			}
-			// Stop early once every pod exists and none has started for
-			// 45 s: a pod stuck in ContainerCreating will not recover.
-			if len(pods) >= total && now.Sub(lastChange) > 45*time.Second {
-				break
-			}
-		}
-		if err := sleep(ctx, 250*time.Millisecond); err != nil {
-			return
-		}
-	}
-	for uid, t := range running {
-		r.podStart = append(r.podStart, t.Sub(seen[uid]))
-	}
+	pods, starts := r.watchDeployment(ctx, fillApp, total, timeout+time.Duration(total)*100*time.Millisecond, nil)
+	r.podStart = append(r.podStart, PodStartRow{Phase: "fill, from a cold pool (EC2 calls on the way)", CNI: "eksnet", Latency: latencyMS(simcluster.Summarize(starts))})
 	r.checkFilled(nodes, pods)
-}
-
-func (r *run) waitNoCooldown(ctx context.Context, n *nodeRun, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		st, err := n.node.Status(ctx)
-		if err == nil && st.Cooldown == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("addresses still cooling down on %s after %v: %+v %v", n.plan.Name, timeout, st, err)
-		}
-		if err := sleep(ctx, 500*time.Millisecond); err != nil {
-			return err
-		}
-	}
 }
 
 // checkFilled compares, per node, the Running fill pods with what the node
@@ -466,7 +470,7 @@ func (r *run) checkOneMore(ctx context.Context, timeout time.Duration) {
 		return
 	}
 	want := r.fillReplicas + 1
-	if err := r.api.Patch(ctx, "/apis/apps/v1/namespaces/"+simNamespace+"/deployments/"+fillApp, map[string]any{"spec": map[string]any{"replicas": want}}); err != nil {
+	if err := r.scale(ctx, fillApp, want); err != nil {
 		c.Detail = err.Error()
 		return
 	}

@@ -44,9 +44,17 @@ type Report struct {
 type KubeReport struct {
 	KubernetesVersion string `json:"kubernetesVersion"`
 	ContainerdVersion string `json:"containerdVersion"`
-	// PodStartLatency is from a fill pod first seen by the API to first
-	// seen Running (250 ms polls).
-	PodStartLatency LatencyMS `json:"podStartLatencyMs"`
+	// PodStart is pod start latency per phase of the run, eksnet's and the
+	// reference plugins' on the same nodes.
+	PodStart []PodStartRow `json:"podStart"`
+}
+
+// PodStartRow is the start latency of one phase's pods: from a pod first
+// seen by the API to first seen Running, by polls every 250 ms.
+type PodStartRow struct {
+	Phase   string    `json:"phase"`
+	CNI     string    `json:"cni"`
+	Latency LatencyMS `json:"latencyMs"`
 }
 
 // NodeReport is one simulated node.
@@ -179,9 +187,14 @@ func WriteText(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "  failed: %s x%d\n", k, n)
 	}
 	if k := r.Kubernetes; k != nil {
-		l := k.PodStartLatency
-		fmt.Fprintf(&b, "pod start latency (API first sees the pod -> Running, 250 ms polls) over %d pods: p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
-			l.Count, l.P50, l.P90, l.P99, l.Max)
+		b.WriteString("\npod start latency (API first sees the pod -> Running, 250 ms polls):\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  CNI\tPHASE\tPODS\tP50\tP99\tMAX")
+		for _, row := range k.PodStart {
+			l := row.Latency
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%.0f ms\t%.0f ms\t%.0f ms\n", row.CNI, row.Phase, l.Count, l.P50, l.P99, l.Max)
+		}
+		tw.Flush()
 	} else {
 		fmt.Fprintf(&b, "ADD latency over %d pods: p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (%d retries while the warm pool caught up)\n",
 			r.AddLatency.Count, r.AddLatency.P50, r.AddLatency.P90, r.AddLatency.P99, r.AddLatency.Max, r.AddRetries)

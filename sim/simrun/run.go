@@ -83,7 +83,7 @@ type run struct {
 	kube         *kube.Cluster
 	api          *kube.Client
 	fillReplicas int
-	podStart     []time.Duration
+	podStart     []PodStartRow
 }
 
 // nodeRun is one node's part of the run.
@@ -160,7 +160,7 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 			r.rep.Nodes = append(r.rep.Nodes, n.rep)
 		}
 		r.rep.Kubernetes = &KubeReport{KubernetesVersion: kube.KubernetesVersion, ContainerdVersion: kube.ContainerdVersion,
-			PodStartLatency: latencyMS(simcluster.Summarize(r.podStart))}
+			PodStart: r.podStart}
 	} else {
 		r.progress("%d nodes launched; starting eksnet-agent on each (settings from %s)", len(r.nodes), envSources(spec))
 		r.eachNode(ctx, r.startAgent)
