@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eksnet/eksnet/infra/plan"
 	"github.com/eksnet/eksnet/sim"
+	"github.com/eksnet/eksnet/sim/kube"
 	"github.com/eksnet/eksnet/sim/simrun"
 	"github.com/eksnet/eksnet/stacks"
 )
@@ -87,39 +91,71 @@ func TestSimRunDevPreset(t *testing.T) {
 	}
 }
 
-// TestSimRunDevPresetKubernetes is the CLI's run with Kubernetes on one
-// node of the dev preset: kubelet configured from the rendered user data,
-// the plan's LimitRanges applied, every check passing.
-func TestSimRunDevPresetKubernetes(t *testing.T) {
+// TestSimUpKubernetes brings the dev preset up with Kubernetes in the
+// background (a kept `sim run` as the daemon, one node), and checks what a
+// user pokes at: its report (every check passed, kubelet's max pods from the
+// user data, the plan's LimitRanges applied), `sim list`, `sim kubeconfig`
+// with the real kubectl, and `sim down` removing it.
+func TestSimUpKubernetes(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces")
 	}
-	name := "srk8s" + strings.TrimLeft(time.Now().Format(".000000"), ".")
-	t.Cleanup(func() { _ = sim.Sweep(name) })
-	stdout, stderr, err := runSimRunCmd(t, 30*time.Minute, "--preset", "dev", "--max-nodes", "1", "-o", "json", "--name", name)
-	t.Logf("progress:\n%s", stderr)
+	name := "suk8s" + strings.TrimLeft(time.Now().Format(".000000"), ".")
+	t.Cleanup(func() {
+		if _, err := os.Stat(simDir(name)); err == nil {
+			_, _ = runSim(t, "sim", "down", name)
+		}
+		_ = sim.Sweep(name)
+	})
+	var out, progress bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	err := runWith(ctx, []string{"sim", "up", "--kubernetes", "--preset", "dev", "--nodes", "1", "--name", name},
+		&app{stdout: &out, stderr: &progress, getenv: os.Getenv})
+	t.Logf("sim up --kubernetes:\n%s%s", progress.String(), out.String())
 	if err != nil {
-		t.Fatalf("sim run --preset dev --max-nodes 1: %v\n%s", err, stdout)
+		t.Fatalf("sim up --kubernetes: %v", err)
 	}
-	var rep simrun.Report
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatal(err)
-	}
-	if rep.Kubernetes == nil || len(rep.Nodes) != 1 || rep.Nodes[0].Kube == nil {
-		t.Fatalf("report has no Kubernetes part: %s", stdout)
-	}
-	k := rep.Nodes[0].Kube
-	if k.MaxPods != 16 || k.Running != 15 {
-		t.Errorf("node %+v: want kubelet max pods 16 from the user data and 15 pods Running", k)
-	}
-	var limits *simrun.Check
-	for i, c := range rep.Checks {
-		if strings.HasPrefix(c.Name, "LimitRange defaults") {
-			limits = &rep.Checks[i]
+	for _, want := range []string{"PASSED", "PASS  node general-0 runs max pods minus host-network pods: node general-0 (t3.medium): 15 pods Running, want 15 (max pods 16",
+		"PASS  LimitRange defaults applied to a pod without requests: namespaces", "PASS  agent SIGKILLed during a rollout"} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("the run's report lacks %q", want)
 		}
 	}
-	if limits == nil || !limits.OK || !strings.Contains(limits.Detail, "default") {
-		t.Errorf("LimitRange check %+v: want it to pass in the plan's namespaces, default among them", limits)
+	if !strings.Contains(out.String(), "simulation "+name+" up with Kubernetes (stack dev") {
+		t.Errorf("sim up output lacks the summary line:\n%s", out.String())
+	}
+	list, err := runSim(t, "sim", "list", "-o", "json")
+	var entries []simListEntry
+	if err != nil || json.Unmarshal([]byte(list), &entries) != nil {
+		t.Fatalf("sim list -o json: %v\n%s", err, list)
+	}
+	if !slices.ContainsFunc(entries, func(e simListEntry) bool {
+		return e.Name == name && e.State == "running" && e.Kind == "run" && e.Kubernetes && e.Nodes == 1
+	}) {
+		t.Errorf("sim list: no running kept run %s with Kubernetes and 1 node: %+v", name, entries)
+	}
+	kcPath, err := runSim(t, "sim", "kubeconfig", name, "--path")
+	if err != nil {
+		t.Fatalf("sim kubeconfig --path: %v\n%s", err, kcPath)
+	}
+	cache, err := kube.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl := filepath.Join(cache, "kubernetes-"+kube.KubernetesVersion, "kubectl")
+	nodes, err := exec.Command(kubectl, "--kubeconfig", strings.TrimSpace(kcPath), "get", "nodes", "-o", "name").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(nodes)) != "node/general-0" {
+		t.Errorf("kubectl get nodes with the sim's kubeconfig: %v\n%s", err, nodes)
+	}
+	if out, err := runSim(t, "sim", "down", name); err != nil {
+		t.Fatalf("sim down: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(simDir(name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("sim down left %s: %v", simDir(name), err)
+	}
+	if out, err := runSim(t, "sim", "kubeconfig", name); err == nil || !strings.Contains(out+err.Error(), "not running") {
+		t.Errorf("sim kubeconfig after down: %v %s; want not running", err, out)
 	}
 }
 
