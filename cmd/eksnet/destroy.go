@@ -13,7 +13,8 @@ func newDestroyCmd(a *app) *cobra.Command {
 		Long: `Run ` + "`pulumi destroy`" + ` for stack ENV through the Automation API. Protected
 resources (prod: VPC, cluster, KMS key, agent bucket) stop it until
 eksnet:protect is set to false and ` + "`eksnet up`" + ` has run.`,
-		Args: cobra.ExactArgs(1),
+		Args:              envArg(&pf),
+		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, _, err := a.openStack(cmd.Context(), &pf, args[0])
 			if err != nil {

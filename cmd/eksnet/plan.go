@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/eksnet/eksnet/infra/plan"
@@ -26,10 +24,11 @@ and /28 room in prefix-delegation mode. IDs and ARNs are placeholders.`,
 		Example: `  eksnet stack new dev --preset dev --region us-west-2
   eksnet plan dev
   eksnet plan prod -o json`,
-		Args: cobra.ExactArgs(1),
+		Args:              envArg(&pf),
+		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != planOutputText && output != outputJSON {
-				return fmt.Errorf("-o/--output %q: accepted values are %s, %s", output, planOutputText, outputJSON)
+				return usageErrorf("-o/--output %q: accepted values are %s, %s", output, planOutputText, outputJSON)
 			}
 			_, cfg, err := pf.loadStack(args[0])
 			if err != nil {

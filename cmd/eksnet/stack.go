@@ -35,7 +35,7 @@ accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `.
 The region defaults to AWS_REGION, then AWS_DEFAULT_REGION.`,
 		Example: `  eksnet stack new dev --preset dev --region us-west-2
   eksnet plan dev`,
-		Args: cobra.ExactArgs(1),
+		Args: envArg(nil),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			env := args[0]
 			if region == "" {
@@ -45,7 +45,7 @@ The region defaults to AWS_REGION, then AWS_DEFAULT_REGION.`,
 				region = a.getenv("AWS_DEFAULT_REGION")
 			}
 			if region == "" {
-				return fmt.Errorf("--region: not set and neither AWS_REGION nor AWS_DEFAULT_REGION is; give the AWS region, e.g. --region us-west-2")
+				return usageErrorf("--region: not set and neither AWS_REGION nor AWS_DEFAULT_REGION is; give the AWS region, e.g. --region us-west-2")
 			}
 			root, err := pf.root()
 			if err != nil {
@@ -53,7 +53,7 @@ The region defaults to AWS_REGION, then AWS_DEFAULT_REGION.`,
 			}
 			f, err := stacks.NewStackFile(env, preset, region)
 			if err != nil {
-				return err
+				return &usageError{err: err} // every input is a flag or the argument
 			}
 			path := stacks.FilePath(root, env)
 			if err := f.Write(path); err != nil {

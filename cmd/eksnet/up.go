@@ -17,7 +17,8 @@ func newUpCmd(a *app) *cobra.Command {
 		Long: `Run ` + "`pulumi up`" + ` for stack ENV through the Automation API, streaming progress.
 Refuses agent mode until the node bundles (eksnet bundle) are configured, and a public endpoint or demo ALB until eksnet:cluster.publicAccessCidrs / eksnet:addons.demoAllowedCidrs name who may reach them. See ` + "`eksnet preview --help`" + `
 for the CLI, credential and backend requirements.`,
-		Args: cobra.ExactArgs(1),
+		Args:              envArg(&pf),
+		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root, cfg, err := pf.loadStack(args[0])
 			if err != nil {

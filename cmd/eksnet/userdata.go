@@ -62,10 +62,10 @@ for amd64/arm64), checks --agent-sha256, unpacks both into /usr/local/bin, write
     --ca "$CA_B64" --service-cidr 172.20.0.0/16 --instance-type t3.medium --instance-type t3a.medium \
     --prefix-delegation --agent-url 's3://dev-artifacts/eksnet/eksnet-node-linux-{arch}.tar.gz' \
     --agent-sha256 amd64=$AMD64_SUM --agent-sha256 arm64=$ARM64_SUM`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(types) == 0 {
-				return errors.New("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
+				return usageErrorf("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
 			}
 			table, err := tableWithLimits(limits)
 			if err != nil {
@@ -137,7 +137,7 @@ func userDataFlagError(err error) error {
 		field = field[:i]
 	}
 	if flag, ok := userDataFlags[field]; ok {
-		return fmt.Errorf("%s: %w", flag, err)
+		return usageErrorf("%s: %w", flag, err)
 	}
 	return err
 }
@@ -152,10 +152,10 @@ func parseNodeLabels(flags []string) (map[string]string, error) {
 	for _, f := range flags {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--node-label %q: want KEY=VALUE, e.g. --node-label team=payments", f)
+			return nil, usageErrorf("--node-label %q: want KEY=VALUE, e.g. --node-label team=payments", f)
 		}
 		if _, dup := labels[k]; dup {
-			return nil, fmt.Errorf("--node-label %q: label %s given twice", f, k)
+			return nil, usageErrorf("--node-label %q: label %s given twice", f, k)
 		}
 		labels[k] = v
 	}
