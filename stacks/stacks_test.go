@@ -166,10 +166,12 @@ func TestResolveOverrides(t *testing.T) {
 	}
 
 	for values, want := range map[string]map[string]string{
-		"config key eksnet:netwrk: unknown; accepted keys are eksnet:preset":     {"netwrk": "{}"},
-		`config key eksnet:network: json: unknown field "natMode"`:               {"network": `{"natMode":"single"}`},
-		`eksnet:preset "qa": accepted values are dev, staging, prod`:             {"preset": "qa"},
-		"config key eksnet:protect: invalid character 'y' looking for beginning": {"protect": "yes"},
+		"config key eksnet:netwrk: unknown; accepted keys are eksnet:preset":                          {"netwrk": "{}"},
+		"config key eksnet:network.natMode: unknown field; accepted fields here are vpcCidr, azCount": {"network": `{"natMode":"single"}`},
+		"config key eksnet:nodeGroups[1].maxSize: want an integer, got a string (\"9\")":              {"nodeGroups": `[{}, {"maxSize":"9"}]`},
+		"config key eksnet:cni.agent: want a mapping of fields, got a list":                           {"cni": `{"agent":[]}`},
+		`eksnet:preset "qa": accepted values are dev, staging, prod`:                                  {"preset": "qa"},
+		`config key eksnet:protect: want true or false, got "yes"`:                                    {"protect": "yes"},
 	} {
 		if _, err := Resolve("x", "us-east-1", want); err == nil || !strings.Contains(err.Error(), values) {
 			t.Errorf("Resolve(%v) = %v, want %q", want, err, values)

@@ -39,7 +39,7 @@ func TestExitCodesAndUsageMessages(t *testing.T) {
 		{[]string{"kubeconfig"}, exitUsage, []string{"missing ENV"}},
 		{[]string{"stack", "new", "--preset", "dev"}, exitUsage, []string{"missing ENV: the name of the new stack"}},
 		{[]string{"stack", "new", "qa"}, exitUsage, []string{`required flag(s) "preset" not set`}},
-		{[]string{"plan", "dev", "--bogus"}, exitUsage, []string{"unknown flag: --bogus", "usage: eksnet plan ENV [flags] (see `eksnet plan --help`)"}},
+		{[]string{"plan", "dev", "--bogus"}, exitUsage, []string{"unknown flag: --bogus", "usage: eksnet plan ENV | plan --preset dev|staging|prod [--region R] [flags] (see `eksnet plan --help`)"}},
 		{[]string{"plna"}, exitUsage, []string{`unknown command "plna" for "eksnet" (did you mean plan?)`, "accepted commands are"}},
 		{[]string{"stack", "nwe"}, exitUsage, []string{`unknown command "nwe" for "eksnet stack" (did you mean new?)`}},
 		{[]string{"maxpods"}, exitUsage, []string{"missing TYPE: give one or more EC2 instance types"}},
