@@ -92,6 +92,11 @@ func ReadStackFile(path string) (StackFile, error) {
 	if err != nil {
 		return StackFile{}, fmt.Errorf("read stack file: %w", err)
 	}
+	return parseStackFile(path, b)
+}
+
+// parseStackFile parses the bytes b of the stack file at path.
+func parseStackFile(path string, b []byte) (StackFile, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return StackFile{}, syntaxError(path, b, err)
@@ -150,7 +155,11 @@ type FileError struct {
 	Path         string
 	Line, Column int
 	Msg          string
+	// Err is the error Msg came from, if any (a *ValueError).
+	Err error
 }
+
+func (e *FileError) Unwrap() error { return e.Err }
 
 func (e *FileError) Error() string {
 	return fmt.Sprintf("%s: line %d, column %d: %s", e.Path, e.Line, e.Column, e.Msg)
@@ -269,6 +278,11 @@ func Load(root, env string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("stack %s: %w", env, err)
 	}
+	return f.resolve(env, path)
+}
+
+// resolve resolves the parsed file of stack env (at path) into a Config.
+func (f StackFile) resolve(env, path string) (Config, error) {
 	region, values, err := f.Values()
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
@@ -278,7 +292,7 @@ func Load(root, env string) (Config, error) {
 	if errors.As(err, &ve) {
 		if n, ok := f.raw[ve.Key]; ok {
 			at := nodeAt(&n, ve.Path, ve.UnknownField)
-			return Config{}, fmt.Errorf("stack %s: %w", env, &FileError{Path: path, Line: at.Line, Column: at.Column, Msg: err.Error()})
+			return Config{}, fmt.Errorf("stack %s: %w", env, &FileError{Path: path, Line: at.Line, Column: at.Column, Msg: err.Error(), Err: ve})
 		}
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -14,7 +15,115 @@ func newStackCmd(a *app) *cobra.Command {
 		Use:   "stack",
 		Short: "Manage eksnet stack configurations (stacks/Pulumi.<env>.yaml)",
 	}
-	cmd.AddCommand(newStackNewCmd(a))
+	cmd.AddCommand(newStackNewCmd(a), newStackSetCmd(a), newStackGetCmd(a))
+	return cmd
+}
+
+// keyArgs checks the ENV KEY [VALUE] arguments of stack set and get.
+func keyArgs(pf *projectFlags, names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return envArg(pf)(cmd, args)
+		}
+		if len(args) < len(names) {
+			missing := names[len(args)]
+			what := "the config key, e.g. network.nat, nodeGroups[0].maxSize or aws:region; accepted keys: eksnet:" + strings.Join(stacks.Keys, ", eksnet:") + ", " + strings.Join(stacks.SettableAWSKeys, ", ")
+			if missing == "VALUE" {
+				what = "the value to set"
+			}
+			return usageErrorf("missing %s: %s\n%s", missing, what, helpHint(cmd))
+		}
+		if len(args) > len(names) {
+			return usageErrorf("%s takes %s, got %d arguments (quote a VALUE with spaces)\n%s", cmd.CommandPath(), strings.Join(names, " "), len(args), helpHint(cmd))
+		}
+		return nil
+	}
+}
+
+func newStackSetCmd(a *app) *cobra.Command {
+	var pf projectFlags
+	cmd := &cobra.Command{
+		Use:   "set ENV KEY VALUE",
+		Short: "Override one preset setting in stacks/Pulumi.<ENV>.yaml, as `pulumi config set --path` would, without the pulumi CLI",
+		Long: `Write KEY=VALUE into stacks/Pulumi.<ENV>.yaml exactly as
+` + "`pulumi config set --path KEY VALUE -s ENV`" + ` would: KEY is eksnet:key (the eksnet:
+may be left out) with .field and [index] steps; below the top level true/false
+are booleans and integers numbers, everything else a string; a top-level value
+is always a string.
+
+The result is checked with the decoder and the validation every command runs
+before it is written: a bad key or value is an error naming it, and the file
+is left as it was. A valid stack is never made invalid.
+
+Accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `, ` + strings.Join(stacks.SettableAWSKeys, ", ") + `
+(fields: docs/provisioning.md, "Config keys").`,
+		Example: `  eksnet stack set dev network.nat per-az
+  eksnet stack set dev 'cluster.publicAccessCidrs[0]' 203.0.113.7/32
+  eksnet stack set dev 'nodeGroups[0].maxSize' 6
+  eksnet stack get dev nodeGroups[0].maxSize`,
+		Args:              keyArgs(&pf, "ENV", "KEY", "VALUE"),
+		ValidArgsFunction: completeStacks(&pf),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := pf.root()
+			if err != nil {
+				return err
+			}
+			kp, err := stacks.ParseKeyPath(args[1])
+			if err != nil {
+				return &usageError{err: err}
+			}
+			warning, err := stacks.Set(root, args[0], args[1], args[2])
+			if err != nil {
+				var missing *stacks.MissingStackError
+				if errors.As(err, &missing) {
+					return err
+				}
+				return &usageError{err: err}
+			}
+			fmt.Fprintf(a.stdout, "set %s = %s in %s\n", kp, args[2], stacks.FilePath(root, args[0]))
+			if warning != nil {
+				fmt.Fprintf(a.stderr, "warning: %v\n", warning)
+			}
+			return nil
+		},
+	}
+	pf.register(cmd)
+	return cmd
+}
+
+func newStackGetCmd(a *app) *cobra.Command {
+	var pf projectFlags
+	cmd := &cobra.Command{
+		Use:   "get ENV KEY",
+		Short: "Print the value of a setting in effect for stack ENV (the stack file's, else the preset's)",
+		Long: `Print the value KEY has for stack ENV: what stacks/Pulumi.<ENV>.yaml sets,
+else the preset's default. KEY is as for ` + "`eksnet stack set`" + `; strings print bare,
+everything else as JSON.`,
+		Example: `  eksnet stack get dev network.nat
+  eksnet stack get prod nodeGroups       # the whole list, as JSON`,
+		Args:              keyArgs(&pf, "ENV", "KEY"),
+		ValidArgsFunction: completeStacks(&pf),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := pf.root()
+			if err != nil {
+				return err
+			}
+			if _, err := stacks.ParseKeyPath(args[1]); err != nil {
+				return &usageError{err: err}
+			}
+			cfg, err := stacks.Load(root, args[0])
+			if err != nil {
+				return err
+			}
+			v, err := stacks.Get(cfg, args[1])
+			if err != nil {
+				return &usageError{err: err}
+			}
+			_, err = fmt.Fprintln(a.stdout, v)
+			return err
+		},
+	}
+	pf.register(cmd)
 	return cmd
 }
 
@@ -29,7 +138,8 @@ func newStackNewCmd(a *app) *cobra.Command {
 		Short: "Write stacks/Pulumi.<ENV>.yaml from a preset",
 		Long: `Write the stack configuration for environment ENV: the preset, the AWS region
 and the cluster name. Every other setting comes from the preset at run time
-and can be overridden with ` + "`pulumi config set [--path] eksnet:<key> <value> -s ENV`" + `;
+and can be overridden with ` + "`eksnet stack set ENV KEY VALUE`" + ` (or
+` + "`pulumi config set --path eksnet:<key> <value> -s ENV`" + `);
 accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `.
 
 The region defaults to AWS_REGION, then AWS_DEFAULT_REGION.`,
