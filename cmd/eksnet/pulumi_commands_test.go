@@ -171,6 +171,7 @@ func TestUpRefusesPlaceholderAgent(t *testing.T) {
 	if err := runWith(ctx, []string{"stack", "new", "dev", "--preset", "dev", "--project-dir", dir}, a); err != nil {
 		t.Fatal(err)
 	}
+	a, _, _ = testApp(fakePulumi(t))
 	err := runWith(ctx, []string{"up", "dev", "--project-dir", dir}, a)
 	if err == nil || !strings.Contains(err.Error(), "eksnet:cni.agent.amd64Path (node group general)") {
 		t.Fatalf("up with placeholder agent: %v", err)

@@ -15,15 +15,17 @@ import (
 type app struct {
 	stdout io.Writer
 	stderr io.Writer
-	// stdin answers confirmation prompts (up, destroy); nil is no terminal.
-	stdin  io.Reader
-	getenv func(string) string
+	// stdin answers confirmation prompts (up, destroy) when interactive
+	// says it is a terminal.
+	stdin       io.Reader
+	interactive bool
+	getenv      func(string) string
 }
 
 // Run builds the command tree and executes it with args. It is the whole
 // program minus process concerns, so tests call it directly.
 func Run(ctx context.Context, args []string) error {
-	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv})
+	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, interactive: stdinIsTerminal(), getenv: os.Getenv})
 }
 
 func runWith(ctx context.Context, args []string, a *app) error {
