@@ -93,16 +93,22 @@ func pathValue(value string, hasPath bool) *yaml.Node {
 	return n
 }
 
-// Set writes KEY=VALUE into stack env's file under root as `pulumi config
-// set --path` would, after checking the result with the decoder and the
-// validation every command runs: a bad key or value is an error and the
-// file is left untouched. A stack that was valid must stay valid; one that
-// was already invalid (mid-fix) may stay so, and the returned warning says
-// what still fails.
-func Set(root, env, key, value string) (warning error, err error) {
-	kp, err := ParseKeyPath(key)
-	if err != nil {
-		return nil, err
+// Setting is one KEY=VALUE of Set.
+type Setting struct{ Key, Value string }
+
+// Set writes the settings into stack env's file under root as `pulumi
+// config set --path` would, one after the other, then checks the result
+// with the decoder and the validation every command runs: a bad key or
+// value is an error and the file is left untouched. A stack that was valid
+// must stay valid (changes that are only valid together, such as two list
+// entries, go in one Set); one that was already invalid (mid-fix) may stay
+// so, and the returned warning says what still fails.
+func Set(root, env string, settings ...Setting) (warning error, err error) {
+	kps := make([]KeyPath, len(settings))
+	for i, s := range settings {
+		if kps[i], err = ParseKeyPath(s.Key); err != nil {
+			return nil, err
+		}
 	}
 	path := FilePath(root, env)
 	b, err := os.ReadFile(path)
@@ -121,9 +127,12 @@ func Set(root, env, key, value string) (warning error, err error) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("stack %s: parse %s: %w", env, path, err)
 	}
-	if err := setNode(&doc, kp, pathValue(value, len(kp.Path) > 0)); err != nil {
-		return nil, fmt.Errorf("stack %s: %w", env, err)
+	for i, kp := range kps {
+		if err := setNode(&doc, kp, pathValue(settings[i].Value, len(kp.Path) > 0)); err != nil {
+			return nil, fmt.Errorf("stack %s: %w", env, err)
+		}
 	}
+	what := settingsText(kps, settings)
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2) // as the pulumi CLI writes it
@@ -132,7 +141,7 @@ func Set(root, env, key, value string) (warning error, err error) {
 	}
 	after, err := parseStackFile(path, buf.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("stack %s: %s %s: %w", env, kp, value, err)
+		return nil, fmt.Errorf("stack %s: %s: %w", env, what, err)
 	}
 	cfg, err := after.resolve(env, path)
 	if err != nil {
@@ -141,16 +150,25 @@ func Set(root, env, key, value string) (warning error, err error) {
 			// The position would be in the file as it would be: not useful.
 			return nil, fmt.Errorf("stack %s: %w", env, ve)
 		}
-		return nil, fmt.Errorf("%s %q: %w", kp, value, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if verr := cfg.Validate(); verr != nil {
 		oldCfg, oerr := before.resolve(env, path)
 		if oerr == nil && oldCfg.Validate() == nil {
-			return nil, fmt.Errorf("%s %q would make stack %s invalid: %w", kp, value, env, verr)
+			return nil, fmt.Errorf("%s would make stack %s invalid: %w", what, env, verr)
 		}
 		warning = fmt.Errorf("stack %s is still invalid: %w", env, verr)
 	}
 	return warning, writeAtomic(path, buf.Bytes())
+}
+
+// settingsText is KEY "VALUE", ... for messages.
+func settingsText(kps []KeyPath, settings []Setting) string {
+	parts := make([]string, len(kps))
+	for i, kp := range kps {
+		parts[i] = fmt.Sprintf("%s %q", kp, settings[i].Value)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // setNode sets the value at kp in a stack file document, creating the

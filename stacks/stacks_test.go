@@ -253,3 +253,28 @@ func TestUpdateNamesWhoMayReachPublicSurfaces(t *testing.T) {
 		t.Errorf("private-only prod with the deployer in the VPC: %v", err)
 	}
 }
+
+// TestRegionTable: the embedded table parses, every region has the two
+// zones EKS needs, and lookups suggest the closest names.
+func TestRegionTable(t *testing.T) {
+	names := RegionNames()
+	if len(names) < 38 {
+		t.Errorf("%d regions, want >= 38", len(names))
+	}
+	for _, n := range names {
+		if r, _ := LookupRegion(n); len(r.AZs) < 2 {
+			t.Errorf("%s: %d zones, EKS needs 2", n, len(r.AZs))
+		}
+	}
+	if r, _ := LookupRegion("us-east-1"); len(r.AZs) != 6 {
+		t.Errorf("us-east-1 zones %v", r.AZs)
+	}
+	if _, err := LookupRegion("us-esat-1"); err == nil || !strings.Contains(err.Error(), "did you mean us-east-1") {
+		t.Errorf("LookupRegion(us-esat-1) = %v", err)
+	}
+	c := mustPreset(t, PresetStaging)
+	c.Region = "ca-central-1"
+	if got := strings.Join(c.AZs(), ","); got != "ca-central-1a,ca-central-1b,ca-central-1d" {
+		t.Errorf("ca-central-1 zones %s (there is no ca-central-1c)", got)
+	}
+}

@@ -43,36 +43,51 @@ func keyArgs(pf *projectFlags, names ...string) cobra.PositionalArgs {
 func newStackSetCmd(a *app) *cobra.Command {
 	var pf projectFlags
 	cmd := &cobra.Command{
-		Use:   "set ENV KEY VALUE",
-		Short: "Override one preset setting in stacks/Pulumi.<ENV>.yaml, as `pulumi config set --path` would, without the pulumi CLI",
+		Use:   "set ENV KEY VALUE [KEY VALUE]...",
+		Short: "Override preset settings in stacks/Pulumi.<ENV>.yaml, as `pulumi config set --path` would, without the pulumi CLI",
 		Long: `Write KEY=VALUE into stacks/Pulumi.<ENV>.yaml exactly as
 ` + "`pulumi config set --path KEY VALUE -s ENV`" + ` would: KEY is eksnet:key (the eksnet:
 may be left out) with .field and [index] steps; below the top level true/false
 are booleans and integers numbers, everything else a string; a top-level value
-is always a string.
+is always a string (give an object or list there as JSON).
 
 The result is checked with the decoder and the validation every command runs
 before it is written: a bad key or value is an error naming it, and the file
-is left as it was. A valid stack is never made invalid.
+is left as it was. A valid stack is never made invalid: give changes that are
+only valid together (two zones, a CIDR and its subnet sizes) in one command.
 
 Accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `, ` + strings.Join(stacks.SettableAWSKeys, ", ") + `
 (fields: docs/provisioning.md, "Config keys").`,
 		Example: `  eksnet stack set dev network.nat per-az
   eksnet stack set dev 'cluster.publicAccessCidrs[0]' 203.0.113.7/32
-  eksnet stack set dev 'nodeGroups[0].maxSize' 6
-  eksnet stack get dev nodeGroups[0].maxSize`,
-		Args:              keyArgs(&pf, "ENV", "KEY", "VALUE"),
+  eksnet stack set dev 'network.availabilityZones[0]' us-east-2a 'network.availabilityZones[1]' us-east-2c
+  eksnet stack get dev 'nodeGroups[0].maxSize'`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) <= 3 {
+				return keyArgs(&pf, "ENV", "KEY", "VALUE")(cmd, args)
+			}
+			if len(args)%2 == 0 {
+				return usageErrorf("missing VALUE for KEY %s: settings come in KEY VALUE pairs (quote a VALUE with spaces)\n%s", args[len(args)-1], helpHint(cmd))
+			}
+			return nil
+		},
 		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			root, err := pf.root()
 			if err != nil {
 				return err
 			}
-			kp, err := stacks.ParseKeyPath(args[1])
-			if err != nil {
-				return &usageError{err: err}
+			var settings []stacks.Setting
+			var done []string
+			for i := 1; i+1 < len(args); i += 2 {
+				kp, err := stacks.ParseKeyPath(args[i])
+				if err != nil {
+					return &usageError{err: err}
+				}
+				settings = append(settings, stacks.Setting{Key: args[i], Value: args[i+1]})
+				done = append(done, fmt.Sprintf("set %s = %s", kp, args[i+1]))
 			}
-			warning, err := stacks.Set(root, args[0], args[1], args[2])
+			warning, err := stacks.Set(root, args[0], settings...)
 			if err != nil {
 				var missing *stacks.MissingStackError
 				if errors.As(err, &missing) {
@@ -80,7 +95,7 @@ Accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `, ` + string
 				}
 				return &usageError{err: err}
 			}
-			fmt.Fprintf(a.stdout, "set %s = %s in %s\n", kp, args[2], stacks.FilePath(root, args[0]))
+			fmt.Fprintf(a.stdout, "%s\nin %s\n", strings.Join(done, "\n"), stacks.FilePath(root, args[0]))
 			if warning != nil {
 				fmt.Fprintf(a.stderr, "warning: %v\n", warning)
 			}

@@ -30,7 +30,7 @@ func TestStackSetGet(t *testing.T) {
 		{"protect", "true"},
 	} {
 		out, stderr, code := cli("stack", "set", "dev", kv[0], kv[1])
-		if code != 0 || !strings.Contains(out, "set eksnet:"+strings.TrimPrefix(kv[0], "eksnet:")+" = "+kv[1]) {
+		if code != 0 || !strings.Contains(out, "set eksnet:"+strings.TrimPrefix(kv[0], "eksnet:")+" = "+kv[1]+"\nin "+filepath.Join(dir, "stacks", "Pulumi.dev.yaml")) {
 			t.Fatalf("stack set dev %s %s: exit %d\n%s%s", kv[0], kv[1], code, out, stderr)
 		}
 	}
@@ -87,6 +87,8 @@ func TestStackSetGet(t *testing.T) {
 		{[]string{"set", "qa", "network.nat", "single"}, exitFailure, "create it with `eksnet stack new qa --preset dev|staging|prod --region R`"},
 		{[]string{"get", "dev", "network.foo"}, exitUsage, "eksnet:network has no field foo; accepted fields are vpcCidr"},
 		{[]string{"get", "dev"}, exitUsage, "missing KEY"},
+		{[]string{"set", "dev", "network.nat", "single", "protect"}, exitUsage, "missing VALUE for KEY protect: settings come in KEY VALUE pairs"},
+		{[]string{"set", "dev", "network.availabilityZones[0]", "us-west-2a"}, exitUsage, "EKS needs at least 2 zones"},
 	} {
 		_, stderr, code := cli(append([]string{"stack"}, tt.args...)...)
 		if code != tt.code || !strings.Contains(stderr, tt.want) {
