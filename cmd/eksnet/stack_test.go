@@ -87,6 +87,7 @@ func TestStackSetGet(t *testing.T) {
 		{[]string{"set", "qa", "network.nat", "single"}, exitFailure, "create it with `eksnet stack new qa --preset dev|staging|prod --region R`"},
 		{[]string{"get", "dev", "network.foo"}, exitUsage, "eksnet:network has no field foo; accepted fields are vpcCidr"},
 		{[]string{"get", "dev"}, exitUsage, "missing KEY"},
+		{[]string{"set", "dev", "network.vpcCidr", "10.0.0.0/24"}, exitUsage, "private subnet prefix /20: larger than the block 10.0.0.0/24 it is cut from; use a prefix length of 24 to 28, or a larger block"},
 		{[]string{"set", "dev", "network.nat", "single", "protect"}, exitUsage, "missing VALUE for KEY protect: settings come in KEY VALUE pairs"},
 		{[]string{"set", "dev", "network.availabilityZones[0]", "us-west-2a"}, exitUsage, "EKS needs at least 2 zones"},
 	} {

@@ -28,7 +28,7 @@ var presetCases = []struct{ name, yaml, want string }{
 	{"prefix delegation on xen", "config:\n  aws:region: us-west-2\n  eksnet:cni:\n    mode: agent\n    prefixDelegation: true\n  eksnet:nodeGroups:\n    - name: general\n      instanceTypes: [m4.large]\n      minSize: 1\n      maxSize: 2\n      desiredSize: 1\n", "eksnet:nodeGroups[0].instanceTypes: m4.large runs on the xen hypervisor, but eksnet:cni.prefixDelegation is true and /28 prefixes need Nitro or bare-metal types; use a Nitro type (e.g. m5.large, t3.medium) or set prefixDelegation to false"},
 	{"service cidr overlaps vpc", "config:\n  aws:region: us-west-2\n  eksnet:cluster:\n    serviceCidr: 10.0.0.0/16\n", "eksnet:cluster.serviceCidr 10.0.0.0/16 overlaps eksnet:network.vpcCidr 10.0.0.0/16; the ranges must be disjoint"},
 	{"nat without public subnets", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    nat: single\n    publicSubnetBits: 0\n", "eksnet:network.nat \"single\": NAT gateways live in public subnets but eksnet:network.publicSubnetBits is 0 (no public subnets); set publicSubnetBits (e.g. 24)"},
-	{"private subnets larger than the vpc", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    vpcCidr: 10.0.0.0/24\n", "eksnet:network: private subnet prefix /20: must be between /24 (the block) and /28"},
+	{"private subnets larger than the vpc", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    vpcCidr: 10.0.0.0/24\n", "eksnet:network: private subnet prefix /20: larger than the block 10.0.0.0/24 it is cut from; use a prefix length of 24 to 28, or a larger block"},
 }
 
 // TestBadPresets loads and validates each bad stack file from a directory
