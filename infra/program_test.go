@@ -64,7 +64,7 @@ func TestProgramReadsPulumiConfig(t *testing.T) {
 func TestProgramRejectsBadConfig(t *testing.T) {
 	for cfg, want := range map[string]map[string]string{
 		"aws:region: not set": {"eksnet:preset": "dev"},
-		`config key eksnet:network: json: unknown field "natt"`: {"aws:region": "us-east-1", "eksnet:network": `{"natt":"none"}`},
+		"config key eksnet:network.natt: unknown field; accepted fields here are vpcCidr": {"aws:region": "us-east-1", "eksnet:network": `{"natt":"none"}`},
 	} {
 		m, err := runProgram(t, "x", want)
 		if err == nil || !strings.Contains(err.Error(), cfg) {

@@ -42,7 +42,8 @@ type Network struct {
 	VPCCIDR string `json:"vpcCidr"`
 	// AZCount is how many availability zones get one subnet of each role.
 	AZCount int `json:"azCount"`
-	// AvailabilityZones overrides the zones; default region + a, b, c...
+	// AvailabilityZones overrides the zones; default: the first AZCount zones
+	// of the region in the embedded table (stacks/regions.tsv).
 	AvailabilityZones []string `json:"availabilityZones,omitempty"`
 	// PublicSubnetBits is the public subnet prefix length; 0 = no public subnets.
 	PublicSubnetBits int `json:"publicSubnetBits"`

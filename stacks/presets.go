@@ -99,10 +99,14 @@ func Preset(name, env, region string) (Config, error) {
 }
 
 // AZs returns the availability zones: the explicit list, or the first
-// AZCount zones of the region named region+a, b, c...
+// AZCount zones of the region in the embedded region table (ca-central-1:
+// a, b, d), or region+a, b, c... for a region the table lacks.
 func (c Config) AZs() []string {
 	if len(c.Network.AvailabilityZones) > 0 {
 		return slices.Clone(c.Network.AvailabilityZones)
+	}
+	if r, ok := regions[c.Region]; ok {
+		return slices.Clone(r.AZs[:min(max(c.Network.AZCount, 0), len(r.AZs))])
 	}
 	out := make([]string, 0, c.Network.AZCount)
 	for i := 0; i < c.Network.AZCount && i < 26; i++ {

@@ -21,7 +21,8 @@ var Keys = []string{"preset", "clusterName", "kubernetesVersion", "network", "cl
 // values["preset"] (default dev), then every other value laid over it.
 // values holds `eksnet:` keys without the namespace, as Pulumi passes them:
 // strings raw, everything else JSON. Unknown keys and unknown fields are
-// errors naming the key, so a typo never silently keeps a default.
+// errors naming the key, so a typo never silently keeps a default; a value
+// of the wrong type is a *ValueError naming the key path and the type wanted.
 func Resolve(env, region string, values map[string]string) (Config, error) {
 	preset := values["preset"]
 	if preset == "" {
@@ -62,6 +63,9 @@ func Resolve(env, region string, values map[string]string) (Config, error) {
 			target = &cfg.Protect
 		default:
 			return Config{}, fmt.Errorf("config key eksnet:%s: unknown; accepted keys are eksnet:%s", k, strings.Join(Keys, ", eksnet:"))
+		}
+		if err := checkValue(Namespace+":"+k, v, target); err != nil {
+			return Config{}, err
 		}
 		dec := json.NewDecoder(bytes.NewReader([]byte(v)))
 		dec.DisallowUnknownFields()

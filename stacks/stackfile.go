@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -83,24 +84,141 @@ func (f StackFile) Write(path string) error {
 	return fh.Close()
 }
 
-// ReadStackFile parses a Pulumi.<env>.yaml.
+// ReadStackFile parses a Pulumi.<env>.yaml. A malformed file is an error
+// with the line and column of the problem (a *FileError), never advice to
+// create the file.
 func ReadStackFile(path string) (StackFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return StackFile{}, fmt.Errorf("read stack file: %w", err)
 	}
+	return parseStackFile(path, b)
+}
+
+// parseStackFile parses the bytes b of the stack file at path.
+func parseStackFile(path string, b []byte) (StackFile, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return StackFile{}, syntaxError(path, b, err)
+	}
 	var f StackFile
-	if err := yaml.Unmarshal(b, &f); err != nil {
-		return StackFile{}, fmt.Errorf("parse stack file %s: %w", path, err)
+	if len(doc.Content) == 0 {
+		return f, nil // empty file: no config yet
 	}
-	var raw struct {
-		Config map[string]yaml.Node `yaml:"config"`
+	top := doc.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return StackFile{}, &FileError{Path: path, Line: top.Line, Column: top.Column,
+			Msg: "want a mapping with a config: key (as `eksnet stack new` writes), got " + kindName(top)}
 	}
-	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return StackFile{}, fmt.Errorf("parse stack file %s: %w", path, err)
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		k, v := top.Content[i], top.Content[i+1]
+		switch k.Value {
+		case "secretsprovider", "encryptionsalt":
+			if v.Kind != yaml.ScalarNode {
+				return StackFile{}, &FileError{Path: path, Line: v.Line, Column: v.Column, Msg: k.Value + ": want a string, got " + kindName(v)}
+			}
+			if k.Value == "secretsprovider" {
+				f.SecretsProvider = v.Value
+			} else {
+				f.EncryptionSalt = v.Value
+			}
+		case "config":
+			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+				continue
+			}
+			if v.Kind != yaml.MappingNode {
+				return StackFile{}, &FileError{Path: path, Line: v.Line, Column: v.Column,
+					Msg: "config: want a mapping of namespace:key to value (e.g. eksnet:preset: dev), got " + kindName(v)}
+			}
+			f.Config = map[string]any{}
+			f.raw = map[string]yaml.Node{}
+			for j := 0; j+1 < len(v.Content); j += 2 {
+				ck, cv := v.Content[j], v.Content[j+1]
+				if prev, dup := f.raw[ck.Value]; dup {
+					return StackFile{}, &FileError{Path: path, Line: ck.Line, Column: ck.Column,
+						Msg: fmt.Sprintf("config key %s: given twice (first at line %d); keep one", ck.Value, prev.Line)}
+				}
+				var val any
+				if err := cv.Decode(&val); err != nil {
+					return StackFile{}, &FileError{Path: path, Line: cv.Line, Column: cv.Column, Msg: "config key " + ck.Value + ": " + err.Error()}
+				}
+				f.Config[ck.Value] = val
+				f.raw[ck.Value] = *cv
+			}
+		}
 	}
-	f.raw = raw.Config
 	return f, nil
+}
+
+// FileError is a problem at a place in a stack file.
+type FileError struct {
+	Path         string
+	Line, Column int
+	Msg          string
+	// Err is the error Msg came from, if any (a *ValueError).
+	Err error
+}
+
+func (e *FileError) Unwrap() error { return e.Err }
+
+func (e *FileError) Error() string {
+	return fmt.Sprintf("%s: line %d, column %d: %s", e.Path, e.Line, e.Column, e.Msg)
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError turns a yaml.v3 syntax error, which names only the line,
+// into a FileError with the column as well: the first column at which the
+// line, cut there, fails with the same problem (the offending character);
+// failing that, the line's first non-blank column.
+func syntaxError(path string, b []byte, err error) error {
+	m := yamlLineRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("parse stack file %s: %w", path, err)
+	}
+	line, _ := strconv.Atoi(m[1])
+	lines := strings.Split(string(b), "\n")
+	if line < 1 || line > len(lines) {
+		return &FileError{Path: path, Line: line, Column: 1, Msg: m[2]}
+	}
+	text := lines[line-1]
+	col := len(text) - len(strings.TrimLeft(text, " \t")) + 1
+	before := strings.Join(lines[:line-1], "\n")
+	if before != "" {
+		before += "\n"
+	}
+	var probe yaml.Node
+	if yaml.Unmarshal([]byte(before), &probe) == nil {
+		for c := 1; c <= len(text); c++ {
+			err := yaml.Unmarshal([]byte(before+text[:c]), &probe)
+			if err != nil && strings.HasSuffix(err.Error(), ": "+m[2]) {
+				col = c
+				break
+			}
+		}
+	}
+	return &FileError{Path: path, Line: line, Column: col, Msg: m[2]}
+}
+
+// kindName says what a YAML node is, for type errors.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	switch n.Tag {
+	case "!!int", "!!float":
+		return "a number (" + n.Value + ")"
+	case "!!bool":
+		return "true/false (" + n.Value + ")"
+	case "!!null":
+		return "nothing"
+	}
+	return fmt.Sprintf("a string (%q)", n.Value)
 }
 
 // Values returns the file's config as Pulumi hands it to a program: the
@@ -143,20 +261,89 @@ func (f StackFile) Values() (region string, values map[string]string, err error)
 	return region, values, nil
 }
 
-// Load reads stack env under root and resolves it into a Config.
+// Load reads stack env under root and resolves it into a Config. A file
+// that does not exist is an error naming the preset to create it from; a
+// value of the wrong type names the key path, the type wanted and its line
+// and column.
 func Load(root, env string) (Config, error) {
 	path := FilePath(root, env)
 	f, err := ReadStackFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("stack %s (create it with `eksnet stack new %s --preset dev --region R`): %w", env, env, err)
+	if errors.Is(err, fs.ErrNotExist) {
+		preset := strings.Join(PresetNames, "|")
+		if slices.Contains(PresetNames, env) {
+			preset = env
+		}
+		return Config{}, &MissingStackError{Env: env, Path: path, Preset: preset, err: err}
 	}
+	if err != nil {
+		return Config{}, fmt.Errorf("stack %s: %w", env, err)
+	}
+	return f.resolve(env, path)
+}
+
+// resolve resolves the parsed file of stack env (at path) into a Config.
+func (f StackFile) resolve(env, path string) (Config, error) {
 	region, values, err := f.Values()
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg, err := Resolve(env, region, values)
+	var ve *ValueError
+	if errors.As(err, &ve) {
+		if n, ok := f.raw[ve.Key]; ok {
+			at := nodeAt(&n, ve.Path, ve.UnknownField)
+			return Config{}, fmt.Errorf("stack %s: %w", env, &FileError{Path: path, Line: at.Line, Column: at.Column, Msg: err.Error(), Err: ve})
+		}
+	}
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// MissingStackError says a stack has no file and how to create it; it
+// matches fs.ErrNotExist.
+type MissingStackError struct {
+	Env, Path string
+	// Preset is the preset named like the stack, else "dev|staging|prod".
+	Preset string
+	err    error
+}
+
+func (e *MissingStackError) Error() string {
+	return fmt.Sprintf("stack %s: no stack file %s; create it with `eksnet stack new %s --preset %s --region R`", e.Env, e.Path, e.Env, e.Preset)
+}
+
+func (e *MissingStackError) Unwrap() error { return e.err }
+
+// nodeAt follows a ValueError path (field names and list indices) down
+// from n as far as the file has it; keyOfLast points at the last field's
+// key rather than its value.
+func nodeAt(n *yaml.Node, path []any, keyOfLast bool) *yaml.Node {
+	for i, p := range path {
+		last := i == len(path)-1
+		next := (*yaml.Node)(nil)
+		switch p := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == p {
+						next = n.Content[i+1]
+						if (last && keyOfLast) || (next.Kind == yaml.ScalarNode && next.Tag == "!!null") {
+							next = n.Content[i]
+						}
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
+				next = n.Content[p]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
 }

@@ -166,10 +166,12 @@ func TestResolveOverrides(t *testing.T) {
 	}
 
 	for values, want := range map[string]map[string]string{
-		"config key eksnet:netwrk: unknown; accepted keys are eksnet:preset":     {"netwrk": "{}"},
-		`config key eksnet:network: json: unknown field "natMode"`:               {"network": `{"natMode":"single"}`},
-		`eksnet:preset "qa": accepted values are dev, staging, prod`:             {"preset": "qa"},
-		"config key eksnet:protect: invalid character 'y' looking for beginning": {"protect": "yes"},
+		"config key eksnet:netwrk: unknown; accepted keys are eksnet:preset":                          {"netwrk": "{}"},
+		"config key eksnet:network.natMode: unknown field; accepted fields here are vpcCidr, azCount": {"network": `{"natMode":"single"}`},
+		"config key eksnet:nodeGroups[1].maxSize: want an integer, got a string (\"9\")":              {"nodeGroups": `[{}, {"maxSize":"9"}]`},
+		"config key eksnet:cni.agent: want a mapping of fields, got a list":                           {"cni": `{"agent":[]}`},
+		`eksnet:preset "qa": accepted values are dev, staging, prod`:                                  {"preset": "qa"},
+		`config key eksnet:protect: want true or false, got "yes"`:                                    {"protect": "yes"},
 	} {
 		if _, err := Resolve("x", "us-east-1", want); err == nil || !strings.Contains(err.Error(), values) {
 			t.Errorf("Resolve(%v) = %v, want %q", want, err, values)
@@ -249,5 +251,30 @@ func TestUpdateNamesWhoMayReachPublicSurfaces(t *testing.T) {
 	c.Cluster.EndpointPublicAccess, c.Cluster.DeployerInVPC = false, true
 	if err := errors.Join(c.Validate(), c.ValidateExposure()); err != nil {
 		t.Errorf("private-only prod with the deployer in the VPC: %v", err)
+	}
+}
+
+// TestRegionTable: the embedded table parses, every region has the two
+// zones EKS needs, and lookups suggest the closest names.
+func TestRegionTable(t *testing.T) {
+	names := RegionNames()
+	if len(names) < 38 {
+		t.Errorf("%d regions, want >= 38", len(names))
+	}
+	for _, n := range names {
+		if r, _ := LookupRegion(n); len(r.AZs) < 2 {
+			t.Errorf("%s: %d zones, EKS needs 2", n, len(r.AZs))
+		}
+	}
+	if r, _ := LookupRegion("us-east-1"); len(r.AZs) != 6 {
+		t.Errorf("us-east-1 zones %v", r.AZs)
+	}
+	if _, err := LookupRegion("us-esat-1"); err == nil || !strings.Contains(err.Error(), "did you mean us-east-1") {
+		t.Errorf("LookupRegion(us-esat-1) = %v", err)
+	}
+	c := mustPreset(t, PresetStaging)
+	c.Region = "ca-central-1"
+	if got := strings.Join(c.AZs(), ","); got != "ca-central-1a,ca-central-1b,ca-central-1d" {
+		t.Errorf("ca-central-1 zones %s (there is no ca-central-1c)", got)
 	}
 }

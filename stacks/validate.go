@@ -15,7 +15,6 @@ import (
 )
 
 var (
-	regionRE      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	clusterNameRE = regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$`)
 	adminARNRE    = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]+$`)
 	amiRE         = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
@@ -58,8 +57,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Region == "":
 		bad("aws:region: not set; set it with `eksnet stack new ENV --region R` or `pulumi config set aws:region R` (e.g. us-west-2)")
-	case !regionRE.MatchString(c.Region):
-		bad("aws:region %q: not an AWS region name (e.g. us-west-2, eu-central-1)", c.Region)
+	default:
+		if _, err := LookupRegion(c.Region); err != nil {
+			bad("aws:region: %w", err)
+		}
 	}
 	if !clusterNameRE.MatchString(c.ClusterName) {
 		bad("eksnet:clusterName %q: must be 1-100 letters, digits, - or _, starting with a letter or digit", c.ClusterName)
@@ -68,15 +69,35 @@ func (c Config) Validate() error {
 
 	n := c.Network
 	vpcOK := checkCIDR(&errs, "eksnet:network.vpcCidr", n.VPCCIDR)
-	if n.AZCount < 2 && len(n.AvailabilityZones) == 0 {
-		bad("eksnet:network.azCount %d: EKS needs subnets in at least 2 availability zones; accepted values are 2 to 6", n.AZCount)
-	} else if n.AZCount > 6 {
-		bad("eksnet:network.azCount %d: accepted values are 2 to 6", n.AZCount)
+	region, regionOK := regions[c.Region]
+	maxAZs := 6
+	if regionOK && len(n.AvailabilityZones) == 0 {
+		maxAZs = min(maxAZs, len(region.AZs))
 	}
+	if n.AZCount < 2 && len(n.AvailabilityZones) == 0 {
+		bad("eksnet:network.azCount %d: EKS needs subnets in at least 2 availability zones; accepted values are 2 to %d", n.AZCount, maxAZs)
+	} else if n.AZCount > maxAZs {
+		if regionOK && maxAZs == len(region.AZs) {
+			bad("eksnet:network.azCount %d: region %s has %d availability zones (%s); accepted values are 2 to %d", n.AZCount, c.Region, len(region.AZs), strings.Join(region.AZs, ", "), maxAZs)
+		} else {
+			bad("eksnet:network.azCount %d: accepted values are 2 to %d", n.AZCount, maxAZs)
+		}
+	}
+	seenAZ := map[string]bool{}
 	for _, az := range n.AvailabilityZones {
-		if c.Region != "" && !strings.HasPrefix(az, c.Region) {
+		switch {
+		case seenAZ[az]:
+			bad("eksnet:network.availabilityZones: %q is listed twice; each zone gets one subnet of each role", az)
+		case regionOK && !slices.Contains(region.AZs, az):
+			msg := fmt.Sprintf("eksnet:network.availabilityZones: %q is not a zone of region %s", az, c.Region)
+			if s := closest(az, region.AZs, 2); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, ", ") + "?"
+			}
+			bad("%s (accepted: %s)", msg, strings.Join(region.AZs, ", "))
+		case c.Region != "" && !regionOK && !strings.HasPrefix(az, c.Region):
 			bad("eksnet:network.availabilityZones: %q is not in region %s", az, c.Region)
 		}
+		seenAZ[az] = true
 	}
 	if len(n.AvailabilityZones) == 1 {
 		bad("eksnet:network.availabilityZones: EKS needs at least 2 zones, got %q", n.AvailabilityZones[0])
@@ -142,6 +163,14 @@ func (c Config) Validate() error {
 	for key, v := range map[string]int{"warmIpTarget": cni.WarmIPTarget, "minimumIpTarget": cni.MinimumIPTarget, "warmPrefixTarget": cni.WarmPrefixTarget, "warmEniTarget": cni.WarmENITarget, "maxEni": cni.MaxENI} {
 		if v < 0 {
 			bad("eksnet:cni.%s %d: must be 0 or more", key, v)
+		}
+	}
+	if cni.Mode == CNIAWSVPC {
+		// The node bundles are the agent's: with aws-node nothing installs them.
+		for _, f := range []struct{ key, v string }{{"amd64Path", cni.Agent.AMD64Path}, {"arm64Path", cni.Agent.ARM64Path}, {"amd64Sha256", cni.Agent.AMD64SHA256}, {"arm64Sha256", cni.Agent.ARM64SHA256}} {
+			if f.v != "" {
+				bad("eksnet:cni.agent.%s: set, but eksnet:cni.mode is aws-vpc-cni, which runs no eksnet agent; remove it or set cni.mode to agent", f.key)
+			}
 		}
 	}
 	for key, sum := range map[string]string{"amd64Sha256": cni.Agent.AMD64SHA256, "arm64Sha256": cni.Agent.ARM64SHA256} {

@@ -32,12 +32,12 @@ pulumi config set lines for eksnet:cni.agent.ARCHPath/ARCHSha256, and the
 eksnet userdata --agent-url/--agent-sha256 flags for hand-made user data.`,
 		Example: `  eksnet bundle                          # both architectures into ./bin of the source tree
   eksnet bundle --arch amd64 -o /tmp/eksnet --stack dev`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var want []string
 			for _, arch := range archs {
 				if err := bundle.CheckArch("--arch", arch); err != nil {
-					return err
+					return &usageError{err: err}
 				}
 				if !slices.Contains(want, arch) {
 					want = append(want, arch)

@@ -13,7 +13,8 @@ func newKubeconfigCmd(a *app) *cobra.Command {
 		Short: "Print the stack's kubeconfig (from the stack outputs; needs the pulumi CLI)",
 		Example: `  eksnet kubeconfig dev > ~/.kube/eksnet-dev
   KUBECONFIG=~/.kube/eksnet-dev kubectl get nodes -L eksnet.io/cni`,
-		Args: cobra.ExactArgs(1),
+		Args:              envArg(&pf),
+		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, cfg, err := a.openStack(cmd.Context(), &pf, args[0])
 			if err != nil {

@@ -42,11 +42,16 @@ JSON output is {"types": [...]} plus "group" when several types are given.`,
 		Example: `  eksnet maxpods t3.medium
   eksnet maxpods t3.medium m5.large --prefix-delegation -o json
   eksnet maxpods m9.large --limits m9.large=3,10,2,nitro`,
-		Args:              cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("missing TYPE: give one or more EC2 instance types, e.g. eksnet maxpods t3.medium m5.large\n%s", helpHint(cmd))
+			}
+			return nil
+		},
 		ValidArgsFunction: completeInstanceTypes,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != outputTable && output != outputJSON {
-				return fmt.Errorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
+				return usageErrorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
 			}
 			table, err := tableWithLimits(limits)
 			if err != nil {
@@ -96,13 +101,13 @@ func tableWithLimits(limits []string) (*maxpods.Table, error) {
 	for _, s := range limits {
 		it, err := maxpods.ParseLimits(s)
 		if err != nil {
-			return nil, fmt.Errorf("--limits: %w", err)
+			return nil, usageErrorf("--limits: %w", err)
 		}
 		extra = append(extra, it)
 	}
 	t, err := maxpods.Default().With(extra...)
 	if err != nil {
-		return nil, fmt.Errorf("--limits: %w", err)
+		return nil, usageErrorf("--limits: %w", err)
 	}
 	return t, nil
 }
@@ -113,11 +118,11 @@ func maxPodsFlagError(err error) error {
 	var unknown *maxpods.UnknownInstanceTypeError
 	switch {
 	case errors.As(err, &unknown):
-		return fmt.Errorf("instance type: %w (for a type newer than the table, pass --limits %s)", err, maxpods.LimitsSyntax)
+		return usageErrorf("instance type: %w (for a type newer than the table, pass --limits %s)", err, maxpods.LimitsSyntax)
 	case errors.Is(err, maxpods.ErrPrefixDelegationUnsupported):
-		return fmt.Errorf("--prefix-delegation: %w", err)
+		return usageErrorf("--prefix-delegation: %w", err)
 	case errors.Is(err, maxpods.ErrInvalidMaxENI):
-		return fmt.Errorf("--max-eni: %w", err)
+		return usageErrorf("--max-eni: %w", err)
 	}
 	return err
 }

@@ -97,13 +97,16 @@ func TestMaxPodsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"maxpods", "t3.medium", "-o", "yaml"}, []string{"-o/--output", `"yaml"`, "table, json"}},
 		{[]string{"maxpods", "x1.new", "--limits", "x1.new=3"}, []string{"--limits", "want 2 to 4"}},
 		{[]string{"maxpods", "m5.large", "--limits", "m5.large=3,10"}, []string{"--limits", "already known"}},
-		{[]string{"maxpods"}, []string{"requires at least 1 arg"}},
+		{[]string{"maxpods"}, []string{"missing TYPE"}},
 	}
 	for _, tt := range tests {
 		stdout, _, err := run(t, tt.args...)
 		if err == nil {
 			t.Errorf("%v: no error, output %q", tt.args, stdout)
 			continue
+		}
+		if code := exitStatus(err); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (bad usage)", tt.args, code, exitUsage)
 		}
 		for _, w := range tt.want {
 			if !strings.Contains(err.Error(), w) {

@@ -14,7 +14,8 @@ func newPreviewCmd(a *app) *cobra.Command {
 program built into eksnet. Needs the pulumi CLI on PATH (or in ~/.pulumi/bin),
 AWS credentials and PULUMI_CONFIG_PASSPHRASE. State lives in PULUMI_BACKEND_URL,
 else in a local file backend under ~/.eksnet/state.`,
-		Args: cobra.ExactArgs(1),
+		Args:              envArg(&pf),
+		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, _, err := a.openStack(cmd.Context(), &pf, args[0])
 			if err != nil {

@@ -117,8 +117,8 @@ func TestStackNewErrors(t *testing.T) {
 		{[]string{"stack", "new", "dev", "--preset", "dev"}, nil, "--region: not set and neither AWS_REGION nor AWS_DEFAULT_REGION is"},
 		{[]string{"stack", "new", "dev", "--preset", "tiny", "--region", "us-west-2"}, nil, `--preset: preset "tiny": accepted values are dev, staging, prod`},
 		{[]string{"stack", "new", "Dev_1", "--preset", "dev", "--region", "us-west-2"}, nil, `stack name "Dev_1"`},
-		{[]string{"stack", "new", "qa", "--preset", "dev"}, map[string]string{"AWS_REGION": "nowhere"}, `aws:region "nowhere": not an AWS region name`},
-		{[]string{"plan", "missing"}, nil, "create it with `eksnet stack new missing --preset dev --region R`"},
+		{[]string{"stack", "new", "qa", "--preset", "dev"}, map[string]string{"AWS_REGION": "nowhere"}, `aws:region: "nowhere" is not an AWS region`},
+		{[]string{"plan", "missing"}, nil, "create it with `eksnet stack new missing --preset dev|staging|prod --region R`"},
 		{[]string{"plan", "x", "-o", "yaml"}, nil, `-o/--output "yaml": accepted values are text, json`},
 	} {
 		a, _, _ := testApp(tt.env)
@@ -171,6 +171,7 @@ func TestUpRefusesPlaceholderAgent(t *testing.T) {
 	if err := runWith(ctx, []string{"stack", "new", "dev", "--preset", "dev", "--project-dir", dir}, a); err != nil {
 		t.Fatal(err)
 	}
+	a, _, _ = testApp(fakePulumi(t))
 	err := runWith(ctx, []string{"up", "dev", "--project-dir", dir}, a)
 	if err == nil || !strings.Contains(err.Error(), "eksnet:cni.agent.amd64Path (node group general)") {
 		t.Fatalf("up with placeholder agent: %v", err)

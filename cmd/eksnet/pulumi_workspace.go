@@ -22,6 +22,9 @@ const pulumiInstallHelp = "install it with `curl -fsSL https://get.pulumi.com | 
 // errPulumiMissing is wrapped when the pulumi CLI cannot be found.
 var errPulumiMissing = errors.New("the pulumi CLI was not found")
 
+// errPassphraseMissing: the passphrase secrets provider has nothing to use.
+var errPassphraseMissing = errors.New("PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) is not set: stack secrets such as the kubeconfig are encrypted with a passphrase; export it and retry")
+
 // projectFlags are the flags every stack command shares.
 type projectFlags struct {
 	dir string
@@ -126,7 +129,7 @@ func (a *app) pulumiStack(ctx context.Context, root string, cfg stacks.Config) (
 		return auto.Stack{}, err
 	}
 	if a.getenv("PULUMI_CONFIG_PASSPHRASE") == "" && a.getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == "" {
-		return auto.Stack{}, errors.New("PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) is not set: stack secrets such as the kubeconfig are encrypted with a passphrase; export it and retry")
+		return auto.Stack{}, errPassphraseMissing
 	}
 	backend, err := backendURL(a.getenv)
 	if err != nil {

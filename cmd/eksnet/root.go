@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -14,13 +15,17 @@ import (
 type app struct {
 	stdout io.Writer
 	stderr io.Writer
-	getenv func(string) string
+	// stdin answers confirmation prompts (up, destroy) when interactive
+	// says it is a terminal.
+	stdin       io.Reader
+	interactive bool
+	getenv      func(string) string
 }
 
 // Run builds the command tree and executes it with args. It is the whole
 // program minus process concerns, so tests call it directly.
 func Run(ctx context.Context, args []string) error {
-	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, interactive: stdinIsTerminal(), getenv: os.Getenv})
 }
 
 func runWith(ctx context.Context, args []string, a *app) error {
@@ -28,7 +33,15 @@ func runWith(ctx context.Context, args []string, a *app) error {
 	root.SetArgs(args)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	return root.ExecuteContext(ctx)
+	ran := false
+	classifyUsage(root, &ran)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !ran && !isUsage(err) {
+		// cobra's own checks (unknown command, required flag) fail before
+		// any RunE starts: all of them are bad usage.
+		err = &usageError{err: err}
+	}
+	return err
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -37,7 +50,10 @@ func newRootCmd(a *app) *cobra.Command {
 		Short:         "Provision EKS with pod networking that is right by construction",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       readBuildInfo().Version,
 	}
+	// --version prints what `eksnet version` prints.
+	root.SetVersionTemplate(strings.ReplaceAll(versionLine(readBuildInfo()), "{{", "{{`{{`}}"))
 	// One constructor per command, each in its own file.
 	root.AddCommand(
 		// commands are registered here, one line each

@@ -10,20 +10,35 @@ import (
 )
 
 func newUpCmd(a *app) *cobra.Command {
-	var pf projectFlags
+	var (
+		pf  projectFlags
+		yes bool
+	)
 	cmd := &cobra.Command{
-		Use:   "up ENV",
+		Use:   "up ENV [--yes]",
 		Short: "Create or update the stack in AWS (needs the pulumi CLI and AWS credentials)",
 		Long: `Run ` + "`pulumi up`" + ` for stack ENV through the Automation API, streaming progress.
+It checks the pulumi CLI and PULUMI_CONFIG_PASSPHRASE first, then prints the plan
+(as ` + "`eksnet plan ENV`" + `) and asks for confirmation; --yes skips the question, and
+without a terminal on stdin it refuses unless --yes is given (exit status 2).
 Refuses agent mode until the node bundles (eksnet bundle) are configured, and a public endpoint or demo ALB until eksnet:cluster.publicAccessCidrs / eksnet:addons.demoAllowedCidrs name who may reach them. See ` + "`eksnet preview --help`" + `
 for the CLI, credential and backend requirements.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  eksnet up dev
+  eksnet up prod --yes   # in CI, after reviewing eksnet plan prod`,
+		Args:              envArg(&pf),
+		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkPulumi(); err != nil {
+				return err
+			}
 			root, cfg, err := pf.loadStack(args[0])
 			if err != nil {
 				return err
 			}
 			if err := infra.RequireDeployable(cfg); err != nil {
+				return err
+			}
+			if err := a.confirmPlan(cmd.Context(), cfg, "up", yes); err != nil {
 				return err
 			}
 			st, err := a.pulumiStack(cmd.Context(), root, cfg)
@@ -42,5 +57,6 @@ for the CLI, credential and backend requirements.`,
 		},
 	}
 	pf.register(cmd)
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking (needed when stdin is not a terminal)")
 	return cmd
 }

@@ -57,15 +57,20 @@ for its instance types (the node-group minimum) and CNI mode:
 With --cni agent a shell part downloads the node bundle for the node's architecture
 (eksnet-agent + eksnet-cni, built by "eksnet bundle") from --agent-url (use {arch}
 for amd64/arm64), checks --agent-sha256, unpacks both into /usr/local/bin, writes
-/etc/eksnet/agent.env and the eksnet-agent systemd unit, and starts it before kubelet.`,
+/etc/eksnet/agent.env and the eksnet-agent systemd unit, and starts it before kubelet.
+The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-snat,
+--snat-exclude-cidr) are errors with --cni aws-vpc-cni, which runs no agent.`,
 		Example: `  eksnet userdata --os al2023 --cluster dev --endpoint https://ABC.gr7.us-east-1.eks.amazonaws.com \
     --ca "$CA_B64" --service-cidr 172.20.0.0/16 --instance-type t3.medium --instance-type t3a.medium \
     --prefix-delegation --agent-url 's3://dev-artifacts/eksnet/eksnet-node-linux-{arch}.tar.gz' \
     --agent-sha256 amd64=$AMD64_SUM --agent-sha256 arm64=$ARM64_SUM`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := agentOnlyFlags(cmd, cni); err != nil {
+				return err
+			}
 			if len(types) == 0 {
-				return errors.New("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
+				return usageErrorf("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
 			}
 			table, err := tableWithLimits(limits)
 			if err != nil {
@@ -126,6 +131,27 @@ for amd64/arm64), checks --agent-sha256, unpacks both into /usr/local/bin, write
 	return cmd
 }
 
+// agentFlags configure the eksnet agent; with the AWS VPC CNI nothing
+// reads them, so giving one is a mistake, not a no-op.
+var agentFlags = []string{"agent-url", "agent-sha256", "warm-ip-target", "minimum-ip-target", "warm-prefix-target", "warm-eni-target", "external-snat", "snat-exclude-cidr"}
+
+// agentOnlyFlags refuses agent flags given with --cni aws-vpc-cni.
+func agentOnlyFlags(cmd *cobra.Command, cni string) error {
+	if userdata.CNI(cni) != userdata.CNIAWSVPC {
+		return nil
+	}
+	var set []string
+	for _, name := range agentFlags {
+		if cmd.Flags().Changed(name) {
+			set = append(set, "--"+name)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return usageErrorf("%s: configure the eksnet agent, which --cni aws-vpc-cni does not run; drop them, or use --cni agent (the AWS VPC CNI takes its warm targets and SNAT settings as aws-node environment variables: WARM_IP_TARGET, AWS_VPC_K8S_CNI_EXTERNALSNAT, ...)", strings.Join(set, ", "))
+}
+
 // userDataFlagError rewrites a userdata.FieldError to name the flag.
 func userDataFlagError(err error) error {
 	var fe *userdata.FieldError
@@ -137,7 +163,7 @@ func userDataFlagError(err error) error {
 		field = field[:i]
 	}
 	if flag, ok := userDataFlags[field]; ok {
-		return fmt.Errorf("%s: %w", flag, err)
+		return usageErrorf("%s: %w", flag, err)
 	}
 	return err
 }
@@ -152,10 +178,10 @@ func parseNodeLabels(flags []string) (map[string]string, error) {
 	for _, f := range flags {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--node-label %q: want KEY=VALUE, e.g. --node-label team=payments", f)
+			return nil, usageErrorf("--node-label %q: want KEY=VALUE, e.g. --node-label team=payments", f)
 		}
 		if _, dup := labels[k]; dup {
-			return nil, fmt.Errorf("--node-label %q: label %s given twice", f, k)
+			return nil, usageErrorf("--node-label %q: label %s given twice", f, k)
 		}
 		labels[k] = v
 	}

@@ -48,7 +48,7 @@ func newVersionCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the eksnet version, commit and Go toolchain",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b := readBuildInfo()
 			switch output {
@@ -57,19 +57,24 @@ func newVersionCmd(a *app) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(b)
 			case outputTable:
-				commit := b.Commit
-				if commit == "" {
-					commit = "unknown commit"
-				}
-				if b.Modified {
-					commit += ", modified"
-				}
-				_, err := fmt.Fprintf(a.stdout, "eksnet %s (%s) %s %s\n", b.Version, commit, b.GoVersion, b.Platform)
+				_, err := fmt.Fprint(a.stdout, versionLine(b))
 				return err
 			}
-			return fmt.Errorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
+			return usageErrorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "output format: table or json")
 	return cmd
+}
+
+// versionLine is what `eksnet version` and `eksnet --version` print.
+func versionLine(b buildInfo) string {
+	commit := b.Commit
+	if commit == "" {
+		commit = "unknown commit"
+	}
+	if b.Modified {
+		commit += ", modified"
+	}
+	return fmt.Sprintf("eksnet %s (%s) %s %s\n", b.Version, commit, b.GoVersion, b.Platform)
 }

@@ -15,12 +15,12 @@ import (
 // (Config.Validate), which the CLI and the stack program both run before
 // any cloud call. The path in the message is the file's base name.
 var presetCases = []struct{ name, yaml, want string }{
-	{"not yaml", "config: [1, 2\n", "stack bad (create it with `eksnet stack new bad --preset dev --region R`): parse stack file stacks/Pulumi.bad.yaml: yaml: line 1: did not find expected ',' or ']'"},
+	{"not yaml", "config: [1, 2\n", "stack bad: stacks/Pulumi.bad.yaml: line 1, column 10: did not find expected ',' or ']'"},
 	{"key without namespace", "config:\n  region: us-west-2\n", "stacks/Pulumi.bad.yaml: config key \"region\": want namespace:key (e.g. eksnet:network)"},
 	{"unknown key", "config:\n  aws:region: us-west-2\n  eksnet:netwrok: {}\n", "stacks/Pulumi.bad.yaml: config key eksnet:netwrok: unknown; accepted keys are eksnet:preset, eksnet:clusterName, eksnet:kubernetesVersion, eksnet:network, eksnet:cluster, eksnet:cni, eksnet:nodeGroups, eksnet:addons, eksnet:protect"},
 	{"unknown preset", "config:\n  aws:region: us-west-2\n  eksnet:preset: huge\n", "stacks/Pulumi.bad.yaml: eksnet:preset \"huge\": accepted values are dev, staging, prod"},
-	{"unknown field in network", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    cidr: 10.0.0.0/16\n", "stacks/Pulumi.bad.yaml: config key eksnet:network: json: unknown field \"cidr\" (value {\"cidr\":\"10.0.0.0/16\"})"},
-	{"node groups not a list", "config:\n  aws:region: us-west-2\n  eksnet:nodeGroups: many\n", "stacks/Pulumi.bad.yaml: config key eksnet:nodeGroups: invalid character 'm' looking for beginning of value (value many)"},
+	{"unknown field in network", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    cidr: 10.0.0.0/16\n", "stack bad: stacks/Pulumi.bad.yaml: line 4, column 5: config key eksnet:network.cidr: unknown field; accepted fields here are vpcCidr, azCount, availabilityZones, publicSubnetBits, privateSubnetBits, nat, podCidr, podSubnetBits"},
+	{"node groups not a list", "config:\n  aws:region: us-west-2\n  eksnet:nodeGroups: many\n", "stack bad: stacks/Pulumi.bad.yaml: line 3, column 22: config key eksnet:nodeGroups: want a list of mappings, got \"many\""},
 	{"secret value", "config:\n  aws:region: us-west-2\n  eksnet:clusterName:\n    secure: AAABAGVrc25ldA==\n", "stacks/Pulumi.bad.yaml: config key eksnet:clusterName: secret values are not supported for eksnet settings"},
 	{"vpc cidr not a cidr", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    vpcCidr: 10.0.0.0/33\n", "eksnet:network.vpcCidr \"10.0.0.0/33\": not a CIDR block (e.g. 10.0.0.0/16)"},
 	{"nat mode unknown", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    nat: sometimes\n", "eksnet:network.nat \"sometimes\": accepted values are none, single, per-az"},
@@ -28,7 +28,7 @@ var presetCases = []struct{ name, yaml, want string }{
 	{"prefix delegation on xen", "config:\n  aws:region: us-west-2\n  eksnet:cni:\n    mode: agent\n    prefixDelegation: true\n  eksnet:nodeGroups:\n    - name: general\n      instanceTypes: [m4.large]\n      minSize: 1\n      maxSize: 2\n      desiredSize: 1\n", "eksnet:nodeGroups[0].instanceTypes: m4.large runs on the xen hypervisor, but eksnet:cni.prefixDelegation is true and /28 prefixes need Nitro or bare-metal types; use a Nitro type (e.g. m5.large, t3.medium) or set prefixDelegation to false"},
 	{"service cidr overlaps vpc", "config:\n  aws:region: us-west-2\n  eksnet:cluster:\n    serviceCidr: 10.0.0.0/16\n", "eksnet:cluster.serviceCidr 10.0.0.0/16 overlaps eksnet:network.vpcCidr 10.0.0.0/16; the ranges must be disjoint"},
 	{"nat without public subnets", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    nat: single\n    publicSubnetBits: 0\n", "eksnet:network.nat \"single\": NAT gateways live in public subnets but eksnet:network.publicSubnetBits is 0 (no public subnets); set publicSubnetBits (e.g. 24)"},
-	{"private subnets larger than the vpc", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    vpcCidr: 10.0.0.0/24\n", "eksnet:network: private subnet prefix /20: must be between /24 (the block) and /28"},
+	{"private subnets larger than the vpc", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    vpcCidr: 10.0.0.0/24\n", "eksnet:network: private subnet prefix /20: larger than the block 10.0.0.0/24 it is cut from; use a prefix length of 24 to 28, or a larger block"},
 }
 
 // TestBadPresets loads and validates each bad stack file from a directory

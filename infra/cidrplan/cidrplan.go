@@ -96,8 +96,15 @@ func Plan(s Spec) (Layout, error) {
 	podHere := s.PodCIDR == ""
 	next := vpc.Addr()
 	alloc := func(kind string, block netip.Prefix, bits int) ([]netip.Prefix, error) {
-		if bits < block.Bits() || bits > 28 {
-			return nil, fmt.Errorf("%s subnet prefix /%d: must be between /%d (the block) and /28", kind, bits, block.Bits())
+		if bits > 28 {
+			return nil, fmt.Errorf("%s subnet prefix /%d: smaller than /28, the smallest subnet AWS allows; use a prefix length of 28 or less", kind, bits)
+		}
+		if bits < block.Bits() {
+			use := fmt.Sprintf("%d to 28", block.Bits())
+			if block.Bits() == 28 {
+				use = "28"
+			}
+			return nil, fmt.Errorf("%s subnet prefix /%d: larger than the block %s it is cut from; use a prefix length of %s, or a larger block", kind, bits, block, use)
 		}
 		var out []netip.Prefix
 		for range s.AZs {
@@ -169,7 +176,7 @@ func parseBlock(what, cidr string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%s %q: host bits set, did you mean %s", what, cidr, p.Masked())
 	}
 	if p.Bits() < 16 || p.Bits() > 28 {
-		return netip.Prefix{}, fmt.Errorf("%s %q: VPC blocks must be between /16 and /28", what, cidr)
+		return netip.Prefix{}, fmt.Errorf("%s %q: AWS VPC blocks are /16 (65536 addresses) to /28 (16); use a prefix length of 16 to 28", what, cidr)
 	}
 	return p, nil
 }

@@ -67,8 +67,9 @@ func TestPlan(t *testing.T) {
 		{name: "public does not fit", spec: Spec{VPCCIDR: "10.0.0.0/16", AZs: azs3, PrivateBits: 18, PublicBits: 18}, wantErr: "public subnets: 3 x /18 do not fit"},
 		{name: "pod overlaps vpc", spec: Spec{VPCCIDR: "10.0.0.0/16", PodCIDR: "10.0.128.0/17", AZs: azs3, PrivateBits: 20, PodBits: 20}, wantErr: "pod CIDR 10.0.128.0/17 overlaps VPC CIDR 10.0.0.0/16"},
 		{name: "host bits", spec: Spec{VPCCIDR: "10.0.0.1/16", AZs: azs3, PrivateBits: 20}, wantErr: "host bits set, did you mean 10.0.0.0/16"},
-		{name: "vpc too large", spec: Spec{VPCCIDR: "10.0.0.0/8", AZs: azs3, PrivateBits: 20}, wantErr: "between /16 and /28"},
-		{name: "subnet smaller than /28", spec: Spec{VPCCIDR: "10.0.0.0/16", AZs: azs3, PrivateBits: 29}, wantErr: "private subnet prefix /29: must be between /16 (the block) and /28"},
+		{name: "vpc too large", spec: Spec{VPCCIDR: "10.0.0.0/8", AZs: azs3, PrivateBits: 20}, wantErr: "AWS VPC blocks are /16 (65536 addresses) to /28 (16); use a prefix length of 16 to 28"},
+		{name: "subnet smaller than /28", spec: Spec{VPCCIDR: "10.0.0.0/16", AZs: azs3, PrivateBits: 29}, wantErr: "private subnet prefix /29: smaller than /28, the smallest subnet AWS allows; use a prefix length of 28 or less"},
+		{name: "subnet larger than the vpc", spec: Spec{VPCCIDR: "10.0.0.0/28", AZs: azs3, PrivateBits: 24}, wantErr: "private subnet prefix /24: larger than the block 10.0.0.0/28 it is cut from; use a prefix length of 28, or a larger block"},
 		{name: "no azs", spec: Spec{VPCCIDR: "10.0.0.0/16", PrivateBits: 20}, wantErr: "availability zones"},
 		{name: "ipv6", spec: Spec{VPCCIDR: "fd00::/56", AZs: azs3, PrivateBits: 20}, wantErr: "must be IPv4"},
 	}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/stacks"
+)
+
+// errNotConfirmed is returned when the user answers anything but yes.
+var errNotConfirmed = errors.New("not confirmed; nothing was changed")
+
+// stdinIsTerminal reports whether the process's stdin is a terminal (a
+// character device), the only stdin a confirmation may be read from.
+func stdinIsTerminal() bool {
+	st, err := os.Stdin.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// checkPulumi is what up and destroy check before anything else: the
+// pulumi CLI they drive, then the passphrase its secrets need, so a user
+// never reads a plan and confirms only to hear the CLI is missing.
+func (a *app) checkPulumi() error {
+	if _, err := findPulumi(a.getenv); err != nil {
+		return err
+	}
+	if a.getenv("PULUMI_CONFIG_PASSPHRASE") == "" && a.getenv("PULUMI_CONFIG_PASSPHRASE_FILE") == "" {
+		return errPassphraseMissing
+	}
+	return nil
+}
+
+// confirmPlan prints what cfg plans (for destroy: what it would delete)
+// and asks before verb runs against AWS; yes skips the question. Without a
+// terminal to ask on, it refuses (bad usage: --yes was needed), so a
+// script never hangs on a prompt or applies what nobody read.
+func (a *app) confirmPlan(ctx context.Context, cfg stacks.Config, verb string, yes bool) error {
+	if !yes && !a.interactive {
+		return usageErrorf("%s %s: stdin is not a terminal, so eksnet cannot ask for confirmation; review `eksnet plan %s` and pass --yes", verb, cfg.Env, cfg.Env)
+	}
+	p, err := plan.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if verb == "destroy" {
+		fmt.Fprintf(a.stdout, "destroy deletes every resource of stack %s; as its configuration plans them:\n\n", cfg.Env)
+	}
+	if err := plan.WriteText(a.stdout, p); err != nil {
+		return err
+	}
+	if yes {
+		fmt.Fprintf(a.stdout, "\n%s stack %s in %s: confirmed by --yes\n", verb, cfg.Env, cfg.Region)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "\n%s stack %s in %s (account of the current AWS credentials)? Type yes to continue: ", verb, cfg.Env, cfg.Region)
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return fmt.Errorf("%s %s: reading the answer: %w", verb, cfg.Env, err)
+	}
+	if answer := strings.TrimSpace(strings.ToLower(line)); answer != "yes" && answer != "y" {
+		return fmt.Errorf("%s %s: %w", verb, cfg.Env, errNotConfirmed)
+	}
+	return nil
+}
