@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/eksnet/eksnet/internal/atomicfile"
 )
 
 // Result is one bundle Build wrote.
@@ -68,25 +70,11 @@ func Build(ctx context.Context, root, goarch, outDir string) (Result, error) {
 		files = append(files, File{Name: m, Data: data})
 	}
 
-	tmp, err := os.CreateTemp(outDir, ".eksnet-node-*.tar.gz")
-	if err != nil {
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	h := sha256.New()
-	if err := Pack(io.MultiWriter(tmp, h), files...); err != nil {
-		tmp.Close()
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
 	path := filepath.Join(outDir, FileName(goarch))
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	h := sha256.New()
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		return Pack(io.MultiWriter(w, h), files...)
+	}); err != nil {
 		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
 	}
 	return Result{Arch: goarch, Path: path, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
