@@ -40,8 +40,8 @@ func PlaceholderMessage(member, arch, version string) string {
 }
 
 // PlaceholderBundle returns the stand-in uploaded when no bundle is
-// configured: a valid node bundle whose eksnet-agent and eksnet-cni are
-// scripts that print PlaceholderMessage and exit 1, hashed for real, so
+// configured: a valid node bundle whose members (eksnet-agent, eksnet-cni
+// and the companion plugins) are scripts that print PlaceholderMessage and exit 1, hashed for real, so
 // plan and preview render exactly the user data `up` would (and a node
 // booted from it stops with a message instead of running something
 // unverified).
@@ -49,7 +49,11 @@ func PlaceholderBundle(arch, version string) ([]byte, error) {
 	script := func(member string) []byte {
 		return []byte("#!/bin/sh\necho '" + strings.ReplaceAll(PlaceholderMessage(member, arch, version), "'", `'\''`) + "' >&2\nexit 1\n")
 	}
-	b, err := bundle.PackNode(script(bundle.AgentMember), script(bundle.PluginMember))
+	contents := map[string][]byte{}
+	for _, m := range bundle.Members {
+		contents[m] = script(m)
+	}
+	b, err := bundle.PackNode(contents)
 	if err != nil {
 		return nil, fmt.Errorf("placeholder %s bundle: %w", arch, err)
 	}

@@ -102,6 +102,17 @@ func containsDep(deps []string, urn string) bool {
 	return false
 }
 
+// fakeNode is a node bundle's contents: agent as the agent, fakes for the
+// other members.
+func fakeNode(agent, arch string) map[string][]byte {
+	c := map[string][]byte{}
+	for _, m := range bundle.Members {
+		c[m] = []byte("\x7fELF fake " + m + " for " + arch)
+	}
+	c[bundle.AgentMember] = []byte(agent)
+	return c
+}
+
 // TestAgentBuildsFromFiles uploads real node bundles and checks user data
 // carries their digests, and that a wrong configured digest or a file that
 // is not a bundle (the bare agent binary nodes used to get) stops the
@@ -113,7 +124,7 @@ func TestAgentBuildsFromFiles(t *testing.T) {
 	sums := map[string]string{}
 	for _, arch := range infra.Architectures {
 		p := filepath.Join(dir, bundle.FileName(arch))
-		body, err := bundle.PackNode([]byte("\x7fELF fake agent for "+arch), []byte("\x7fELF fake plugin for "+arch))
+		body, err := bundle.PackNode(fakeNode("\x7fELF fake agent for "+arch, arch))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +163,7 @@ func TestAgentBuildsFromFiles(t *testing.T) {
 
 	// A rebuilt bundle with the same version goes to a new key, so the
 	// object the previous launch template version names is not overwritten.
-	rebuilt, err := bundle.PackNode([]byte("\x7fELF rebuilt agent"), []byte("\x7fELF fake plugin for amd64"))
+	rebuilt, err := bundle.PackNode(fakeNode("\x7fELF rebuilt agent", "amd64"))
 	if err != nil {
 		t.Fatal(err)
 	}

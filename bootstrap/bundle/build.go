@@ -9,6 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+
+	"github.com/eksnet/eksnet/internal/atomicfile"
 )
 
 // Result is one bundle Build wrote.
@@ -20,15 +23,18 @@ type Result struct {
 	SHA256 string
 }
 
-// Build compiles ./cmd/eksnet-agent and ./cmd/eksnet-cni of the source tree
-// at root for linux/goarch and packs them into outDir/FileName(goarch),
-// replacing any older bundle atomically.
+// Build compiles ./cmd/eksnet-agent, ./cmd/eksnet-cni and the companion
+// plugins (CompanionPackages, at the version go.mod pins) of the source tree
+// at root for linux/goarch, in one `go build`, and packs them into
+// outDir/FileName(goarch), replacing any older bundle atomically.
 //
 // The binaries are static (CGO_ENABLED=0): the plugin is exec'd for every
 // pod, and a dynamic binary spends 1.1 ms more per exec in the loader; a
 // binary linked against the build host's newer glibc would not even start
 // on AL2. -trimpath keeps the build machine's paths out, so two checkouts of
-// the same commit produce the same bundle.
+// the same commit produce the same bundle. The companions build from go.mod
+// and go.sum like every other dependency, so their bytes are as reproducible
+// as ours.
 func Build(ctx context.Context, root, goarch, outDir string) (Result, error) {
 	if err := CheckArch("architecture", goarch); err != nil {
 		return Result{}, fmt.Errorf("build bundle: %w", err)
@@ -46,12 +52,14 @@ func Build(ctx context.Context, root, goarch, outDir string) (Result, error) {
 	}
 	defer os.RemoveAll(work)
 
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-o", work+string(filepath.Separator), "./cmd/"+AgentMember, "./cmd/"+PluginMember)
+	args := []string{"build", "-trimpath", "-o", work + string(filepath.Separator)}
+	args = append(args, BuildPackages()...)
+	cmd := exec.CommandContext(ctx, goTool, args...)
 	cmd.Dir = root
 	// Later entries win in os/exec, so these override the caller's env.
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return Result{}, fmt.Errorf("go build -trimpath ./cmd/%s ./cmd/%s for linux/%s in %s: %w\n%s", AgentMember, PluginMember, goarch, root, err, out)
+		return Result{}, fmt.Errorf("go %s for linux/%s in %s: %w\n%s", strings.Join(args, " "), goarch, root, err, out)
 	}
 	var files []File
 	for _, m := range Members {
@@ -62,26 +70,23 @@ func Build(ctx context.Context, root, goarch, outDir string) (Result, error) {
 		files = append(files, File{Name: m, Data: data})
 	}
 
-	tmp, err := os.CreateTemp(outDir, ".eksnet-node-*.tar.gz")
-	if err != nil {
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	h := sha256.New()
-	if err := Pack(io.MultiWriter(tmp, h), files...); err != nil {
-		tmp.Close()
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
-	}
 	path := filepath.Join(outDir, FileName(goarch))
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	h := sha256.New()
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		return Pack(io.MultiWriter(w, h), files...)
+	}); err != nil {
 		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
 	}
 	return Result{Arch: goarch, Path: path, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// BuildPackages are the packages Build compiles, in Members order: ours by
+// path relative to the source root, the companions by import path (go.mod
+// pins them with `tool` directives). Each builds to its member's name.
+func BuildPackages() []string {
+	pkgs := []string{"./cmd/" + AgentMember, "./cmd/" + PluginMember}
+	for _, m := range Members[2:] {
+		pkgs = append(pkgs, CompanionPackages[m])
+	}
+	return pkgs
 }

@@ -7,6 +7,7 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/cniconf"
+	"golang.org/x/mod/modfile"
 )
 
 // TestBuild builds the real agent and plugin for one architecture (the
@@ -23,7 +27,7 @@ import (
 // that architecture, built with -trimpath, and a digest that matches the file.
 func TestBuild(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds eksnet-agent and eksnet-cni (30-60 s cold)")
+		t.Skip("builds the node bundle's four binaries (minutes with a cold build cache)")
 	}
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skipf("needs the go tool: %v", err)
@@ -98,9 +102,18 @@ func TestBuild(t *testing.T) {
 		for _, s := range info.Settings {
 			settings[s.Key] = s.Value
 		}
-		if info.Path != "github.com/eksnet/eksnet/cmd/"+m || settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" ||
+		wantPath := "github.com/eksnet/eksnet/cmd/" + m
+		if pkg, ok := CompanionPackages[m]; ok {
+			wantPath = pkg
+			// A tool built in our module records the plugins module as
+			// its main module, at the version go.mod pins.
+			if info.Main.Path != CNIPluginsModule || info.Main.Version != CNIPluginsVersion {
+				t.Errorf("%s built from %s %q, want %s %s", m, info.Main.Path, info.Main.Version, CNIPluginsModule, CNIPluginsVersion)
+			}
+		}
+		if info.Path != wantPath || settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" ||
 			settings["GOOS"] != "linux" || settings["GOARCH"] != arch {
-			t.Errorf("%s built as %s with %v; want cmd/%s, CGO_ENABLED=0, -trimpath, linux/%s", m, info.Path, settings, m, arch)
+			t.Errorf("%s built as %s with %v; want %s, CGO_ENABLED=0, -trimpath, linux/%s", m, info.Path, settings, wantPath, arch)
 		}
 		if bytes.Contains(data, []byte(root+string(filepath.Separator))) {
 			t.Errorf("%s contains the build machine's source path %s despite -trimpath", m, root)
@@ -111,11 +124,12 @@ func TestBuild(t *testing.T) {
 	}
 }
 
-// checkInstallFindsPlugin unpacks the bundle as user data does (both
+// checkInstallFindsPlugin unpacks the bundle as user data does (all
 // members side by side) and runs the unit's ExecStartPre, `eksnet-agent
-// install`, into scratch directories: it must find eksnet-cni beside
-// itself and install a plugin that answers CNI VERSION. This is the
-// contract whose absence left every node NotReady.
+// install`, into scratch directories: it must find eksnet-cni and the
+// companion plugins beside itself and install them, each answering CNI
+// VERSION, and the conflist written over that bin dir must chain portmap.
+// This is the contract whose absence left every node NotReady.
 func checkInstallFindsPlugin(t *testing.T, entries map[string]Entry) {
 	t.Helper()
 	dir := t.TempDir()
@@ -130,16 +144,78 @@ func checkInstallFindsPlugin(t *testing.T, entries map[string]Entry) {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("eksnet-agent install from the unpacked bundle: %v\n%s", err, out)
 	}
-	installed, err := os.ReadFile(filepath.Join(binDir, PluginMember))
-	if err != nil || !bytes.Equal(installed, entries[PluginMember].Data) {
-		t.Fatalf("eksnet-agent install put %d bytes (%v) in %s, want the bundle's eksnet-cni", len(installed), err, binDir)
+	for _, m := range Members[1:] {
+		installed, err := os.ReadFile(filepath.Join(binDir, m))
+		if err != nil || !bytes.Equal(installed, entries[m].Data) {
+			t.Fatalf("eksnet-agent install put %d bytes (%v) in %s/%s, want the bundle's %s", len(installed), err, binDir, m, m)
+		}
+		version := exec.Command(filepath.Join(binDir, m))
+		version.Env = []string{"CNI_COMMAND=VERSION"}
+		version.Stdin = strings.NewReader(`{"cniVersion":"1.0.0"}`)
+		out, err := version.Output()
+		if err != nil || !strings.Contains(string(out), `"supportedVersions"`) {
+			t.Errorf("installed %s VERSION: %s, %v", m, out, err)
+		}
 	}
-	version := exec.Command(filepath.Join(binDir, PluginMember))
-	version.Env = []string{"CNI_COMMAND=VERSION"}
-	version.Stdin = strings.NewReader(`{"cniVersion":"1.0.0"}`)
-	out, err := version.Output()
-	if err != nil || !strings.Contains(string(out), `"supportedVersions"`) {
-		t.Errorf("installed plugin VERSION: %s, %v", out, err)
+	// What `eksnet-agent run` writes once it serves, over the bin dir the
+	// install filled: portmap is there, so the conflist chains it.
+	c := cniconf.Config{ConfDir: confDir, BinDir: binDir, PluginSource: filepath.Join(dir, PluginMember),
+		NetworkName: cniconf.DefaultNetworkName, SocketPath: "/run/eksnet/agent.sock", VethPrefix: cniconf.DefaultVethPrefix}
+	if err := cniconf.Install(c); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(confDir, cniconf.ConflistName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list cniconf.Conflist
+	if err := json.Unmarshal(raw, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Plugins) != 2 || list.Plugins[0].Type != PluginMember || list.Plugins[1].Type != "portmap" || !list.Plugins[1].Capabilities["portMappings"] {
+		t.Errorf("conflist over the installed bin dir:\n%s\nwant eksnet-cni then portmap with the portMappings capability", raw)
+	}
+}
+
+// TestPinnedPluginsVersion: go.mod pins containernetworking/plugins at
+// CNIPluginsVersion and names every companion package as a tool, so Build
+// (which compiles what go.mod says) and the constant (which the docs and the
+// simulation's Kubernetes tier use) cannot drift apart.
+func TestPinnedPluginsVersion(t *testing.T) {
+	path := filepath.Join("..", "..", "go.mod")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := modfile.Parse(path, raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for _, r := range f.Require {
+		if r.Mod.Path == CNIPluginsModule {
+			got = r.Mod.Version
+		}
+	}
+	if got != CNIPluginsVersion {
+		t.Errorf("go.mod requires %s %q, want CNIPluginsVersion %s", CNIPluginsModule, got, CNIPluginsVersion)
+	}
+	var tools []string
+	for _, tl := range f.Tool {
+		tools = append(tools, tl.Path)
+	}
+	for _, m := range cniconf.CompanionPlugins {
+		pkg, ok := CompanionPackages[m]
+		if !ok {
+			t.Errorf("companion plugin %s has no package in CompanionPackages", m)
+			continue
+		}
+		if !slices.Contains(tools, pkg) {
+			t.Errorf("go.mod has no `tool %s` (tools: %v): Build could not compile %s at the pinned version", pkg, tools, m)
+		}
+	}
+	if want := append([]string{AgentMember, PluginMember}, cniconf.CompanionPlugins...); !slices.Equal(Members, want) {
+		t.Errorf("Members %v, want %v", Members, want)
 	}
 }
 

@@ -1,14 +1,18 @@
 // Package bundle makes and checks the node bundle: the one file per
 // architecture that node user data downloads, verifies and unpacks, holding
-// the eksnet-agent daemon and the eksnet-cni plugin it installs.
+// the eksnet-agent daemon, the eksnet-cni plugin it installs, and the two
+// reference plugins a container runtime needs beside it: loopback (every
+// pod's lo) and portmap (hostPort), from containernetworking/plugins at
+// CNIPluginsVersion.
 //
-// Both binaries travel together because `eksnet-agent install` (the unit's
-// ExecStartPre) copies eksnet-cni from beside the agent: shipping the agent
-// alone left every node without a CNI plugin and NotReady. One file keeps
-// one URL and one SHA-256 per architecture, so the user-data contract
-// (`--agent-url`, `--agent-sha256 ARCH=HEX`) stays the same.
+// They travel together because `eksnet-agent install` (the unit's
+// ExecStartPre) copies eksnet-cni and its companions from beside the agent:
+// shipping the agent alone left every node without a CNI plugin and
+// NotReady, and a node image without loopback fails every pod sandbox. One
+// file keeps one URL and one SHA-256 per architecture, so the user-data
+// contract (`--agent-url`, `--agent-sha256 ARCH=HEX`) stays the same.
 //
-// The archive is a gzip'd tar with exactly the two members, mode 0755, and
+// The archive is a gzip'd tar with exactly the four members, mode 0755, and
 // is deterministic (sorted entries, fixed mtime, owner and gzip header), so
 // the same binaries always give the same SHA-256 and a stack whose sources
 // did not change does not re-upload or roll its launch template. (The same
@@ -29,16 +33,35 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/eksnet/eksnet/cni-agent/cniconf"
 )
 
 // Member names: the file names on the node, in /usr/local/bin.
 const (
 	AgentMember  = "eksnet-agent"
-	PluginMember = "eksnet-cni"
+	PluginMember = cniconf.PluginType
 )
 
-// Members are the files a node bundle holds, in archive order.
-var Members = []string{AgentMember, PluginMember}
+// CNIPluginsModule and CNIPluginsVersion are where the companion plugins
+// come from. go.mod pins the same version (a `tool` directive per package),
+// which is what Build compiles; a test fails when the two disagree, and
+// the simulation's Kubernetes tier builds its plugins at this version too.
+const (
+	CNIPluginsModule  = "github.com/containernetworking/plugins"
+	CNIPluginsVersion = "v1.10.0"
+)
+
+// CompanionPackages maps each companion member (cniconf.CompanionPlugins)
+// to its package in CNIPluginsModule.
+var CompanionPackages = map[string]string{
+	"loopback": CNIPluginsModule + "/plugins/main/loopback",
+	"portmap":  CNIPluginsModule + "/plugins/meta/portmap",
+}
+
+// Members are the files a node bundle holds, in archive order: the agent,
+// the plugin, then cniconf.CompanionPlugins.
+var Members = append([]string{AgentMember, PluginMember}, cniconf.CompanionPlugins...)
 
 // Architectures a bundle is built for, by GOARCH name (user data maps uname
 // -m x86_64 -> amd64, aarch64 -> arm64).
@@ -115,10 +138,25 @@ func Pack(w io.Writer, files ...File) error {
 	return nil
 }
 
-// PackNode returns the node bundle of an agent and a plugin binary.
-func PackNode(agent, plugin []byte) ([]byte, error) {
+// PackNode returns the node bundle of contents, one entry per member
+// name; it refuses a missing member or an extra name, so what it returns
+// passes Verify whenever no member is empty.
+func PackNode(contents map[string][]byte) ([]byte, error) {
+	var files []File
+	for _, m := range Members {
+		data, ok := contents[m]
+		if !ok {
+			return nil, fmt.Errorf("pack node bundle: no %s given: want %s", m, strings.Join(Members, ", "))
+		}
+		files = append(files, File{m, data})
+	}
+	for name := range contents {
+		if !slices.Contains(Members, name) {
+			return nil, fmt.Errorf("pack node bundle: member %q: want only %s", name, strings.Join(Members, ", "))
+		}
+	}
 	var buf bytes.Buffer
-	if err := Pack(&buf, File{AgentMember, agent}, File{PluginMember, plugin}); err != nil {
+	if err := Pack(&buf, files...); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -166,7 +204,7 @@ func Unpack(r io.Reader) (map[string]Entry, error) {
 }
 
 // Verify checks that r is a node bundle: a gzip'd tar holding exactly
-// eksnet-agent and eksnet-cni, non-empty regular files with mode 0755.
+// Members, non-empty regular files with mode 0755.
 // The error says what is wrong, so a misconfigured path (the bare agent
 // binary, say) is caught before any node downloads it.
 func Verify(r io.Reader) error {
@@ -193,7 +231,7 @@ func Verify(r io.Reader) error {
 	}
 	if len(problems) > 0 {
 		slices.Sort(problems)
-		return fmt.Errorf("read bundle: want exactly %s: %s", strings.Join(Members, " and "), strings.Join(problems, ", "))
+		return fmt.Errorf("read bundle: want exactly %s: %s", strings.Join(Members, ", "), strings.Join(problems, ", "))
 	}
 	return nil
 }

@@ -6,10 +6,23 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
+
+// nodeFiles is a complete node bundle's members with short fake contents,
+// without the members named in drop.
+func nodeFiles(drop ...string) []File {
+	var files []File
+	for _, m := range Members {
+		if !slices.Contains(drop, m) {
+			files = append(files, File{m, []byte("#!/bin/sh\necho " + m + "\n")})
+		}
+	}
+	return files
+}
 
 func mustPack(t *testing.T, files ...File) []byte {
 	t.Helper()
@@ -44,9 +57,11 @@ func TestPackIsReproducible(t *testing.T) {
 // and checks every header field that would make the bytes depend on the
 // machine or the clock.
 func TestPackEntries(t *testing.T) {
-	agent := []byte("\x7fELF agent")
-	plugin := []byte("\x7fELF plugin, longer than the agent")
-	raw, err := PackNode(agent, plugin)
+	contents := map[string][]byte{}
+	for i, m := range Members {
+		contents[m] = []byte("\x7fELF " + m + strings.Repeat(".", i*7))
+	}
+	raw, err := PackNode(contents)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +84,7 @@ func TestPackEntries(t *testing.T) {
 		}
 		names = append(names, hdr.Name)
 		data, _ := io.ReadAll(tr)
-		want := map[string][]byte{AgentMember: agent, PluginMember: plugin}[hdr.Name]
+		want := contents[hdr.Name]
 		if !bytes.Equal(data, want) {
 			t.Errorf("%s holds %q, want %q", hdr.Name, data, want)
 		}
@@ -79,8 +94,33 @@ func TestPackEntries(t *testing.T) {
 				hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname, hdr.ModTime, mtime)
 		}
 	}
-	if strings.Join(names, ",") != "eksnet-agent,eksnet-cni" {
-		t.Errorf("members %v, want eksnet-agent then eksnet-cni", names)
+	if strings.Join(names, ",") != "eksnet-agent,eksnet-cni,loopback,portmap" {
+		t.Errorf("members %v, want eksnet-agent, eksnet-cni, loopback, portmap (sorted)", names)
+	}
+}
+
+func TestPackNodeRefuses(t *testing.T) {
+	full := func() map[string][]byte {
+		c := map[string][]byte{}
+		for _, f := range nodeFiles() {
+			c[f.Name] = f.Data
+		}
+		return c
+	}
+	noPortmap := full()
+	delete(noPortmap, "portmap")
+	extra := full()
+	extra["host-local"] = []byte("x")
+	for name, tt := range map[string]struct {
+		contents map[string][]byte
+		want     string
+	}{
+		"missing portmap": {noPortmap, "no portmap given: want eksnet-agent, eksnet-cni, loopback, portmap"},
+		"extra member":    {extra, `member "host-local": want only`},
+	} {
+		if _, err := PackNode(tt.contents); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: PackNode error = %v, want it to say %q", name, err, tt.want)
+		}
 	}
 }
 
@@ -142,16 +182,19 @@ func TestVerify(t *testing.T) {
 		bundle []byte
 		want   string // "" means valid
 	}{
-		{"node bundle", mustPack(t, File{AgentMember, []byte("a")}, File{PluginMember, []byte("p")}), ""},
-		{"agent only", mustPack(t, File{AgentMember, []byte("a")}), "no eksnet-cni"},
+		{"node bundle", mustPack(t, nodeFiles()...), ""},
+		{"agent only", mustPack(t, File{AgentMember, []byte("a")}), "no eksnet-cni, no loopback, no portmap"},
 		{"plugin only", mustPack(t, File{PluginMember, []byte("p")}), "no eksnet-agent"},
-		{"extra member", mustPack(t, File{AgentMember, []byte("a")}, File{PluginMember, []byte("p")}, File{"README", []byte("r")}), "unexpected member README"},
-		{"empty plugin", mustPack(t, File{AgentMember, []byte("a")}, File{PluginMember, nil}), "eksnet-cni is empty"},
+		{"two-binary bundle of old", mustPack(t, File{AgentMember, []byte("a")}, File{PluginMember, []byte("p")}), "no loopback, no portmap"},
+		{"no loopback", mustPack(t, nodeFiles("loopback")...), "no loopback"},
+		{"no portmap", mustPack(t, nodeFiles("portmap")...), "no portmap"},
+		{"extra member", mustPack(t, append(nodeFiles(), File{"README", []byte("r")})...), "unexpected member README"},
+		{"empty plugin", mustPack(t, append(nodeFiles(PluginMember), File{PluginMember, nil})...), "eksnet-cni is empty"},
 		{"bare binary", []byte("\x7fELF\x02\x01\x01 an agent binary, not a bundle"), "not gzip"},
 		{"gzip of text", gz.Bytes(), "not a tar archive"},
 		{"symlink member", rawTar(t, reg(AgentMember, 0o755), &tar.Header{Typeflag: tar.TypeSymlink, Name: PluginMember, Linkname: "/bin/sh", Mode: 0o777}), "regular files with plain names only"},
 		{"path member", rawTar(t, reg("../"+AgentMember, 0o755), reg(PluginMember, 0o755)), "regular files with plain names only"},
-		{"not executable", rawTar(t, reg(AgentMember, 0o644), reg(PluginMember, 0o755)), "eksnet-agent has mode 0644, want 0755"},
+		{"not executable", rawTar(t, reg(AgentMember, 0o644), reg(PluginMember, 0o755), reg("loopback", 0o755), reg("portmap", 0o755)), "eksnet-agent has mode 0644, want 0755"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

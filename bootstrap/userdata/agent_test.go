@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -114,9 +115,14 @@ func needTools(t *testing.T) {
 // agent's install copies the plugin from beside itself).
 func TestAgentInstallScriptInstalls(t *testing.T) {
 	needTools(t)
-	agent := []byte("#!/bin/sh\necho eksnet-agent test binary\n")
-	plugin := []byte("#!/bin/sh\necho eksnet-cni test plugin\n")
-	body := packBundle(t, bundle.File{Name: bundle.AgentMember, Data: agent}, bundle.File{Name: bundle.PluginMember, Data: plugin})
+	want := map[string][]byte{}
+	var files []bundle.File
+	for _, m := range bundle.Members {
+		data := []byte("#!/bin/sh\necho " + m + " test binary\n")
+		want[NodeBinDir+"/"+m] = data
+		files = append(files, bundle.File{Name: m, Data: data})
+	}
+	body := packBundle(t, files...)
 	base := bundleServer(t, map[string][]byte{"node.tar.gz": body})
 	script := agentScript(t, map[string]AgentBinary{
 		runtime.GOARCH: {URL: base + "/node.tar.gz", SHA256: sha(body)},
@@ -126,7 +132,7 @@ func TestAgentInstallScriptInstalls(t *testing.T) {
 		t.Fatalf("install script failed: %v\n%s", err, out)
 	}
 
-	for path, want := range map[string][]byte{AgentBinaryPath: agent, PluginBinaryPath: plugin} {
+	for path, want := range want {
 		got, err := os.ReadFile(filepath.Join(root, path))
 		if err != nil || string(got) != string(want) {
 			t.Fatalf("installed %s = %q, %v; want the bundle's member %q", path, got, err, want)
@@ -143,8 +149,8 @@ func TestAgentInstallScriptInstalls(t *testing.T) {
 			t.Errorf("running installed %s: %q, %v", path, run, err)
 		}
 	}
-	if names, _ := os.ReadDir(filepath.Join(root, NodeBinDir)); len(names) != 2 {
-		t.Errorf("%s holds %v, want exactly eksnet-agent and eksnet-cni", NodeBinDir, names)
+	if names, _ := os.ReadDir(filepath.Join(root, NodeBinDir)); len(names) != len(bundle.Members) {
+		t.Errorf("%s holds %v, want exactly %v", NodeBinDir, names, bundle.Members)
 	}
 	assertMode(t, filepath.Join(root, AgentEnvFile), 0o600)
 
@@ -177,16 +183,25 @@ func TestAgentInstallScriptInstalls(t *testing.T) {
 // machine.
 func TestAgentInstallScriptRefuses(t *testing.T) {
 	needTools(t)
-	agent := bundle.File{Name: bundle.AgentMember, Data: []byte("#!/bin/sh\nexit 0\n")}
-	plugin := bundle.File{Name: bundle.PluginMember, Data: []byte("#!/bin/sh\nexit 0\n")}
-	good := packBundle(t, agent, plugin)
+	// members is every bundle member but those named in drop.
+	members := func(drop ...string) []bundle.File {
+		var fs []bundle.File
+		for _, m := range bundle.Members {
+			if !slices.Contains(drop, m) {
+				fs = append(fs, bundle.File{Name: m, Data: []byte("#!/bin/sh\nexit 0\n")})
+			}
+		}
+		return fs
+	}
+	good := packBundle(t, members()...)
 	bodies := map[string][]byte{
 		"good":        good,
-		"agent-only":  packBundle(t, agent),
+		"agent-only":  packBundle(t, members(bundle.PluginMember, "loopback", "portmap")...),
+		"two-binary":  packBundle(t, members("loopback", "portmap")...),
 		"bare-binary": []byte("\x7fELF the agent binary alone, as nodes used to get it"),
-		"symlink":     rawBundle(t, agent, &tar.Header{Typeflag: tar.TypeSymlink, Name: bundle.PluginMember, Linkname: "/bin/sh", Mode: 0o777}),
-		"not-exec":    rawBundle(t, agent, &tar.Header{Typeflag: tar.TypeReg, Name: bundle.PluginMember, Mode: 0o644, Size: 3}),
-		"dot-dot":     rawBundle(t, plugin, &tar.Header{Typeflag: tar.TypeReg, Name: "../" + bundle.AgentMember, Mode: 0o755, Size: 3}),
+		"symlink":     rawBundle(t, members(bundle.PluginMember), &tar.Header{Typeflag: tar.TypeSymlink, Name: bundle.PluginMember, Linkname: "/bin/sh", Mode: 0o777}),
+		"not-exec":    rawBundle(t, members(bundle.PluginMember), &tar.Header{Typeflag: tar.TypeReg, Name: bundle.PluginMember, Mode: 0o644, Size: 3}),
+		"dot-dot":     rawBundle(t, members(bundle.AgentMember), &tar.Header{Typeflag: tar.TypeReg, Name: "../" + bundle.AgentMember, Mode: 0o755, Size: 3}),
 	}
 	base := bundleServer(t, bodies)
 	at := func(name string) map[string]AgentBinary {
@@ -201,7 +216,8 @@ func TestAgentInstallScriptRefuses(t *testing.T) {
 	}{
 		{"digest mismatch", map[string]AgentBinary{"amd64": {URL: base + "/good", SHA256: sha([]byte("another bundle"))}, "arm64": {URL: base + "/good", SHA256: sha([]byte("another bundle"))}}, "", "not installing"},
 		{"download 404", map[string]AgentBinary{"amd64": {URL: base + "/missing", SHA256: sha(good)}, "arm64": {URL: base + "/missing", SHA256: sha(good)}}, "", "404"},
-		{"bundle without the plugin", at("agent-only"), "", "is not a node bundle holding eksnet-agent eksnet-cni (build it with eksnet bundle): not installing"},
+		{"bundle without the plugin", at("agent-only"), "", "is not a node bundle holding eksnet-agent eksnet-cni loopback portmap (build it with eksnet bundle): not installing"},
+		{"bundle without loopback and portmap", at("two-binary"), "", "is not a node bundle holding eksnet-agent eksnet-cni loopback portmap"},
 		{"bare binary", at("bare-binary"), "", "is not a node bundle holding eksnet-agent eksnet-cni"},
 		{"plugin is a symlink", at("symlink"), "", "eksnet-cni in " + base + "/symlink is not an executable regular file"},
 		{"plugin not executable", at("not-exec"), "", "eksnet-cni in " + base + "/not-exec is not an executable regular file"},
@@ -218,7 +234,7 @@ func TestAgentInstallScriptRefuses(t *testing.T) {
 			if !strings.Contains(string(out), tt.want) {
 				t.Errorf("output %q, want it to say %q", out, tt.want)
 			}
-			for _, p := range []string{AgentBinaryPath, PluginBinaryPath, AgentEnvFile, AgentUnitPath, kubeletDropInPath} {
+			for _, p := range []string{AgentBinaryPath, PluginBinaryPath, NodeBinDir + "/loopback", NodeBinDir + "/portmap", AgentEnvFile, AgentUnitPath, kubeletDropInPath} {
 				if _, err := os.Lstat(filepath.Join(root, p)); err == nil {
 					t.Errorf("%s exists after a failed install", p)
 				}
@@ -233,19 +249,21 @@ func TestAgentInstallScriptRefuses(t *testing.T) {
 	}
 }
 
-// rawBundle writes a gzip'd tar with a regular member f and one more entry
+// rawBundle writes a gzip'd tar with regular members fs and one more entry
 // hdr, shaped as the packer never would (a link, a non-executable file), to
 // check the script's own checks rather than the packer's.
-func rawBundle(t *testing.T, f bundle.File, hdr *tar.Header) []byte {
+func rawBundle(t *testing.T, fs []bundle.File, hdr *tar.Header) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(zw)
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o755, Size: int64(len(f.Data))}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tw.Write(f.Data); err != nil {
-		t.Fatal(err)
+	for _, f := range fs {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: f.Name, Mode: 0o755, Size: int64(len(f.Data))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		t.Fatal(err)

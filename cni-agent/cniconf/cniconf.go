@@ -5,9 +5,12 @@
 // kubelet reports a node Ready as soon as a network configuration exists, so
 // the agent calls Install only once it serves addresses: until then the node
 // stays NotReady and no pod is scheduled onto a network that cannot wire it.
-// Both files are written atomically (temporary file in the same directory,
+// Every file is written atomically (internal/atomicfile: temporary file,
 // fsync, rename, fsync of the directory): a runtime that reads the directory
 // at any moment sees the old file, the new file or none, never half of one.
+// The conflist's temporary file is made in ConfDir's parent (/etc/cni), not
+// in ConfDir: runtimes watch ConfDir and containerd logged an error for the
+// half-written temporary file on every install.
 // The binary is installed before the conflist and the conflist removed before
 // the binary, so a conflist never names a plugin that is not there.
 //
@@ -16,15 +19,15 @@
 package cniconf
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/eksnet/eksnet/internal/atomicfile"
 )
 
 // Names and versions the runtime sees.
@@ -179,7 +182,13 @@ func Install(c Config) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(c.ConfDir, ConflistName), bytes.NewReader(conf), 0o644)
+	if err := os.MkdirAll(c.ConfDir, 0o755); err != nil {
+		return fmt.Errorf("cniconf: creating %s: %w", c.ConfDir, err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(c.ConfDir, ConflistName), conf, 0o644, atomicfile.TempDir(filepath.Dir(c.ConfDir))); err != nil {
+		return fmt.Errorf("cniconf: %w", err)
+	}
+	return nil
 }
 
 // InstallPlugin copies only the plugin binary into BinDir, atomically. The
@@ -206,8 +215,11 @@ func installPlugin(c Config) error {
 		return fmt.Errorf("cniconf: opening PluginSource: %w", err)
 	}
 	defer src.Close()
-	if err := writeAtomic(filepath.Join(c.BinDir, PluginType), src, 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(c.BinDir, 0o755); err != nil {
+		return fmt.Errorf("cniconf: creating %s: %w", c.BinDir, err)
+	}
+	if err := atomicfile.Copy(filepath.Join(c.BinDir, PluginType), src, 0o755); err != nil {
+		return fmt.Errorf("cniconf: %w", err)
 	}
 	for _, name := range CompanionPlugins {
 		if err := copyCompanion(filepath.Join(filepath.Dir(c.PluginSource), name), filepath.Join(c.BinDir, name)); err != nil {
@@ -227,7 +239,10 @@ func copyCompanion(src, dst string) error {
 		return fmt.Errorf("cniconf: opening %s: %w", src, err)
 	}
 	defer f.Close()
-	return writeAtomic(dst, f, 0o755)
+	if err := atomicfile.Copy(dst, f, 0o755); err != nil {
+		return fmt.Errorf("cniconf: %w", err)
+	}
+	return nil
 }
 
 // Uninstall removes the conflist, then the binary; what is already gone is
@@ -237,56 +252,9 @@ func Uninstall(c Config) error {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("cniconf: removing %s: %w", p, err)
 		}
-		if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+		if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cniconf: %w", err)
 		}
-	}
-	return nil
-}
-
-// writeAtomic replaces path with r's content: temporary file in the same
-// directory, fsync, chmod, rename over path, fsync of the directory.
-func writeAtomic(path string, r io.Reader, mode fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cniconf: creating %s: %w", dir, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cniconf: creating a temporary file in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := io.Copy(tmp, r); err != nil {
-		return fmt.Errorf("cniconf: writing %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		return fmt.Errorf("cniconf: chmod %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("cniconf: fsync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("cniconf: closing %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("cniconf: renaming into %s: %w", path, err)
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("cniconf: opening %s to fsync: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cniconf: fsync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -12,18 +12,21 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/eksnet/eksnet/bootstrap/bundle"
 )
 
 // The upstream releases the simulation runs, one of each. etcd is the
 // server release k8s.io/kubernetes v1.34.2 itself requires (built in the
 // same wrapper module, so the module graph picks exactly that one);
 // containerd is a 2.x as current EKS AMIs ship; the CNI plugins are the
-// release the node bundle and the benchmark use.
+// release the node bundle carries (bundle.CNIPluginsVersion, which go.mod
+// pins) and the benchmark uses.
 const (
 	KubernetesVersion = "v1.34.2"
 	EtcdVersion       = "v3.6.4"
 	ContainerdVersion = "v2.4.2"
-	CNIPluginsVersion = "v1.10.0"
+	CNIPluginsVersion = bundle.CNIPluginsVersion
 )
 
 // stagingModules are the k8s.io modules k8s.io/kubernetes replaces with
