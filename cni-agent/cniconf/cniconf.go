@@ -8,9 +8,15 @@
 // Every file is written atomically (internal/atomicfile: temporary file,
 // fsync, rename, fsync of the directory): a runtime that reads the directory
 // at any moment sees the old file, the new file or none, never half of one.
-// The conflist's temporary file is made in ConfDir's parent (/etc/cni), not
-// in ConfDir: runtimes watch ConfDir and containerd logged an error for the
-// half-written temporary file on every install.
+// The conflist takes two renames to reach ConfDir, because of how runtimes
+// watch it. It is written and fsynced in ConfDir's parent (/etc/cni), so no
+// half-written file ever appears in ConfDir (containerd logged an error for
+// one on every install); it is renamed into ConfDir under a hidden staging
+// name libcni does not read; and it is renamed onto ConflistName inside
+// ConfDir. The last rename is what makes containerd reload: its CRI plugin
+// (internal/cri/server/cni_conf_syncer.go, v2.4.2) ignores fsnotify Create
+// events, and a rename in from another directory is only a Create; the
+// staging name's IN_MOVED_FROM is a Rename, which it reloads on.
 // The binary is installed before the conflist and the conflist removed before
 // the binary, so a conflist never names a plugin that is not there.
 //
@@ -185,11 +191,23 @@ func Install(c Config) error {
 	if err := os.MkdirAll(c.ConfDir, 0o755); err != nil {
 		return fmt.Errorf("cniconf: creating %s: %w", c.ConfDir, err)
 	}
-	if err := atomicfile.WriteFile(filepath.Join(c.ConfDir, ConflistName), conf, 0o644, atomicfile.TempDir(filepath.Dir(c.ConfDir))); err != nil {
+	staged := filepath.Join(c.ConfDir, stagingName)
+	if err := atomicfile.WriteFile(staged, conf, 0o644, atomicfile.TempDir(filepath.Dir(c.ConfDir))); err != nil {
+		return fmt.Errorf("cniconf: %w", err)
+	}
+	if err := os.Rename(staged, filepath.Join(c.ConfDir, ConflistName)); err != nil {
+		return fmt.Errorf("cniconf: renaming %s onto %s: %w", staged, ConflistName, err)
+	}
+	if err := atomicfile.SyncDir(c.ConfDir); err != nil {
 		return fmt.Errorf("cniconf: %w", err)
 	}
 	return nil
 }
+
+// stagingName is the conflist's name in ConfDir between its two renames
+// (see the package comment). libcni reads only *.conf, *.conflist and
+// *.json, so no runtime loads it.
+const stagingName = "." + ConflistName + ".staged"
 
 // InstallPlugin copies only the plugin binary into BinDir, atomically. The
 // agent's systemd unit runs it before the agent starts, so the runtime
@@ -245,10 +263,10 @@ func copyCompanion(src, dst string) error {
 	return nil
 }
 
-// Uninstall removes the conflist, then the binary; what is already gone is
-// not an error.
+// Uninstall removes the conflist (and a staged one an interrupted Install
+// left), then the binary; what is already gone is not an error.
 func Uninstall(c Config) error {
-	for _, p := range []string{filepath.Join(c.ConfDir, ConflistName), filepath.Join(c.BinDir, PluginType)} {
+	for _, p := range []string{filepath.Join(c.ConfDir, stagingName), filepath.Join(c.ConfDir, ConflistName), filepath.Join(c.BinDir, PluginType)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("cniconf: removing %s: %w", p, err)
 		}
