@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/mod/modfile"
+
 	"github.com/eksnet/eksnet/internal/atomicfile"
 )
 
@@ -34,7 +36,10 @@ type Result struct {
 // on AL2. -trimpath keeps the build machine's paths out, so two checkouts of
 // the same commit produce the same bundle. The companions build from go.mod
 // and go.sum like every other dependency, so their bytes are as reproducible
-// as ours.
+// as ours. They are compiled by the toolchain go.mod's toolchain line pins
+// (GOTOOLCHAIN set to it, whatever the caller's): the agent runs as root on
+// every node, so its standard library is the patched release CI checks with
+// govulncheck, not whichever Go the build machine has.
 func Build(ctx context.Context, root, goarch, outDir string) (Result, error) {
 	if err := CheckArch("architecture", goarch); err != nil {
 		return Result{}, fmt.Errorf("build bundle: %w", err)
@@ -52,12 +57,16 @@ func Build(ctx context.Context, root, goarch, outDir string) (Result, error) {
 	}
 	defer os.RemoveAll(work)
 
+	toolchain, err := PinnedToolchain(root)
+	if err != nil {
+		return Result{}, fmt.Errorf("build %s bundle: %w", goarch, err)
+	}
 	args := []string{"build", "-trimpath", "-o", work + string(filepath.Separator)}
 	args = append(args, BuildPackages()...)
 	cmd := exec.CommandContext(ctx, goTool, args...)
 	cmd.Dir = root
 	// Later entries win in os/exec, so these override the caller's env.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOTOOLCHAIN="+toolchain)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return Result{}, fmt.Errorf("go %s for linux/%s in %s: %w\n%s", strings.Join(args, " "), goarch, root, err, out)
 	}
@@ -89,4 +98,22 @@ func BuildPackages() []string {
 		pkgs = append(pkgs, CompanionPackages[m])
 	}
 	return pkgs
+}
+
+// PinnedToolchain is the toolchain line of root's go.mod (e.g. go1.27.3),
+// the Go release bundles are built with.
+func PinnedToolchain(root string) (string, error) {
+	path := filepath.Join(root, "go.mod")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the pinned toolchain: %w", err)
+	}
+	f, err := modfile.ParseLax(path, data, nil)
+	if err != nil {
+		return "", fmt.Errorf("reading the pinned toolchain: %w", err)
+	}
+	if f.Toolchain == nil || f.Toolchain.Name == "" {
+		return "", fmt.Errorf("%s has no toolchain line: bundles are built with the Go release it pins (go mod edit -toolchain=goX.Y.Z)", path)
+	}
+	return f.Toolchain.Name, nil
 }

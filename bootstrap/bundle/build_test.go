@@ -36,9 +36,15 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
 		t.Fatalf("source root %s: %v", root, err)
 	}
+	mf, err := modfile.Parse("go.mod", gomod, nil)
+	if err != nil || mf.Toolchain == nil {
+		t.Fatalf("go.mod: %v, want a toolchain line", err)
+	}
+	toolchain := mf.Toolchain.Name
 	arch := runtime.GOARCH
 	if !slices.Contains(Architectures, arch) {
 		arch = "amd64"
@@ -114,6 +120,9 @@ func TestBuild(t *testing.T) {
 		if info.Path != wantPath || settings["CGO_ENABLED"] != "0" || settings["-trimpath"] != "true" ||
 			settings["GOOS"] != "linux" || settings["GOARCH"] != arch {
 			t.Errorf("%s built as %s with %v; want %s, CGO_ENABLED=0, -trimpath, linux/%s", m, info.Path, settings, wantPath, arch)
+		}
+		if info.GoVersion != toolchain {
+			t.Errorf("%s compiled by %s, want go.mod's pinned toolchain %s", m, info.GoVersion, toolchain)
 		}
 		if bytes.Contains(data, []byte(root+string(filepath.Separator))) {
 			t.Errorf("%s contains the build machine's source path %s despite -trimpath", m, root)
