@@ -95,7 +95,13 @@ func (r *report) handle(e event) {
 				r.print(bk)
 			}
 		}
-		r.print(k)
+		// go test's own result line is replaced by ours, which adds the skips.
+		for _, line := range r.buffered[k] {
+			if !strings.HasPrefix(line, "FAIL\t"+e.Package+"\t") {
+				fmt.Fprint(r.out, line)
+			}
+		}
+		delete(r.buffered, k)
 		fmt.Fprintf(r.out, "FAIL\t%s\t%.1fs%s\n", e.Package, e.Elapsed, r.skipNote(e.Package))
 		r.failed = append(r.failed, e.Package)
 		r.forget(e.Package)

@@ -108,7 +108,7 @@ func PinnedToolchain(root string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading the pinned toolchain: %w", err)
 	}
-	f, err := modfile.ParseLax(path, data, nil)
+	f, err := modfile.Parse(path, data, nil)
 	if err != nil {
 		return "", fmt.Errorf("reading the pinned toolchain: %w", err)
 	}
