@@ -120,6 +120,30 @@ func (c *Client) Pods(ctx context.Context, namespace, selector string) ([]Pod, e
 	return list.Items, nil
 }
 
+// LastWarning is the most recent Warning event about the pod name in
+// namespace (e.g. FailedCreatePodSandBox with the CNI plugin's error): a pod
+// stuck in ContainerCreating says why only there. Empty when there is none.
+func (c *Client) LastWarning(ctx context.Context, namespace, name string) (reason, message string, err error) {
+	var list struct {
+		Items []struct {
+			Reason        string    `json:"reason"`
+			Message       string    `json:"message"`
+			LastTimestamp time.Time `json:"lastTimestamp"`
+		} `json:"items"`
+	}
+	sel := url.QueryEscape("involvedObject.kind=Pod,involvedObject.name=" + name + ",type=Warning")
+	if err := c.Get(ctx, "/api/v1/namespaces/"+namespace+"/events?fieldSelector="+sel, &list); err != nil {
+		return "", "", err
+	}
+	var last time.Time
+	for _, e := range list.Items {
+		if reason == "" || !e.LastTimestamp.Before(last) {
+			reason, message, last = e.Reason, e.Message, e.LastTimestamp
+		}
+	}
+	return reason, message, nil
+}
+
 // Node fetches one node.
 func (c *Client) Node(ctx context.Context, name string) (Node, error) {
 	var n Node

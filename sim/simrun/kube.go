@@ -218,7 +218,7 @@ func (r *run) waitPods(ctx context.Context, namespace, selector string, timeout 
 		}
 		if time.Now().After(deadline) {
 			if err == nil {
-				err = fmt.Errorf("%d pods: %s", len(pods), podStates(pods))
+				err = fmt.Errorf("%d pods: %s", len(pods), r.podStates(ctx, pods))
 			}
 			return fmt.Errorf("pods %q after %v: %w", selector, timeout, err)
 		}
@@ -229,25 +229,44 @@ func (r *run) waitPods(ctx context.Context, namespace, selector string, timeout 
 }
 
 // podStates summarises pods that are not Running, for error messages.
-func podStates(pods []kube.Pod) string {
+// podStates says, for at most 5 pods that are not Running, what holds each
+// up: the scheduler's reason, the container's waiting reason and, when that
+// carries no message (ContainerCreating never does), the pod's last Warning
+// event, where kubelet puts the sandbox's CNI error.
+func (r *run) podStates(ctx context.Context, pods []kube.Pod) string {
 	var out []string
+	notRunning := 0
 	for _, p := range pods {
 		if p.Running() {
+			continue
+		}
+		if notRunning++; notRunning > 5 {
 			continue
 		}
 		s := p.Metadata.Name + " " + p.Status.Phase
 		if c := p.Condition("PodScheduled"); c.Status == "False" {
 			s += " (" + c.Reason + ": " + c.Message + ")"
 		}
+		explained := false
 		for _, cs := range p.Status.ContainerStatuses {
 			if w := cs.State.Waiting; w != nil {
-				s += " (" + w.Reason + ": " + w.Message + ")"
+				s += " (" + w.Reason
+				if w.Message != "" {
+					s += ": " + w.Message
+					explained = true
+				}
+				s += ")"
+			}
+		}
+		if !explained && p.Spec.NodeName != "" {
+			if reason, msg, err := r.api.LastWarning(ctx, p.Metadata.Namespace, p.Metadata.Name); err == nil && reason != "" {
+				s += " (event " + reason + ": " + msg + ")"
 			}
 		}
 		out = append(out, s)
 	}
-	if len(out) > 5 {
-		out = append(out[:5], fmt.Sprintf("and %d more", len(out)-5))
+	if notRunning > 5 {
+		out = append(out, fmt.Sprintf("and %d more", notRunning-5))
 	}
 	return strings.Join(out, "; ")
 }

@@ -106,6 +106,11 @@ func TestKubeRunFailsATooHighMaxPods(t *testing.T) {
 		if c.OK || !strings.Contains(c.Detail, "15 pods Running, want 16") || !strings.Contains(c.Detail, "not Running") {
 			t.Fatalf("fill check %+v: want a failure saying 15 pods Running, want 16, and the pod that is not Running", c)
 		}
+		// The pod kubelet admitted but could not wire says why: kubelet's
+		// FailedCreatePodSandBox event carries the plugin's error.
+		if !strings.Contains(c.Detail, "FailedCreatePodSandBox") || !strings.Contains(c.Detail, "node full") {
+			t.Fatalf("fill check detail %q: want the stuck pod's FailedCreatePodSandBox event with the plugin's node-full error", c.Detail)
+		}
 		return
 	}
 	t.Fatalf("no fill check in %+v", rep.Checks)

@@ -281,13 +281,13 @@ func (r *run) kubeFill(ctx context.Context, nodes []*nodeRun, timeout time.Durat
 	}
 	pods, starts := r.watchDeployment(ctx, fillApp, total, timeout+time.Duration(total)*100*time.Millisecond, nil)
 	r.podStart = append(r.podStart, PodStartRow{Phase: "fill, from a cold pool (EC2 calls on the way)", CNI: "eksnet", Latency: latencyMS(simcluster.Summarize(starts))})
-	r.checkFilled(nodes, pods)
+	r.checkFilled(ctx, nodes, pods)
 }
 
 // checkFilled compares, per node, the Running fill pods with what the node
 // promises, and checks every pod address against EC2's record of the
 // node's ENIs.
-func (r *run) checkFilled(nodes []*nodeRun, pods []kube.Pod) {
+func (r *run) checkFilled(ctx context.Context, nodes []*nodeRun, pods []kube.Pod) {
 	byNode := map[string][]kube.Pod{}
 	var unscheduled []string
 	for _, p := range pods {
@@ -302,7 +302,7 @@ func (r *run) checkFilled(nodes []*nodeRun, pods []kube.Pod) {
 		var foreign []string
 		for _, p := range byNode[n.plan.Name] {
 			if !p.Running() {
-				n.kube.NotRunning = append(n.kube.NotRunning, podStates([]kube.Pod{p}))
+				n.kube.NotRunning = append(n.kube.NotRunning, r.podStates(ctx, []kube.Pod{p}))
 				continue
 			}
 			n.kube.Running++
@@ -487,7 +487,7 @@ func (r *run) checkOneMore(ctx context.Context, timeout time.Duration) {
 	var creating []string
 	for _, p := range pods {
 		if p.Spec.NodeName != "" && !p.Running() {
-			creating = append(creating, podStates([]kube.Pod{p}))
+			creating = append(creating, r.podStates(ctx, []kube.Pod{p}))
 		}
 	}
 	switch {

@@ -211,7 +211,7 @@ func (r *run) checkAgentKillRollout(ctx context.Context, nodes []*nodeRun, timeo
 		}
 	}
 	if running != want {
-		bad = append(bad, fmt.Sprintf("%d of %d pods Running: %s", running, want, podStates(pods)))
+		bad = append(bad, fmt.Sprintf("%d of %d pods Running: %s", running, want, r.podStates(ctx, pods)))
 	}
 	bad = append(bad, r.addressAudit(ctx, nodes)...)
 	c.OK = len(bad) == 0
@@ -359,7 +359,7 @@ func (r *run) referenceLatency(ctx context.Context, nodes []*nodeRun, cniDir str
 		c.Detail += fmt.Sprintf("; %d not from the reference range (the runtime kept another network)", foreign)
 	}
 	if running != want {
-		c.Detail += ": " + podStates(pods)
+		c.Detail += ": " + r.podStates(ctx, pods)
 	}
 	if err := r.removeDeployment(ctx, referenceApp, timeout); err != nil {
 		c.OK, c.Detail = false, c.Detail+"; removing them: "+err.Error()
