@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -45,7 +47,7 @@ type invocation struct {
 func parse(args *skel.CmdArgs) (*invocation, error) {
 	var c netConf
 	if err := json.Unmarshal(args.StdinData, &c); err != nil {
-		return nil, types.NewError(types.ErrDecodingFailure, "decoding network configuration: "+err.Error(), "")
+		return nil, types.NewError(types.ErrDecodingFailure, "decoding network configuration: "+decodeError(err), "")
 	}
 	if c.SocketPath == "" {
 		c.SocketPath = rpc.DefaultSocketPath
@@ -150,4 +152,41 @@ func (inv *invocation) fromPrevResult() (addr netip.Addr, hostVeth string, ok bo
 		}
 	}
 	return addr, hostVeth, addr.IsValid()
+}
+
+// decodeError names the JSON key and the type it takes when a value has the
+// wrong type, instead of encoding/json's Go struct path (whose form also
+// changes between Go releases).
+func decodeError(err error) string {
+	var ute *json.UnmarshalTypeError
+	if !errors.As(err, &ute) || ute.Field == "" {
+		return err.Error()
+	}
+	key := ute.Field
+	for _, embedded := range []string{"PluginConf.", "Options."} {
+		key = strings.TrimPrefix(key, embedded)
+	}
+	return fmt.Sprintf("%q: got a JSON %s, want %s", key, ute.Value, jsonKind(ute.Type))
+}
+
+// jsonKind is what a JSON value decoding into t looks like.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return t.String()
 }

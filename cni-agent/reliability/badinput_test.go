@@ -42,7 +42,7 @@ var cniCases = []cniCase{
 	{"future cniVersion", `{"cniVersion":"9.9.9","name":"eksnet","type":"eksnet-cni"}`, nil, 1, "incompatible CNI versions"},
 	{"mtu too large", `{"cniVersion":"1.0.0","name":"eksnet","type":"eksnet-cni","mtu":70000}`, nil, 7, "invalid network configuration: mtu 70000: must be 0 (kernel default) or 576..9001 (the EC2 jumbo frame limit)"},
 	{"mtu too small", `{"cniVersion":"1.0.0","name":"eksnet","type":"eksnet-cni","mtu":100}`, nil, 7, "invalid network configuration: mtu 100: must be 0 (kernel default) or 576..9001 (the EC2 jumbo frame limit)"},
-	{"mtu as string", `{"cniVersion":"1.0.0","name":"eksnet","type":"eksnet-cni","mtu":"1500"}`, nil, 6, "decoding network configuration: json: cannot unmarshal string into Go struct field netConf.Options.mtu of type int"},
+	{"mtu as string", `{"cniVersion":"1.0.0","name":"eksnet","type":"eksnet-cni","mtu":"1500"}`, nil, 6, `decoding network configuration: "mtu": got a JSON string, want an integer`},
 	{"veth prefix starts with digit", `{"cniVersion":"1.0.0","name":"eksnet","type":"eksnet-cni","vethPrefix":"9x"}`, nil, 7, "invalid network configuration: vethPrefix \"9x\": must be 1 to 7 letters or digits, starting with a letter"},
 	{"veth prefix too long", `{"cniVersion":"1.0.0","name":"eksnet","type":"eksnet-cni","vethPrefix":"abcdefgh"}`, nil, 7, "invalid network configuration: vethPrefix \"abcdefgh\": must be 1 to 7 letters or digits, starting with a letter"},
 	{"relative socket path", `{"cniVersion":"1.0.0","name":"eksnet","type":"eksnet-cni","socketPath":"agent.sock"}`, nil, 7, "invalid network configuration: socketPath \"agent.sock\": must be an absolute path"},
