@@ -68,7 +68,8 @@ func (r *report) handle(e event) {
 		}
 		r.finished[k] = true
 		reason := skipReason(r.buffered[k])
-		r.skips = append(r.skips, skip{e.Package, e.Test, reason, r.allow != nil && r.allow.MatchString(reason)})
+		said := location.ReplaceAllString(reason, "")
+		r.skips = append(r.skips, skip{e.Package, e.Test, reason, r.allow != nil && r.allow.MatchString(said)})
 		r.skipped[e.Package]++
 		delete(r.buffered, k)
 	case "pass":
@@ -134,6 +135,10 @@ func (r *report) skipNote(pkg string) string {
 	}
 	return ""
 }
+
+// location is the "file_test.go:47: " that t.Skip puts before its reason;
+// -allow matches the reason without it.
+var location = regexp.MustCompile(`(^| )[\w.-]+_test\.go:\d+: `)
 
 // skipReason is what the test said before it skipped: its output without
 // test2json's framing lines.
