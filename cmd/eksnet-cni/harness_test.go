@@ -54,6 +54,8 @@ type agent struct {
 	table  int
 	alloc  map[rpc.Key]rpc.Allocation
 	reason string // non-empty: not ready
+	// allocateCalls counts Allocate requests, answered or not.
+	allocateCalls int
 }
 
 func newAgent(table int, addrs ...string) *agent {
@@ -67,6 +69,7 @@ func newAgent(table int, addrs ...string) *agent {
 func (a *agent) Allocate(_ context.Context, req rpc.AllocateRequest) (rpc.Allocation, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.allocateCalls++
 	if a.reason != "" {
 		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNotReady, "%s", a.reason)
 	}

@@ -55,13 +55,25 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 			t.Fatalf("allocation %+v: want table %d, VPC CIDRs and MTU 9001", al, wantTable)
 		}
 	}
-	start := time.Now()
-	_, err := ag.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(15)})
-	if !isNoAddresses(err) || !strings.Contains(err.Error(), "node full (15/15)") {
-		t.Fatalf("16th allocation: %v, want a node full (15/15) error", err)
+	// A full node answers from its pool, never from EC2: with every EC2
+	// (and IMDS) answer stalled far beyond the request's deadline, the 16th
+	// allocation still gets its node-full answer, and EC2 sees no call.
+	if err := vpc.Faults().SetLatency(10 * time.Minute); err != nil {
+		t.Fatal(err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("16th allocation took %v; it must fail fast", d)
+	callsBefore, _ := ec2Calls(vpc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, err := ag.client.Allocate(ctx, rpc.AllocateRequest{Key: key(15)})
+	cancel()
+	callsDuring, _ := ec2Calls(vpc)
+	if err := vpc.Faults().SetLatency(0); err != nil {
+		t.Fatal(err)
+	}
+	if !isNoAddresses(err) || !strings.Contains(err.Error(), "node full (15/15)") {
+		t.Fatalf("16th allocation with EC2 stalled: %v, want a node full (15/15) error from the pool", err)
+	}
+	if callsDuring != callsBefore {
+		t.Fatalf("16th allocation: %d EC2 calls, want none (a full node answers from its pool)", callsDuring-callsBefore)
 	}
 
 	st = ag.waitFor("15 assigned", 5*time.Second, func(s rpc.Status) bool { return s.Assigned == 15 })
