@@ -37,7 +37,9 @@ func agentError(op string, inv *invocation, err error) *types.Error {
 			fmt.Sprintf("%s: eksnet-agent is not reachable at %s (is eksnet-agent running?)", op, inv.conf.SocketPath), err.Error())
 	}
 	// The agent's own message says why (node full vs warm pool catching up);
-	// it goes into msg, which is what kubelet shows in pod events.
+	// it goes into msg, which is what kubelet shows in pod events, and
+	// details stays empty: runtimes print "msg; details", so repeating the
+	// agent's message there printed every error twice.
 	var why string
 	var rpcErr *rpc.Error
 	if errors.As(err, &rpcErr) {
@@ -45,13 +47,13 @@ func agentError(op string, inv *invocation, err error) *types.Error {
 	}
 	switch rpc.CodeOf(err) {
 	case rpc.CodeNoAddresses:
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: no free pod address on this node: %s", op, why), err.Error())
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: no free pod address on this node: %s", op, why), "")
 	case rpc.CodeNotReady:
-		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: eksnet-agent is not ready yet: %s", op, why), err.Error())
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("%s: eksnet-agent is not ready yet: %s", op, why), "")
 	case rpc.CodeNotFound:
-		return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("%s: eksnet-agent has no allocation for %s", op, inv.key()), err.Error())
+		return types.NewError(types.ErrUnknownContainer, fmt.Sprintf("%s: eksnet-agent has no allocation for %s", op, inv.key()), "")
 	case rpc.CodeInvalidRequest:
-		return types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("%s: eksnet-agent rejected the request: %s", op, why), err.Error())
+		return types.NewError(types.ErrInvalidEnvironmentVariables, fmt.Sprintf("%s: eksnet-agent rejected the request: %s", op, why), "")
 	}
 	return types.NewError(types.ErrInternal, fmt.Sprintf("%s: eksnet-agent failed: %v", op, err), "")
 }

@@ -209,6 +209,10 @@ func TestNodeFullFailsFast(t *testing.T) {
 	if err == nil || err.Code != types.ErrTryAgainLater || !strings.Contains(err.Msg, "no free pod address on this node: node full: 2 of 2") {
 		t.Fatalf("ADD on a full node: %+v", err)
 	}
+	// Runtimes print "msg; details": the agent's reason must appear once.
+	if rendered := (&types.Error{Code: err.Code, Msg: err.Msg, Details: err.Details}).Error(); strings.Count(rendered, "node full") != 1 {
+		t.Fatalf("the runtime would print %q: the reason appears %d times, want once", rendered, strings.Count(rendered, "node full"))
+	}
 	// Fast means the plugin hands the runtime the agent's answer at once:
 	// one request, no retry loop (the runtime retries the sandbox itself).
 	e.agent.mu.Lock()
