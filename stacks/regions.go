@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/eksnet/eksnet/internal/suggest"
 )
 
 // regionsTSV is the embedded region table; its header says where the
@@ -57,50 +59,8 @@ func LookupRegion(name string) (Region, error) {
 		return r, nil
 	}
 	msg := fmt.Sprintf("%q is not an AWS region", name)
-	if s := closest(name, regionNames, 3); len(s) > 0 {
+	if s := suggest.Closest(name, regionNames, 3); len(s) > 0 {
 		msg += "; did you mean " + strings.Join(s, ", ") + "?"
 	}
 	return Region{}, fmt.Errorf("%s (accepted: %s)", msg, strings.Join(regionNames, ", "))
-}
-
-// closest returns up to n names within a small edit distance of s, nearest first.
-func closest(s string, names []string, n int) []string {
-	type cand struct {
-		name string
-		d    int
-	}
-	var cs []cand
-	limit := max(2, len(s)/3)
-	for _, name := range names {
-		if d := editDistance(s, name); d <= limit {
-			cs = append(cs, cand{name, d})
-		}
-	}
-	slices.SortStableFunc(cs, func(a, b cand) int { return a.d - b.d })
-	var out []string
-	for _, c := range cs[:min(n, len(cs))] {
-		out = append(out, c.name)
-	}
-	return out
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/bootstrap/userdata"
 	"github.com/eksnet/eksnet/infra/cidrplan"
+	"github.com/eksnet/eksnet/internal/suggest"
 )
 
 var (
@@ -90,7 +91,7 @@ func (c Config) Validate() error {
 			bad("eksnet:network.availabilityZones: %q is listed twice; each zone gets one subnet of each role", az)
 		case regionOK && !slices.Contains(region.AZs, az):
 			msg := fmt.Sprintf("eksnet:network.availabilityZones: %q is not a zone of region %s", az, c.Region)
-			if s := closest(az, region.AZs, 2); len(s) > 0 {
+			if s := suggest.Closest(az, region.AZs, 2); len(s) > 0 {
 				msg += "; did you mean " + strings.Join(s, ", ") + "?"
 			}
 			bad("%s (accepted: %s)", msg, strings.Join(region.AZs, ", "))

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/eksnet/eksnet/internal/suggest"
 )
 
 // instanceTypesTSV is the fact table of EC2 network limits, a copy of
@@ -231,7 +233,7 @@ func (t *Table) Lookup(name string) (InstanceType, error) {
 	if it, ok := t.types[key]; ok {
 		return it, nil
 	}
-	return InstanceType{}, &UnknownInstanceTypeError{Name: name, Suggestions: t.suggest(key, 3), Known: len(t.types)}
+	return InstanceType{}, &UnknownInstanceTypeError{Name: name, Suggestions: suggest.Closest(key, t.names, 3), Known: len(t.types)}
 }
 
 func (t *Table) sortNames() {

@@ -34,7 +34,7 @@ socket and has a free address, then writes the conflist itself. Reads the
 same settings as "eksnet-agent run".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Resolve(cmd.Flags(), a.getenv)
+			cfg, err := a.resolve(cmd)
 			if err != nil {
 				return err
 			}

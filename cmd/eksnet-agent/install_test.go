@@ -167,3 +167,16 @@ func TestUninstallRemovesFilesAndSNAT(t *testing.T) {
 		t.Fatalf("SNAT table still there after uninstall (err %v)", err)
 	}
 }
+
+// TestMisspelledEnvironmentSettingIsAnError: `eksnet-agent run` with
+// EKSNET_MOED in its environment stops with the same kind of error a typo in
+// agent.env gets, before doing anything.
+func TestMisspelledEnvironmentSettingIsAnError(t *testing.T) {
+	var out bytes.Buffer
+	a := &app{stdout: &out, stderr: &out, getenv: func(string) string { return "" },
+		environ: func() []string { return []string{"EKSNET_MOED=prefix"} }}
+	err := runWith(context.Background(), []string{"run", "--config-file", "/nonexistent-eksnet-test/agent.env"}, a)
+	if err == nil || !strings.Contains(err.Error(), "unknown setting EKSNET_MOED; did you mean EKSNET_MODE?") {
+		t.Fatalf("run with EKSNET_MOED: %v, want the misspelled-setting error", err)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/eksnet/eksnet/cni-agent/config"
 )
 
 // app carries what every command needs instead of globals: the output
@@ -14,11 +16,25 @@ type app struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// environ lists the environment for the misspelled-setting check; nil
+	// means none (tests that set only getenv).
+	environ func() []string
+}
+
+// resolve is the command's configuration from its flags, the environment
+// and agent.env; a misspelled EKSNET_* variable is an error, as in agent.env.
+func (a *app) resolve(cmd *cobra.Command) (config.Config, error) {
+	if a.environ != nil {
+		if err := config.CheckEnviron(a.environ()); err != nil {
+			return config.Config{}, err
+		}
+	}
+	return config.Resolve(cmd.Flags(), a.getenv)
 }
 
 // Run builds the command tree and executes it with args.
 func Run(ctx context.Context, args []string) error {
-	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, environ: os.Environ})
 }
 
 func runWith(ctx context.Context, args []string, a *app) error {

@@ -28,7 +28,7 @@ the environment over the file. All settings are validated before anything
 on the node changes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Resolve(cmd.Flags(), a.getenv)
+			cfg, err := a.resolve(cmd)
 			if err != nil {
 				return err
 			}

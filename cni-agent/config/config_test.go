@@ -119,3 +119,16 @@ func TestResolveMissingExplicitFile(t *testing.T) {
 		t.Fatalf("want a --config-file error, got %v", err)
 	}
 }
+
+// TestCheckEnvironRejectsMisspelledSettings: a setting misspelled in the
+// environment is an error naming it and the setting meant, as in agent.env;
+// known settings, other tools' EKSNET_* variables and non-EKSNET ones pass.
+func TestCheckEnvironRejectsMisspelledSettings(t *testing.T) {
+	err := CheckEnviron([]string{"PATH=/bin", "EKSNET_MODE=prefix", "EKSNET_WARM_IP_TARGT=3"})
+	if err == nil || !strings.Contains(err.Error(), "EKSNET_WARM_IP_TARGT") || !strings.Contains(err.Error(), "did you mean EKSNET_WARM_IP_TARGET?") {
+		t.Fatalf("CheckEnviron with EKSNET_WARM_IP_TARGT: %v, want an error naming it and EKSNET_WARM_IP_TARGET", err)
+	}
+	if err := CheckEnviron([]string{"EKSNET_MODE=prefix", "EKSNET_SIM_NODE=general-0", "EKSNET_SIM_CACHE=/x", "HOME=/root"}); err != nil {
+		t.Fatalf("CheckEnviron with known and other tools' variables: %v, want nil", err)
+	}
+}

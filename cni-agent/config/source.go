@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
+
+	"github.com/eksnet/eksnet/internal/suggest"
 )
 
 // DefaultFile is where user data writes the agent's settings.
@@ -61,6 +64,27 @@ func ReadFile(r io.Reader, name string) (map[string]string, error) {
 		return nil, fmt.Errorf("reading config file %s: %w", name, err)
 	}
 	return out, nil
+}
+
+// CheckEnviron refuses an EKSNET_* variable in environ ("KEY=VALUE" lines,
+// as os.Environ gives) that is within two edits of a setting's name but is
+// not one: a misspelled setting in the environment is an error, as it is in
+// agent.env, instead of being silently ignored. Farther names are left alone:
+// the environment is shared with other eksnet tools (EKSNET_SIM_*, ...).
+func CheckEnviron(environ []string) error {
+	names := envNames()
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(k, "EKSNET_") || slices.Contains(names, k) {
+			continue
+		}
+		for _, name := range names {
+			if suggest.EditDistance(k, name) <= 2 {
+				return fmt.Errorf("environment: unknown setting %s; did you mean %s? (accepted: %s)", k, name, strings.Join(names, ", "))
+			}
+		}
+	}
+	return nil
 }
 
 func envNames() []string {
