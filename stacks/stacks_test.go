@@ -117,7 +117,7 @@ func TestBadPresets(t *testing.T) {
 		{"bottlerocket with the agent", PresetDev, func(c *Config) { c.NodeGroups[0].OS = "bottlerocket" },
 			`eksnet:nodeGroups[0].os bottlerocket: Bottlerocket runs no user-data shell scripts, so it cannot install the eksnet agent`},
 		{"custom networking with the agent", PresetDev, func(c *Config) { c.Network.PodCIDR = "100.64.0.0/16"; c.Network.PodSubnetBits = 18 },
-			`eksnet:network.podCidr "100.64.0.0/16": custom networking (pods on separate subnets) is supported with eksnet:cni.mode aws-vpc-cni only`},
+			`eksnet:network.podCidr "100.64.0.0/16": custom networking (pods on separate subnets) is supported with the AWS VPC CNI only`},
 		{"unknown os", PresetDev, func(c *Config) { c.NodeGroups[0].OS = "ubuntu" },
 			`eksnet:nodeGroups[0].os "ubuntu": accepted values are al2023, al2, bottlerocket`},
 		{"bad label key", PresetDev, func(c *Config) { c.NodeGroups[0].Labels = map[string]string{"team name": "a"} },

@@ -159,7 +159,7 @@ func (c Config) Validate() error {
 	cni := c.CNI
 	oneOf("eksnet:cni.mode", cni.Mode, cniModes)
 	if cni.Mode == CNIAgent && n.PodCIDR != "" {
-		bad("eksnet:network.podCidr %q: custom networking (pods on separate subnets) is supported with eksnet:cni.mode aws-vpc-cni only; the agent allocates from the node subnets. Remove podCidr or set cni.mode to aws-vpc-cni", n.PodCIDR)
+		bad("eksnet:network.podCidr %q: %s. Remove podCidr or set eksnet:cni.mode to aws-vpc-cni", n.PodCIDR, userdata.AgentRefusesCustomNetworking)
 	}
 	for key, v := range map[string]int{"warmIpTarget": cni.WarmIPTarget, "minimumIpTarget": cni.MinimumIPTarget, "warmPrefixTarget": cni.WarmPrefixTarget, "warmEniTarget": cni.WarmENITarget, "maxEni": cni.MaxENI} {
 		if v < 0 {

@@ -39,6 +39,11 @@ const (
 // CNIs lists the accepted CNI values.
 var CNIs = []CNI{CNIAgent, CNIAWSVPC}
 
+// AgentRefusesCustomNetworking is why custom networking needs the AWS VPC
+// CNI: the agent reads no ENIConfig and takes pod addresses from ENIs in
+// the node's own subnet. The CLI and the stack validation both say it.
+const AgentRefusesCustomNetworking = "custom networking (pods on separate subnets) is supported with the AWS VPC CNI only; the eksnet agent allocates pod addresses from the node's subnet"
+
 // Architectures the agent install part can pick a node bundle for, by GOARCH name
 // (the script maps uname -m x86_64 -> amd64, aarch64 -> arm64).
 var Architectures = []string{"amd64", "arm64"}

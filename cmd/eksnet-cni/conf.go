@@ -73,10 +73,15 @@ func parse(args *skel.CmdArgs) (*invocation, error) {
 		log:    slog.New(slog.DiscardHandler), closeLog: func() {},
 	}
 	if c.LogFile != "" {
-		if f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); err == nil {
-			inv.log = slog.New(slog.NewTextHandler(f, nil)).With("container", args.ContainerID, "ifname", args.IfName)
-			inv.closeLog = func() { f.Close() }
+		// A log file that cannot be opened is a configuration error like a
+		// bad mtu: ignoring it would leave the operator with no log and no
+		// word of why.
+		f, err := os.OpenFile(c.LogFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return nil, types.NewError(types.ErrInvalidNetworkConfig, fmt.Sprintf("invalid network configuration: logFile %q: cannot open it for appending: %v", c.LogFile, errors.Unwrap(err)), "")
 		}
+		inv.log = slog.New(slog.NewTextHandler(f, nil)).With("container", args.ContainerID, "ifname", args.IfName)
+		inv.closeLog = func() { f.Close() }
 	}
 	return inv, nil
 }

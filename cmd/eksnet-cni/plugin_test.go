@@ -256,6 +256,11 @@ func TestBadInputLeavesNothing(t *testing.T) {
 			c.stdin = e.conf("1.1.0", map[string]any{"socketPath": "agent.sock"})
 			return c
 		}, types.ErrInvalidNetworkConfig, "socketPath"},
+		{"logFile that cannot be opened", func() call {
+			c := good
+			c.stdin = e.conf("1.1.0", map[string]any{"logFile": "/proc/eksnet-no-such-dir/plugin.log"})
+			return c
+		}, types.ErrInvalidNetworkConfig, `logFile "/proc/eksnet-no-such-dir/plugin.log": cannot open`},
 		{"missing netns", func() call {
 			c := good
 			c.netns = "/run/netns/eksnet-missing-" + netnstest.UniqueSuffix()

@@ -69,6 +69,9 @@ The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-sna
 			if err := agentOnlyFlags(cmd, cni); err != nil {
 				return err
 			}
+			if userdata.CNI(cni) == userdata.CNIAgent && o.CustomNetworking {
+				return usageErrorf("--custom-networking: %s; drop it, or use --cni aws-vpc-cni", userdata.AgentRefusesCustomNetworking)
+			}
 			if len(types) == 0 {
 				return usageErrorf("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
 			}

@@ -112,6 +112,17 @@ func TestUserDataNodeLabels(t *testing.T) {
 	}
 }
 
+func TestUserDataCustomNetworkingWithAWSVPCCNI(t *testing.T) {
+	stdout, stderr, err := run(t, userDataArgs(t, "--instance-type", "m5.large", "--cni", "aws-vpc-cni", "--custom-networking")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// m5.large: 3 ENIs x (10-1) addresses, the primary ENI left out: 2x9+2 = 20.
+	if !strings.Contains(stderr, "max pods 20 ") || !strings.Contains(stdout, "maxPods: 20") {
+		t.Errorf("stderr %q; user data lacks maxPods: 20:\n%s", stderr, stdout)
+	}
+}
+
 func TestUserDataErrorsNameTheFlag(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -127,6 +138,7 @@ func TestUserDataErrorsNameTheFlag(t *testing.T) {
 		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--node-label", "team"}, []string{"--node-label", "want KEY=VALUE"}},
 		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--node-label", "team=a,b"}, []string{"--node-label", "label value"}},
 		{[]string{"--instance-type", "t3.medium", "--cni", "aws-vpc-cni", "--node-label", "a=1", "--node-label", "a=2"}, []string{"--node-label", "given twice"}},
+		{[]string{"--instance-type", "t3.medium", "--custom-networking", "--agent-url", "https://a.example/x", "--agent-sha256", strings.Repeat("0", 64)}, []string{"--custom-networking", "AWS VPC CNI only", "--cni aws-vpc-cni"}},
 	}
 	for _, tt := range tests {
 		_, _, err := run(t, userDataArgs(t, tt.args...)...)
