@@ -110,6 +110,9 @@ type Agent struct {
 	lastErrors []string
 	// pausedUntil stops growth after the subnet ran out of addresses.
 	pausedUntil time.Time
+	// growFailure is why the pool's last attempt to grow failed, "" after
+	// a step succeeds.
+	growFailure string
 	// syncFromEC2 makes the next reconcile ask EC2 even when IMDS agrees:
 	// the ENIs were loaded from IMDS, which knows no attachment IDs.
 	syncFromEC2 bool

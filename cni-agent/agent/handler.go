@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/eksnet/eksnet/cni-agent/checkpoint"
 	"github.com/eksnet/eksnet/cni-agent/hostnet"
@@ -34,10 +35,13 @@ func (a *Agent) Allocate(ctx context.Context, req rpc.AllocateRequest) (rpc.Allo
 			err = fmt.Errorf("checkpointing the allocation of %s for %s: %w", as.Address, req.Key, serr)
 		}
 	}
+	var empty *ipam.EmptyError
+	if errors.As(err, &empty) {
+		empty.Stuck, empty.LastFailure = a.whyStuckLocked(start), a.growFailure
+	}
 	a.mu.Unlock()
 	a.kick()
 	var full *ipam.FullError
-	var empty *ipam.EmptyError
 	switch {
 	case errors.As(err, &full):
 		a.m.Allocation("full", a.now().Sub(start))
@@ -51,6 +55,24 @@ func (a *Agent) Allocate(ctx context.Context, req rpc.AllocateRequest) (rpc.Allo
 	}
 	a.m.Allocation("ok", a.now().Sub(start))
 	return a.toRPC(as), nil
+}
+
+// whyStuckLocked says why the warm pool cannot grow right now, or "" when
+// it is growing: what the pool loop's next plan would decide.
+func (a *Agent) whyStuckLocked(now time.Time) string {
+	snap := a.store.Snapshot(now)
+	act := ipam.Plan(snap, a.targets, a.limits)
+	switch {
+	case act.Grows() && now.Before(a.pausedUntil):
+		return fmt.Sprintf("growth is paused for %s, the subnet is out of addresses", a.pausedUntil.Sub(now).Round(time.Second))
+	case act.Grows():
+		return ""
+	case snap.Total >= snap.Capacity:
+		return fmt.Sprintf("the pool holds %d addresses, all that max pods %d allows (%d host-network)", snap.Total, a.maxPods, HostNetworkPods)
+	case act.Reason != "":
+		return act.Reason
+	}
+	return fmt.Sprintf("EKSNET_MINIMUM_IP_TARGET=%d is reached and EKSNET_WARM_IP_TARGET=%d keeps no address free", a.targets.MinimumIP, a.targets.WarmIP)
 }
 
 // Release frees the key's address into cooldown; an unknown key is success.
@@ -136,6 +158,9 @@ func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
 		st.Ready, st.Reason = true, "node full"
 	case snap.Free() == 0:
 		st.Ready, st.Reason = true, "warm pool empty for now; refilling"
+		if why := a.whyStuckLocked(a.now()); why != "" {
+			st.Reason = "warm pool empty; no address can be added: " + why
+		}
 	default:
 		st.Ready = true
 	}

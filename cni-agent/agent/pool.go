@@ -85,6 +85,9 @@ func (a *Agent) poolLoop(ctx context.Context) {
 					a.log.Info("warm pool recovered")
 				}
 				failures, pauses = 0, 0
+				a.mu.Lock()
+				a.growFailure = ""
+				a.mu.Unlock()
 				a.m.BackoffCleared()
 				continue
 			}
@@ -92,6 +95,11 @@ func (a *Agent) poolLoop(ctx context.Context) {
 				return
 			}
 			a.noteError("%s: %v", act.Kind, err)
+			if act.Grows() {
+				a.mu.Lock()
+				a.growFailure = err.Error()
+				a.mu.Unlock()
+			}
 			if cloud.IsOutOfAddresses(err) {
 				d := min(pauseBase<<min(pauses, 10), pauseMax)
 				pauses++

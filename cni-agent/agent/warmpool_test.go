@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +91,55 @@ func TestWarmPoolRefillsShrinksAndHonoursCooldown(t *testing.T) {
 	}
 	if to != st.Total {
 		t.Fatalf("%d to-pod rules on the node after the shrink; the pool holds %d units", to, st.Total)
+	}
+}
+
+// A pool that is empty and may not grow says so, and says when the first
+// cooling address frees, instead of promising addresses that cannot come.
+func TestEmptyPoolThatCannotGrowSaysWhyAndWhen(t *testing.T) {
+	vpc := newVPC(t)
+	full := startAgent(t, addNode(t, vpc, "cap", "t3.medium"), "", map[string]string{"EKSNET_MODE": "secondary", "EKSNET_COOLDOWN": "30s"})
+	full.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+	for i := range 15 {
+		full.allocate(key(i))
+	}
+	if _, err := full.client.Release(context.Background(), key(0)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := full.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(15)})
+	wantEmpty(t, err, "warm pool empty (14 assigned, 1 cooling down) and no address can be added: the pool holds 15 addresses, all that max pods 16 allows (1 host-network); the first cooling address frees in ")
+
+	// The minimum reached with no warm IP target: nothing is kept free.
+	minOnly := startAgent(t, addNode(t, vpc, "min", "t3.medium"), "", map[string]string{
+		"EKSNET_MODE": "secondary", "EKSNET_MINIMUM_IP_TARGET": "3", "EKSNET_COOLDOWN": "30s",
+	})
+	minOnly.waitFor("the minimum", 30*time.Second, func(s rpc.Status) bool { return s.Ready && s.Total == 3 })
+	for i := range 3 {
+		minOnly.allocate(key(i))
+	}
+	_, err = minOnly.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(3)})
+	wantEmpty(t, err, "warm pool empty (3 assigned, 0 cooling down) and no address can be added: EKSNET_MINIMUM_IP_TARGET=3 is reached and EKSNET_WARM_IP_TARGET=0 keeps no address free")
+	st := minOnly.waitFor("status", time.Second, func(rpc.Status) bool { return true })
+	if want := "warm pool empty; no address can be added: EKSNET_MINIMUM_IP_TARGET=3"; !st.Ready || !strings.Contains(st.Reason, want) {
+		t.Fatalf("status of a pool that cannot grow: ready %v, reason %q; want ready, %q", st.Ready, st.Reason, want)
+	}
+
+	// A pool that may grow but whose growth fails says what failed.
+	failing := startAgent(t, addNode(t, vpc, "fail", "t3.medium"), "", map[string]string{"EKSNET_MODE": "secondary", "EKSNET_WARM_IP_TARGET": "1"})
+	failing.waitFor("one warm address", 30*time.Second, func(s rpc.Status) bool { return s.Ready && s.Total == 1 })
+	if err := vpc.Faults().SetServerErrorRatio(1); err != nil {
+		t.Fatal(err)
+	}
+	defer vpc.Faults().Reset()
+	failing.allocate(key(0))
+	failing.waitFor("a failed attempt to grow", 60*time.Second, func(s rpc.Status) bool { return len(s.LastErrors) > 0 })
+	_, err = failing.client.Allocate(context.Background(), rpc.AllocateRequest{Key: key(1)})
+	wantEmpty(t, err, "warm pool empty (1 assigned, 0 cooling down); the agent is adding addresses (its last attempt failed: assigning 1 IPs to ENI ")
+}
+
+func wantEmpty(t *testing.T, err error, want string) {
+	t.Helper()
+	if !isNoAddresses(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("allocation from an empty pool: %v\nwant a NoAddresses error containing %q", err, want)
 	}
 }

@@ -60,13 +60,35 @@ func (e *FullError) Error() string {
 	return fmt.Sprintf("node full (%d/%d)", e.Assigned, e.Capacity)
 }
 
-// EmptyError says nothing is free right now; the warm pool is refilling or
-// freed addresses are cooling down.
-type EmptyError struct{ Assigned, Cooldown int }
+// EmptyError says nothing is free right now: the warm pool is refilling, or
+// freed addresses are cooling down and the pool may not grow.
+type EmptyError struct {
+	Assigned, Cooldown int
+	// NextFree is how long until the first cooling address may be handed
+	// out again (zero when none is cooling).
+	NextFree time.Duration
+	// Stuck, when set, says why the pool cannot grow; the store cannot
+	// know, its caller (who knows the targets and limits) fills it in.
+	Stuck string
+	// LastFailure, when set, is why the pool's last attempt to grow failed.
+	LastFailure string
+}
 
-// Error says why nothing is free.
+// Error says why nothing is free and when that changes.
 func (e *EmptyError) Error() string {
-	return fmt.Sprintf("warm pool empty (%d assigned, %d cooling down); the agent is adding addresses", e.Assigned, e.Cooldown)
+	msg := fmt.Sprintf("warm pool empty (%d assigned, %d cooling down)", e.Assigned, e.Cooldown)
+	if e.Stuck != "" {
+		msg += " and no address can be added: " + e.Stuck
+	} else {
+		msg += "; the agent is adding addresses"
+		if e.LastFailure != "" {
+			msg += " (its last attempt failed: " + e.LastFailure + ")"
+		}
+	}
+	if e.Cooldown > 0 {
+		msg += fmt.Sprintf("; the first cooling address frees in %s", e.NextFree.Round(100*time.Millisecond))
+	}
+	return msg
 }
 
 type slot struct {
@@ -269,13 +291,14 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 		}
 		return a.Less(best)
 	}
-	cooling := 0
+	cooling, nextFree := 0, s.cooldown
 	for a, sl := range s.addrs {
 		if sl.owner != nil {
 			continue
 		}
 		if s.cooling(sl, now) {
 			cooling++
+			nextFree = min(nextFree, s.cooldown-now.Sub(sl.freedAt))
 			continue
 		}
 		if better(a, sl) {
@@ -283,7 +306,10 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 		}
 	}
 	if bestSlot == nil {
-		return Assignment{}, &EmptyError{Assigned: len(s.byKey), Cooldown: cooling}
+		if cooling == 0 {
+			nextFree = 0
+		}
+		return Assignment{}, &EmptyError{Assigned: len(s.byKey), Cooldown: cooling, NextFree: nextFree}
 	}
 	o.Since = now
 	bestSlot.owner = &o

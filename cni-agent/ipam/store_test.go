@@ -62,8 +62,8 @@ func TestCooldown(t *testing.T) {
 		t.Fatal("release lost the assignment")
 	}
 	var empty *EmptyError
-	if _, err := s.Assign(Owner{Key: key(2)}, t0.Add(20*time.Second)); !errors.As(err, &empty) || empty.Cooldown != 1 {
-		t.Fatalf("assign during cooldown: %v", err)
+	if _, err := s.Assign(Owner{Key: key(2)}, t0.Add(20*time.Second)); !errors.As(err, &empty) || empty.Cooldown != 1 || empty.NextFree != 11*time.Second {
+		t.Fatalf("assign during cooldown: %v (%+v), want 1 cooling, the first free in 11s", err, empty)
 	}
 	if snap := s.Snapshot(t0.Add(20 * time.Second)); snap.Cooldown != 1 || snap.Free() != 0 {
 		t.Fatalf("snapshot during cooldown %+v", snap)
