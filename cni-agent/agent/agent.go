@@ -334,17 +334,20 @@ func (a *Agent) restore() error {
 		for _, r := range rejected {
 			a.noteErrorLocked("checkpointed allocation %s -> %s no longer on this node's ENIs; dropped", r.Key, r.Address)
 		}
+		gone := 0
 		for _, as := range a.store.List() {
 			if as.Netns == "" {
 				continue
 			}
 			if _, err := os.Stat(as.Netns); errors.Is(err, os.ErrNotExist) {
 				a.store.Release(as.Key, now)
+				gone++
 				a.log.Warn("pod network namespace gone while the agent was down; address released", "key", as.Key.String(), "address", as.Address, "netns", as.Netns)
 			}
 		}
+		restored := len(a.store.List())
 		a.mu.Unlock()
-		a.log.Info("restored allocations", "restored", len(f.Assignments)-len(rejected), "rejected", len(rejected),
+		a.log.Info("restored allocations", "restored", restored, "rejected", len(rejected), "released", gone,
 			"journalReplayed", f.Journal.Replayed, "journalStale", f.Journal.Stale)
 	}
 	a.mu.Lock()

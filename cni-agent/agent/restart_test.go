@@ -2,9 +2,11 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +55,21 @@ func TestKill9RestartKeepsEveryAllocation(t *testing.T) {
 	}
 	if st.Assigned != len(live) {
 		t.Fatalf("%d assigned after restart, want %d", st.Assigned, len(live))
+	}
+	// The log counts what was kept, apart from what was released.
+	var restored struct {
+		Restored, Released, Rejected int
+	}
+	b, _ := os.ReadFile(ag2.log)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `"msg":"restored allocations"`) {
+			if err := json.Unmarshal([]byte(line), &restored); err != nil {
+				t.Fatalf("log line %s: %v", line, err)
+			}
+		}
+	}
+	if restored.Restored != len(live) || restored.Released != 1 || restored.Rejected != 0 {
+		t.Fatalf("restart logged %+v, want %d restored, 1 released (its netns is gone), 0 rejected", restored, len(live))
 	}
 	list, err := ag2.client.List(context.Background())
 	if err != nil {

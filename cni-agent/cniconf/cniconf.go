@@ -80,7 +80,8 @@ type Config struct {
 	SocketPath string
 	// VethPrefix starts every host-side veth name (DefaultVethPrefix).
 	VethPrefix string
-	// MTU of the pods' interfaces; 0 leaves the kernel default.
+	// MTU of the pods' interfaces; 0 takes the agent's (EKSNET_MTU), which
+	// the plugin gets with every allocation.
 	MTU int
 	// LogFile, when set, is where the plugin appends its log lines.
 	LogFile string
@@ -116,7 +117,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cniconf: VethPrefix %q: must be 1 to %d letters or digits, starting with a letter", c.VethPrefix, MaxVethPrefixLen)
 	}
 	if c.MTU != 0 && (c.MTU < 576 || c.MTU > 9001) {
-		return fmt.Errorf("cniconf: MTU %d: must be 0 (kernel default) or 576..9001 (the EC2 jumbo frame limit)", c.MTU)
+		return fmt.Errorf("cniconf: MTU %d: accepted: 0 (the agent's MTU, EKSNET_MTU) or 576..9001 (the EC2 jumbo frame limit)", c.MTU)
 	}
 	return nil
 }

@@ -45,6 +45,9 @@ type CNIError struct {
 }
 
 func (e *CNIError) Error() string {
+	if e.Details == "" {
+		return fmt.Sprintf("CNI error %d: %s", e.Code, e.Msg)
+	}
 	return fmt.Sprintf("CNI error %d: %s (%s)", e.Code, e.Msg, e.Details)
 }
 

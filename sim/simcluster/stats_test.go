@@ -184,3 +184,19 @@ func TestBinaryDiscovery(t *testing.T) {
 		t.Fatalf("BuildFromTree outside a checkout: %v, want it to say there is no source tree", err)
 	}
 }
+
+// A CNI error reads as the plugin said it: details in parentheses only when
+// the plugin gave some.
+func TestCNIErrorText(t *testing.T) {
+	for _, c := range []struct {
+		err  *CNIError
+		want string
+	}{
+		{&CNIError{Code: 11, Msg: "no free pod address"}, "CNI error 11: no free pod address"},
+		{&CNIError{Code: 7, Msg: "invalid network configuration", Details: "mtu: 70000"}, "CNI error 7: invalid network configuration (mtu: 70000)"},
+	} {
+		if got := c.err.Error(); got != c.want {
+			t.Errorf("%+v reads %q, want %q", *c.err, got, c.want)
+		}
+	}
+}
