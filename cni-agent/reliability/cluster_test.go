@@ -105,10 +105,14 @@ func newPods(t *testing.T, n *simcluster.Node, prefix string, count int) []*simc
 // addLikeKubelet runs ADD for p until it succeeds or ctx ends, the way
 // kubelet and the runtime do: a failed ADD is followed by a DEL of the
 // sandbox's network (so a half-done ADD is torn down) and tried again.
-// It returns the number of tries.
-func addLikeKubelet(ctx context.Context, n *simcluster.Node, p *simcluster.Pod) (int, error) {
+// It returns the number of tries; observe, when not nil, sees each try.
+func addLikeKubelet(ctx context.Context, n *simcluster.Node, p *simcluster.Pod, observe func(attempt)) (int, error) {
 	for tries := 1; ; tries++ {
+		began := time.Now()
 		_, err := n.Add(ctx, p)
+		if observe != nil {
+			observe(attempt{Began: began, Ended: time.Now(), Err: err})
+		}
 		if err == nil {
 			return tries, nil
 		}
@@ -125,10 +129,28 @@ func addLikeKubelet(ctx context.Context, n *simcluster.Node, p *simcluster.Pod) 
 	}
 }
 
-// storm adds every pod, par at a time, with addLikeKubelet; after each
-// success it calls onAdded with the count so far. It returns how many ADDs
-// failed and were retried.
-func storm(ctx context.Context, n *simcluster.Node, pods []*simcluster.Pod, par int, onAdded func(done int)) (retries int, err error) {
+// attempt is one ADD as the runtime saw it: when the plugin was started,
+// when it exited, and its error.
+type attempt struct {
+	Began, Ended time.Time
+	Err          error
+}
+
+// stormHooks let a test watch a storm; either may be nil.
+type stormHooks struct {
+	// OnAdded is called after each success with the count so far.
+	OnAdded func(done int)
+	// OnAttempt sees every ADD, failed or not, from any worker.
+	OnAttempt func(attempt)
+}
+
+// storm adds every pod, par at a time, with addLikeKubelet, telling hooks
+// (when not nil) what happens. It returns how many ADDs failed and were
+// retried.
+func storm(ctx context.Context, n *simcluster.Node, pods []*simcluster.Pod, par int, hooks *stormHooks) (retries int, err error) {
+	if hooks == nil {
+		hooks = &stormHooks{}
+	}
 	var (
 		mu   sync.Mutex
 		done int
@@ -141,7 +163,7 @@ func storm(ctx context.Context, n *simcluster.Node, pods []*simcluster.Pod, par 
 		go func() {
 			defer wg.Done()
 			for p := range next {
-				tries, err := addLikeKubelet(ctx, n, p)
+				tries, err := addLikeKubelet(ctx, n, p, hooks.OnAttempt)
 				mu.Lock()
 				retries += tries - 1
 				if err != nil {
@@ -151,8 +173,8 @@ func storm(ctx context.Context, n *simcluster.Node, pods []*simcluster.Pod, par 
 				}
 				d := done
 				mu.Unlock()
-				if err == nil && onAdded != nil {
-					onAdded(d)
+				if err == nil && hooks.OnAdded != nil {
+					hooks.OnAdded(d)
 				}
 			}
 		}()

@@ -25,34 +25,64 @@ func TestAgentKilledMidStorm(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	var once sync.Once
+	var (
+		once     sync.Once
+		mu       sync.Mutex
+		attempts []attempt
+		sentAt   time.Time
+	)
 	killed := make(chan error, 1)
-	retries, err := storm(ctx, n, ps, par, func(done int) {
-		if done < pods/2 {
-			return
-		}
-		once.Do(func() {
-			go func() {
-				if err := n.Kill(ctx); err != nil {
-					killed <- err
-					return
-				}
-				time.Sleep(500 * time.Millisecond)
-				killed <- n.Start(ctx)
-			}()
-		})
-	})
+	hooks := &stormHooks{
+		OnAttempt: func(a attempt) {
+			mu.Lock()
+			attempts = append(attempts, a)
+			mu.Unlock()
+		},
+		OnAdded: func(done int) {
+			if done < pods/2 {
+				return
+			}
+			once.Do(func() {
+				go func() {
+					mu.Lock()
+					sentAt = time.Now()
+					mu.Unlock()
+					if err := n.Kill(ctx); err != nil {
+						killed <- err
+						return
+					}
+					time.Sleep(500 * time.Millisecond)
+					killed <- n.Start(ctx)
+				}()
+			})
+		},
+	}
+	retries, err := storm(ctx, n, ps, par, hooks)
 	if err != nil {
 		t.Fatalf("storm: %v", err)
 	}
 	if err := <-killed; err != nil {
 		t.Fatalf("killing and restarting the agent: %v", err)
 	}
-	// The kill must have hit ADDs in flight, or this proved nothing.
-	if retries == 0 {
-		t.Fatal("no ADD failed while the agent was down")
+	// The kill must have landed on ADDs in flight, or this proved nothing:
+	// count the tries that began before SIGKILL was sent and ended after.
+	// Those that succeeded anyway are checked like every other pod below.
+	mu.Lock()
+	var inFlight, failed int
+	for _, a := range attempts {
+		if a.Began.Before(sentAt) && a.Ended.After(sentAt) {
+			inFlight++
+			if a.Err != nil {
+				failed++
+			}
+		}
 	}
-	t.Logf("%d pods wired; %d ADDs failed while the agent was down and were retried", pods, retries)
+	mu.Unlock()
+	if inFlight == 0 {
+		t.Fatalf("no ADD was in flight when the agent was killed (%d tries, %d retried)", len(attempts), retries)
+	}
+	t.Logf("%d pods wired; %d ADDs in flight at SIGKILL (%d failed, %d succeeded); %d retries in all",
+		pods, inFlight, failed, inFlight-failed, retries)
 	if n.Starts() != 2 || !n.Running() {
 		t.Fatalf("agent starts = %d, running = %v; want 2 and running", n.Starts(), n.Running())
 	}
