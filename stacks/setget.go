@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -15,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/eksnet/eksnet/internal/atomicfile"
 )
 
 // A config key path as `pulumi config set --path` takes it: namespace:key,
@@ -248,35 +249,16 @@ func mapEntry(m *yaml.Node, key string, make func() *yaml.Node) *yaml.Node {
 	return v
 }
 
-// writeAtomic replaces path with b: a reader (or a crash) sees the old
-// file or the new one, never half of it.
+// writeAtomic replaces path with b, keeping the file's mode (a user who
+// made it 0600 keeps 0600): a reader (or a crash) sees the old file or the
+// new one, never half of it.
 func writeAtomic(path string, b []byte) error {
 	mode := fs.FileMode(0o644)
 	if st, err := os.Stat(path); err == nil {
 		mode = st.Mode().Perm()
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".Pulumi.*.yaml.tmp")
-	if err != nil {
-		return fmt.Errorf("write stack file %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write stack file %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write stack file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write stack file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write stack file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write stack file %s: %w", path, err)
+	if err := atomicfile.WriteFile(path, b, mode); err != nil {
+		return fmt.Errorf("stack file: %w", err)
 	}
 	return nil
 }

@@ -102,28 +102,6 @@ func readSimState(name string) (simState, error) {
 	return st, nil
 }
 
-// writeFileAtomic writes via a temp file, fsync and rename, so readers never
-// see half a state file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // readPID returns the daemon pid recorded by `sim up`, 0 if none.
 func readPID(name string) int {
 	b, err := os.ReadFile(filepath.Join(simDir(name), "pid"))

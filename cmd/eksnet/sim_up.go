@@ -22,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eksnet/eksnet/internal/atomicfile"
 	"github.com/eksnet/eksnet/sim"
 	"github.com/eksnet/eksnet/sim/fakeec2"
 	"github.com/eksnet/eksnet/stacks"
@@ -380,7 +381,9 @@ func publishSim(st simState, vpc *sim.VPC) (stop func(), err error) {
 	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
-		err = writeFileAtomic(filepath.Join(dir, "state.json"), b)
+		// Atomic, so `sim status` and `sim exec` never read half a state
+		// file; root-only, as the simulation it describes.
+		err = atomicfile.WriteFile(filepath.Join(dir, "state.json"), b, 0o600)
 	}
 	if err != nil {
 		stop()
