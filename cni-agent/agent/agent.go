@@ -31,11 +31,6 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 )
 
-// HostNetworkPods is the number of host-network pods on an agent node
-// (kube-proxy) that take a max-pods slot and no address: the agent hands
-// out at most max pods - 1 addresses (bootstrap/maxpods defines the rule).
-const HostNetworkPods = maxpods.AgentHostNetworkPods
-
 // SNATSpec is what SNAT needs from the agent.
 type SNATSpec struct {
 	PrimaryIP   netip.Addr
@@ -215,7 +210,7 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.computeLimits(); err != nil {
 		return err
 	}
-	a.store = ipam.NewStore(a.maxPods-HostNetworkPods, a.cfg.Cooldown)
+	a.store = ipam.NewStore(a.maxPods-maxpods.AgentHostNetworkPods, a.cfg.Cooldown)
 	api, err := a.opts.NewEC2(ctx, inst.Region)
 	if err != nil {
 		return fmt.Errorf("creating the EC2 client: %w", err)
@@ -273,7 +268,7 @@ func (a *Agent) computeLimits() error {
 	res, err := maxpods.Calculate(a.instance.Type, maxpods.Options{
 		PrefixDelegation: a.cfg.Mode == config.ModePrefix,
 		MaxENI:           a.cfg.MaxENI,
-		HostNetworkPods:  HostNetworkPods,
+		HostNetworkPods:  maxpods.AgentHostNetworkPods,
 	})
 	if err != nil {
 		return fmt.Errorf("instance type %s in %s mode (--mode/EKSNET_MODE, --max-eni/EKSNET_MAX_ENI): %w", a.instance.Type, a.cfg.Mode, err)
@@ -282,8 +277,8 @@ func (a *Agent) computeLimits() error {
 	if a.cfg.MaxPods > 0 {
 		a.maxPods = a.cfg.MaxPods
 	}
-	if a.maxPods <= HostNetworkPods {
-		return fmt.Errorf("--max-pods (EKSNET_MAX_PODS) %d leaves no pod addresses: accepted: 0 (computed) or more than %d", a.maxPods, HostNetworkPods)
+	if a.maxPods <= maxpods.AgentHostNetworkPods {
+		return fmt.Errorf("--max-pods (EKSNET_MAX_PODS) %d leaves no pod addresses: accepted: 0 (computed) or more than %d", a.maxPods, maxpods.AgentHostNetworkPods)
 	}
 	a.limits = ipam.Limits{MaxENIs: res.ENIs, UnitsPerENI: res.IPsPerENI - 1}
 	a.targets = ipam.Targets{
@@ -293,8 +288,8 @@ func (a *Agent) computeLimits() error {
 		WarmPrefix: a.cfg.WarmPrefixTarget,
 		WarmENI:    a.cfg.WarmENITarget,
 	}
-	a.m.Pool(ipam.Snapshot{Capacity: a.maxPods - HostNetworkPods})
-	a.log.Info("limits", "maxPods", a.maxPods, "capacity", a.maxPods-HostNetworkPods, "maxENIs", res.ENIs, "unitsPerENI", res.IPsPerENI-1, "mode", a.cfg.Mode)
+	a.m.Pool(ipam.Snapshot{Capacity: a.maxPods - maxpods.AgentHostNetworkPods})
+	a.log.Info("limits", "maxPods", a.maxPods, "capacity", a.maxPods-maxpods.AgentHostNetworkPods, "maxENIs", res.ENIs, "unitsPerENI", res.IPsPerENI-1, "mode", a.cfg.Mode)
 	return nil
 }
 

@@ -23,11 +23,6 @@ import (
 	"strings"
 )
 
-// HostNetworkPods is how many of an agent node's max pods are
-// host-network pods that take no pod address (kube-proxy; see
-// bootstrap/maxpods, which defines it).
-const HostNetworkPods = maxpods.AgentHostNetworkPods
-
 // Spec is the part of a stack's plan the simulation builds.
 type Spec struct {
 	// Stack names the stack or preset, for the report.
@@ -106,8 +101,8 @@ func (s Spec) Validate() error {
 				errs = append(errs, fmt.Errorf("%s: subnet %q is not among the planned subnets", at, sn))
 			}
 		}
-		if g.MaxPods <= HostNetworkPods {
-			errs = append(errs, fmt.Errorf("%s: max pods %d leaves no pod addresses after %d host-network pods", at, g.MaxPods, HostNetworkPods))
+		if g.MaxPods <= maxpods.AgentHostNetworkPods {
+			errs = append(errs, fmt.Errorf("%s: max pods %d leaves no pod addresses after %d host-network pods", at, g.MaxPods, maxpods.AgentHostNetworkPods))
 		}
 	}
 	return errors.Join(errs...)
@@ -152,7 +147,7 @@ func Layout(s Spec, maxNodes, podsPerNode int) ([]GroupPlan, []NodePlan, error) 
 		return nil, nil, fmt.Errorf("--max-nodes %d: must be 0 (no cap) or more", maxNodes)
 	}
 	if podsPerNode < 0 {
-		return nil, nil, fmt.Errorf("--pods-per-node %d: must be 0 (max pods - %d) or more", podsPerNode, HostNetworkPods)
+		return nil, nil, fmt.Errorf("--pods-per-node %d: must be 0 (max pods - %d) or more", podsPerNode, maxpods.AgentHostNetworkPods)
 	}
 	subnets := map[string]Subnet{}
 	for _, sn := range s.Subnets {
@@ -166,7 +161,7 @@ func Layout(s Spec, maxNodes, podsPerNode int) ([]GroupPlan, []NodePlan, error) 
 		if maxNodes > 0 {
 			count = min(count, maxNodes)
 		}
-		promised := g.MaxPods - HostNetworkPods
+		promised := g.MaxPods - maxpods.AgentHostNetworkPods
 		target := promised
 		if podsPerNode > 0 {
 			target = min(podsPerNode, promised)
