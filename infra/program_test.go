@@ -11,8 +11,8 @@ import (
 	"github.com/eksnet/eksnet/infra/plan"
 )
 
-// runProgram runs infra.Program (what cmd/stack and the Automation API run)
-// with Pulumi config as the engine would pass it from Pulumi.<stack>.yaml.
+// runProgram runs infra.Program (what cmd/stack runs) with Pulumi config as
+// the engine would pass it from Pulumi.<stack>.yaml.
 func runProgram(t *testing.T, stack string, config map[string]string) (*plan.Mocks, error) {
 	return runProgramMode(t, stack, config, true)
 }
@@ -25,7 +25,7 @@ func runProgramMode(t *testing.T, stack string, config map[string]string, dryRun
 		t.Fatal(err)
 	}
 	defer pctx.Close()
-	return m, pulumi.RunWithContext(pctx, infra.Program)
+	return m, pulumi.RunWithContext(pctx, infra.Program(config))
 }
 
 // TestProgramReadsPulumiConfig: `pulumi config set` values reach the

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 
 	"github.com/eksnet/eksnet/stacks"
 )
@@ -23,33 +22,54 @@ type Stack struct {
 	Addons     *Addons
 }
 
-// ConfigFromPulumi resolves the stack's Config from Pulumi config: the
-// preset named by eksnet:preset with every eksnet: key laid over it, the
-// region from aws:region, the stack name as the environment.
-func ConfigFromPulumi(ctx *pulumi.Context) (stacks.Config, error) {
-	values := map[string]string{}
-	for _, k := range stacks.Keys {
-		if v := config.Get(ctx, stacks.Namespace+":"+k); v != "" {
-			values[k] = v
+// ConfigFromPulumi resolves the stack's Config from its Pulumi config with
+// the decoder `eksnet plan` and `eksnet up` use (stacks.Resolve), so an
+// unknown or misspelled eksnet: key fails here with the same message.
+// config is the run's whole config ("namespace:key" to value, as
+// pulumi.RunInfo.Config holds it): the Go SDK gives a program its config
+// only key by key, never the list of keys, and a typo is a key no one
+// knows to ask for. The stack name is the environment.
+func ConfigFromPulumi(ctx *pulumi.Context, config map[string]string) (stacks.Config, error) {
+	var secret []string
+	for k := range config {
+		if ctx.IsConfigSecret(k) {
+			secret = append(secret, k)
 		}
 	}
-	cfg, err := stacks.Resolve(ctx.Stack(), config.Get(ctx, "aws:region"), values)
-	if err == nil && cfg.Cluster.KubeconfigProfile == "" {
-		// The profile the AWS provider deploys with is the one the
-		// kubeconfig should use.
-		cfg.Cluster.KubeconfigProfile = config.Get(ctx, "aws:profile")
-	}
-	return cfg, err
+	return stacks.Resolve(ctx.Stack(), config, secret)
 }
 
-// Program is the Pulumi program: resolve the config, then Build.
-func Program(ctx *pulumi.Context) error {
-	cfg, err := ConfigFromPulumi(ctx)
-	if err != nil {
+// Program is the Pulumi program of a run whose whole config is config:
+// resolve the stack's Config, then Build.
+func Program(config map[string]string) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		cfg, err := ConfigFromPulumi(ctx, config)
+		if err != nil {
+			return err
+		}
+		_, err = Build(ctx, cfg)
 		return err
 	}
-	_, err = Build(ctx, cfg)
-	return err
+}
+
+// EngineProgram is Program over the config the engine starts the process
+// with (PULUMI_CONFIG, which the SDK reads into pulumi.RunInfo): what plain
+// `pulumi up` runs. Pass both to pulumi.Run; the option records the config
+// before the program starts.
+func EngineProgram() (pulumi.RunFunc, pulumi.RunOption) {
+	var config map[string]string
+	program := func(ctx *pulumi.Context) error { return Program(config)(ctx) }
+	return program, func(info *pulumi.RunInfo) { config = info.Config }
+}
+
+// BuildProgram is the program for a Config already resolved (and
+// validated) from the stack file: what the eksnet commands run inline, so
+// what they planned is what they deploy.
+func BuildProgram(cfg stacks.Config) pulumi.RunFunc {
+	return func(ctx *pulumi.Context) error {
+		_, err := Build(ctx, cfg)
+		return err
+	}
 }
 
 // Build validates cfg and creates the environment. Order matters and is

@@ -293,7 +293,7 @@ func TestWarmENITargetReachesTheAgent(t *testing.T) {
 		{`{"warmIpTarget": 0, "minimumIpTarget": 0, "warmEniTarget": 2}`, "2"},
 		{`{"warmIpTarget": 0, "minimumIpTarget": 0}`, ""},
 	} {
-		cfg, err := stacks.Resolve("dev", "us-west-2", map[string]string{"preset": stacks.PresetDev, "cni": tc.cni})
+		cfg, err := stacks.Resolve("dev", map[string]string{"aws:region": "us-west-2", "eksnet:preset": stacks.PresetDev, "eksnet:cni": tc.cni}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

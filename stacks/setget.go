@@ -64,7 +64,7 @@ func ParseKeyPath(s string) (KeyPath, error) {
 	ns := strings.SplitN(kp.Key, ":", 2)[0]
 	switch {
 	case ns == Namespace && !slices.Contains(Keys, strings.TrimPrefix(kp.Key, Namespace+":")):
-		return KeyPath{}, fmt.Errorf("key %s: unknown; accepted keys are eksnet:%s", kp.Key, strings.Join(Keys, ", eksnet:"))
+		return KeyPath{}, unknownKey(kp.Key)
 	case ns != Namespace && !slices.Contains(SettableAWSKeys, kp.Key):
 		return KeyPath{}, fmt.Errorf("key %s: eksnet reads eksnet:%s and %s; set other keys with `pulumi config set`", kp.Key, strings.Join(Keys, ", eksnet:"), strings.Join(SettableAWSKeys, ", "))
 	case ns != Namespace && len(kp.Path) > 0:

@@ -34,7 +34,9 @@ type StackFile struct {
 	EncryptionSalt  string         `yaml:"encryptionsalt,omitempty"`
 	Config          map[string]any `yaml:"config"`
 
-	raw map[string]yaml.Node
+	// raw and keys are each config entry's value and key nodes, for
+	// positions in errors.
+	raw, keys map[string]yaml.Node
 }
 
 // NewStackFile returns the config `eksnet stack new` writes: the preset,
@@ -132,6 +134,7 @@ func parseStackFile(path string, b []byte) (StackFile, error) {
 			}
 			f.Config = map[string]any{}
 			f.raw = map[string]yaml.Node{}
+			f.keys = map[string]yaml.Node{}
 			for j := 0; j+1 < len(v.Content); j += 2 {
 				ck, cv := v.Content[j], v.Content[j+1]
 				if prev, dup := f.raw[ck.Value]; dup {
@@ -144,6 +147,7 @@ func parseStackFile(path string, b []byte) (StackFile, error) {
 				}
 				f.Config[ck.Value] = val
 				f.raw[ck.Value] = *cv
+				f.keys[ck.Value] = *ck
 			}
 		}
 	}
@@ -221,44 +225,36 @@ func kindName(n *yaml.Node) string {
 	return fmt.Sprintf("a string (%q)", n.Value)
 }
 
-// Values returns the file's config as Pulumi hands it to a program: the
-// region, and the `eksnet:` values with the namespace removed, scalars as
-// written (so 1.30 stays "1.30") and structured values as JSON. Secure
-// (encrypted) values are errors: no eksnet key holds a secret.
-func (f StackFile) Values() (region string, values map[string]string, err error) {
-	values = map[string]string{}
-	// Sorted, so a file with several bad keys always names the same one.
+// Values returns the file's config as Pulumi hands it to a program, for
+// Resolve: every key with its namespace, scalars as written (so 1.30 stays
+// "1.30"), structured eksnet: values as JSON; secret lists the keys whose
+// values are secure (encrypted). Structured values of other namespaces are
+// left out: they are not eksnet's to read.
+func (f StackFile) Values() (config map[string]string, secret []string, err error) {
+	config = map[string]string{}
 	for _, k := range slices.Sorted(maps.Keys(f.raw)) {
 		node := f.raw[k]
-		ns, key, ok := strings.Cut(k, ":")
-		if !ok {
-			return "", nil, fmt.Errorf("config key %q: want namespace:key (e.g. eksnet:network)", k)
-		}
-		if k == "aws:region" {
-			region = node.Value
-			continue
-		}
-		if ns != Namespace {
-			continue
-		}
 		if node.Kind == yaml.ScalarNode {
-			values[key] = node.Value
+			config[k] = node.Value
+			continue
+		}
+		if ns, _, ok := strings.Cut(k, ":"); ok && ns != Namespace {
 			continue
 		}
 		var v any
 		if err := node.Decode(&v); err != nil {
-			return "", nil, fmt.Errorf("config key %s: %w", k, err)
+			return nil, nil, fmt.Errorf("config key %s: %w", k, err)
 		}
 		if m, ok := v.(map[string]any); ok && len(m) == 1 && m["secure"] != nil {
-			return "", nil, fmt.Errorf("config key %s: secret values are not supported for eksnet settings", k)
+			secret = append(secret, k)
 		}
 		b, err := json.Marshal(v)
 		if err != nil {
-			return "", nil, fmt.Errorf("config key %s: %w", k, err)
+			return nil, nil, fmt.Errorf("config key %s: %w", k, err)
 		}
-		values[key] = string(b)
+		config[k] = string(b)
 	}
-	return region, values, nil
+	return config, secret, nil
 }
 
 // Load reads stack env under root and resolves it into a Config. A file
@@ -283,15 +279,19 @@ func Load(root, env string) (Config, error) {
 
 // resolve resolves the parsed file of stack env (at path) into a Config.
 func (f StackFile) resolve(env, path string) (Config, error) {
-	region, values, err := f.Values()
+	config, secret, err := f.Values()
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
-	cfg, err := Resolve(env, region, values)
+	cfg, err := Resolve(env, config, secret)
 	var ve *ValueError
 	if errors.As(err, &ve) {
 		if n, ok := f.raw[ve.Key]; ok {
 			at := nodeAt(&n, ve.Path, ve.UnknownField)
+			if len(ve.Path) == 0 && ve.UnknownField {
+				k := f.keys[ve.Key] // an unknown key: point at it, not its value
+				at = &k
+			}
 			return Config{}, fmt.Errorf("stack %s: %w", env, &FileError{Path: path, Line: at.Line, Column: at.Column, Msg: err.Error(), Err: ve})
 		}
 	}

@@ -142,13 +142,15 @@ func TestBadPresets(t *testing.T) {
 }
 
 func TestResolveOverrides(t *testing.T) {
-	c, err := Resolve("team-a", "eu-central-1", map[string]string{
-		"preset":            "staging",
-		"kubernetesVersion": "1.32",
-		"network":           `{"nat":"per-az"}`,
-		"nodeGroups":        `[{"maxSize":9}]`,
-		"protect":           "true",
-	})
+	c, err := Resolve("team-a", map[string]string{
+		"aws:region":               "eu-central-1",
+		"eksnet:preset":            "staging",
+		"eksnet:kubernetesVersion": "1.32",
+		"eksnet:network":           `{"nat":"per-az"}`,
+		"eksnet:nodeGroups":        `[{"maxSize":9}]`,
+		"eksnet:protect":           "true",
+		"other:setting":            `{"ignored":true}`,
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,16 +168,25 @@ func TestResolveOverrides(t *testing.T) {
 	}
 
 	for values, want := range map[string]map[string]string{
-		"config key eksnet:netwrk: unknown; accepted keys are eksnet:preset":                          {"netwrk": "{}"},
-		"config key eksnet:network.natMode: unknown field; accepted fields here are vpcCidr, azCount": {"network": `{"natMode":"single"}`},
-		"config key eksnet:nodeGroups[1].maxSize: want an integer, got a string (\"9\")":              {"nodeGroups": `[{}, {"maxSize":"9"}]`},
-		"config key eksnet:cni.agent: want a mapping of fields, got a list":                           {"cni": `{"agent":[]}`},
-		`eksnet:preset "qa": accepted values are dev, staging, prod`:                                  {"preset": "qa"},
-		`config key eksnet:protect: want true or false, got "yes"`:                                    {"protect": "yes"},
+		"config key eksnet:netwrk: unknown (did you mean eksnet:network?); accepted keys are eksnet:preset": {"eksnet:netwrk": "{}"},
+		"config key eksnet:vpcId: unknown; accepted keys are eksnet:preset":                                 {"eksnet:vpcId": "vpc-1"},
+		"config key eksnet:network.natMode: unknown field; accepted fields here are vpcCidr, azCount":       {"eksnet:network": `{"natMode":"single"}`},
+		"config key eksnet:nodeGroups[1].maxSize: want an integer, got a string (\"9\")":                    {"eksnet:nodeGroups": `[{}, {"maxSize":"9"}]`},
+		"config key eksnet:cni.agent: want a mapping of fields, got a list":                                 {"eksnet:cni": `{"agent":[]}`},
+		`eksnet:preset "qa": accepted values are dev, staging, prod`:                                        {"eksnet:preset": "qa"},
+		`config key eksnet:protect: want true or false, got "yes"`:                                          {"eksnet:protect": "yes"},
+		`config key "region": want namespace:key`:                                                           {"region": "us-east-1"},
 	} {
-		if _, err := Resolve("x", "us-east-1", want); err == nil || !strings.Contains(err.Error(), values) {
+		want["aws:region"] = "us-east-1"
+		if _, err := Resolve("x", want, nil); err == nil || !strings.Contains(err.Error(), values) {
 			t.Errorf("Resolve(%v) = %v, want %q", want, err, values)
 		}
+	}
+	if _, err := Resolve("x", map[string]string{"aws:region": "us-east-1", "eksnet:clusterName": "c"}, []string{"eksnet:clusterName"}); err == nil || !strings.Contains(err.Error(), "config key eksnet:clusterName: secret values are not supported") {
+		t.Errorf("secret eksnet value: %v", err)
+	}
+	if c, err := Resolve("x", map[string]string{"aws:region": "us-east-1", "aws:profile": "ops"}, nil); err != nil || c.Cluster.KubeconfigProfile != "ops" {
+		t.Errorf("aws:profile is the kubeconfig's default profile: %v, %q", err, c.Cluster.KubeconfigProfile)
 	}
 }
 

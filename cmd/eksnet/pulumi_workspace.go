@@ -139,7 +139,7 @@ func (a *app) pulumiStack(ctx context.Context, root string, cfg stacks.Config) (
 	if err != nil {
 		return auto.Stack{}, fmt.Errorf("run the pulumi CLI in %s: %w (%s)", pulumiRoot, err, pulumiInstallHelp)
 	}
-	st, err := auto.UpsertStackInlineSource(ctx, cfg.Env, plan.Project, infra.Program,
+	st, err := auto.UpsertStackInlineSource(ctx, cfg.Env, plan.Project, infra.BuildProgram(cfg),
 		auto.Pulumi(cmd),
 		auto.WorkDir(root),
 		auto.SecretsProvider("passphrase"),

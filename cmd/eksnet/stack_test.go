@@ -78,7 +78,7 @@ func TestStackSetGet(t *testing.T) {
 	}{
 		{[]string{"set", "dev", "network.nat", "sometimes"}, exitUsage, `eksnet:network.nat "sometimes" would make stack dev invalid: eksnet:network.nat "sometimes": accepted values are none, single, per-az`},
 		{[]string{"set", "dev", "network.azCount", "three"}, exitUsage, `stack dev: config key eksnet:network.azCount: want an integer, got a string ("three")`},
-		{[]string{"set", "dev", "netwrk.nat", "single"}, exitUsage, "key eksnet:netwrk: unknown; accepted keys are eksnet:preset"},
+		{[]string{"set", "dev", "netwrk.nat", "single"}, exitUsage, "config key eksnet:netwrk: unknown (did you mean eksnet:network?); accepted keys are eksnet:preset"},
 		{[]string{"set", "dev", "network.cidr", "10.1.0.0/16"}, exitUsage, "config key eksnet:network.cidr: unknown field; accepted fields here are vpcCidr"},
 		{[]string{"set", "dev", "nodeGroups[2].maxSize", "3"}, exitUsage, "eksnet:nodeGroups[2]: the list in the file has 1 entries (indices 0 to 0); set [1] to append"},
 		{[]string{"set", "dev", "gcp:project", "x"}, exitUsage, "key gcp:project: eksnet reads eksnet:preset"},

@@ -1,8 +1,8 @@
 // Command stack is the eksnet Pulumi program that Pulumi.yaml points at, so
 // plain `pulumi up -s dev` works: it resolves the stack's config (preset
-// plus `eksnet:` overrides from stacks/Pulumi.<stack>.yaml) and builds it.
-// The eksnet CLI runs the same infra.Program inline through the Automation
-// API.
+// plus `eksnet:` overrides from stacks/Pulumi.<stack>.yaml, as the engine
+// passes them) with the decoder the eksnet CLI uses, and builds it. The
+// eksnet CLI runs the same build inline through the Automation API.
 package main
 
 import (
@@ -12,5 +12,6 @@ import (
 )
 
 func main() {
-	pulumi.Run(infra.Program)
+	program, withConfig := infra.EngineProgram()
+	pulumi.Run(program, withConfig)
 }
