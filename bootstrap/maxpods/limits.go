@@ -49,3 +49,16 @@ func ParseLimits(s string) (InstanceType, error) {
 	}
 	return it, nil
 }
+
+// FormatLimits is the inverse of ParseLimits: it in LimitsSyntax, every
+// field written, e.g. "m9.large=3,10,2,nitro".
+func FormatLimits(it InstanceType) string {
+	hv := it.Hypervisor
+	if it.BareMetal {
+		hv = "metal"
+	}
+	if hv == "" {
+		hv = HypervisorUnknown
+	}
+	return fmt.Sprintf("%s=%d,%d,%d,%s", it.Name, it.MaxENIs, it.IPv4PerENI, it.VCPUs, hv)
+}

@@ -255,7 +255,7 @@ type UnknownInstanceTypeError struct {
 
 // Error names the input, the accepted values and the suggestions.
 func (e *UnknownInstanceTypeError) Error() string {
-	msg := fmt.Sprintf("unknown instance type %q: accepted values are the %d EC2 instance types in the embedded table, or a type given its limits explicitly", e.Name, e.Known)
+	msg := fmt.Sprintf("unknown instance type %q: accepted values are the %d EC2 instance types in the embedded table", e.Name, e.Known)
 	if len(e.Suggestions) > 0 {
 		msg += "; did you mean " + strings.Join(e.Suggestions, ", ") + "?"
 	}

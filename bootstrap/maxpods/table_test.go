@@ -176,5 +176,10 @@ func TestParseLimits(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("ParseLimits(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
 		}
+		// What userdata writes to agent.env is read back as the same type.
+		back, err := ParseLimits(FormatLimits(got))
+		if err != nil || back != got {
+			t.Errorf("ParseLimits(FormatLimits(%+v)) = %+v, %v", got, back, err)
+		}
 	}
 }

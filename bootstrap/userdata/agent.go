@@ -8,6 +8,7 @@ import (
 	"text/template"
 
 	"github.com/eksnet/eksnet/bootstrap/bundle"
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
 )
 
 // Paths on the node. The node bundle's members (bundle.Members: the agent,
@@ -51,6 +52,13 @@ func AgentEnv(c Config) []string {
 	env = append(env, fmt.Sprintf("EKSNET_EXTERNAL_SNAT=%t", a.ExternalSNAT))
 	if len(a.SNATExcludeCIDRs) > 0 {
 		env = append(env, "EKSNET_SNAT_EXCLUDE_CIDRS="+strings.Join(a.SNATExcludeCIDRs, ","))
+	}
+	if len(a.InstanceLimits) > 0 {
+		specs := make([]string, len(a.InstanceLimits))
+		for i, it := range a.InstanceLimits {
+			specs[i] = maxpods.FormatLimits(it)
+		}
+		env = append(env, "EKSNET_INSTANCE_LIMITS="+strings.Join(specs, " "))
 	}
 	return env
 }

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
 )
 
 // OS is the node operating system family; it decides the user-data format.
@@ -104,6 +106,10 @@ type AgentConfig struct {
 	ExternalSNAT bool
 	// SNATExcludeCIDRs are destinations outside the VPC that must see pod IPs.
 	SNATExcludeCIDRs []string
+	// InstanceLimits are the ENI limits of instance types newer than the
+	// embedded table, as the max pods were computed with them: the agent
+	// needs the same limits to size its pool (EKSNET_INSTANCE_LIMITS).
+	InstanceLimits []maxpods.InstanceType
 }
 
 // AgentBinary is one downloadable node bundle (eksnet-agent and eksnet-cni

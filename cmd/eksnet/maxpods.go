@@ -53,7 +53,7 @@ JSON output is {"types": [...]} plus "group" when several types are given.`,
 			if output != outputTable && output != outputJSON {
 				return usageErrorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
 			}
-			table, err := tableWithLimits(limits)
+			table, _, err := tableWithLimits(limits)
 			if err != nil {
 				return err
 			}
@@ -95,21 +95,22 @@ func addMaxPodsFlags(cmd *cobra.Command, o *maxpods.Options, limits *[]string) {
 	cmd.Flags().StringArrayVar(limits, "limits", nil, "limits of a type the table lacks: "+maxpods.LimitsSyntax+" (repeatable)")
 }
 
-// tableWithLimits is the embedded table plus the --limits types.
-func tableWithLimits(limits []string) (*maxpods.Table, error) {
+// tableWithLimits is the embedded table plus the --limits types, which it
+// also returns parsed.
+func tableWithLimits(limits []string) (*maxpods.Table, []maxpods.InstanceType, error) {
 	extra := make([]maxpods.InstanceType, 0, len(limits))
 	for _, s := range limits {
 		it, err := maxpods.ParseLimits(s)
 		if err != nil {
-			return nil, usageErrorf("--limits: %w", err)
+			return nil, nil, usageErrorf("--limits: %w", err)
 		}
 		extra = append(extra, it)
 	}
 	t, err := maxpods.Default().With(extra...)
 	if err != nil {
-		return nil, usageErrorf("--limits: %w", err)
+		return nil, nil, usageErrorf("--limits: %w", err)
 	}
-	return t, nil
+	return t, extra, nil
 }
 
 // maxPodsFlagError prefixes calculator errors with the argument or flag the

@@ -75,7 +75,7 @@ The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-sna
 			if len(types) == 0 {
 				return usageErrorf("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
 			}
-			table, err := tableWithLimits(limits)
+			table, extra, err := tableWithLimits(limits)
 			if err != nil {
 				return err
 			}
@@ -96,6 +96,9 @@ The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-sna
 			c.OS, c.CNI = userdata.OS(osName), userdata.CNI(cni)
 			c.MaxPods, c.KubeReservedMemoryMiB = g.MaxPods, g.KubeReservedMemoryMiB
 			c.PrefixDelegation, c.Agent.MaxENI, c.Agent.Binaries = o.PrefixDelegation, o.MaxENI, bins
+			if c.CNI == userdata.CNIAgent {
+				c.Agent.InstanceLimits = extra // the agent sizes its pool from the same limits
+			}
 			render := userdata.Render
 			if b64 {
 				render = userdata.RenderBase64

@@ -83,6 +83,30 @@ func TestUserDataWarmENITarget(t *testing.T) {
 	}
 }
 
+// TestUserDataLimitsReachTheAgent: the limits --limits gives for a type
+// newer than the table go to agent.env too, written so the agent reads them
+// back (space-separated, every field), since the agent sizes its pool from
+// the instance type's limits and would not start without them.
+func TestUserDataLimitsReachTheAgent(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	stdout, stderr, err := run(t, userDataArgs(t, "--instance-type", "m9.large", "--limits", "m9.large= 3,10", "--limits", "m9.xlarge=4,15,4,nitro",
+		"--agent-url", "https://artifacts.example.com/eksnet-node.tar.gz", "--agent-sha256", sum)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "\nEKSNET_INSTANCE_LIMITS=m9.large=3,10,0,unknown m9.xlarge=4,15,4,nitro\n") {
+		t.Errorf("agent.env lacks EKSNET_INSTANCE_LIMITS for both --limits types:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "max pods 28 (limited by m9.large)") {
+		t.Errorf("stderr = %q, want max pods 28 = 3*(10-1) pod addresses + kube-proxy", stderr)
+	}
+	// aws-vpc-cni runs no agent: max pods uses the limits, nothing else does.
+	stdout, _, err = run(t, userDataArgs(t, "--cni", "aws-vpc-cni", "--instance-type", "m9.large", "--limits", "m9.large=3,10")...)
+	if err != nil || strings.Contains(stdout, "EKSNET_") {
+		t.Errorf("--cni aws-vpc-cni --limits: %v; want no agent settings in:\n%s", err, stdout)
+	}
+}
+
 func TestUserDataBase64AL2PrefixDelegation(t *testing.T) {
 	stdout, _, err := run(t, userDataArgs(t, "--os", "al2", "--cni", "aws-vpc-cni", "--instance-type", "t3.medium", "--prefix-delegation", "--base64")...)
 	if err != nil {

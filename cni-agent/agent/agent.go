@@ -265,12 +265,20 @@ func (a *Agent) readInstance(ctx context.Context) (cloud.Instance, error) {
 }
 
 func (a *Agent) computeLimits() error {
-	res, err := maxpods.Calculate(a.instance.Type, maxpods.Options{
+	table, err := maxpods.Default().With(a.cfg.InstanceLimits...)
+	if err != nil {
+		return fmt.Errorf("--instance-limits (EKSNET_INSTANCE_LIMITS): %w", err)
+	}
+	res, err := table.Calculate(a.instance.Type, maxpods.Options{
 		PrefixDelegation: a.cfg.Mode == config.ModePrefix,
 		MaxENI:           a.cfg.MaxENI,
 		HostNetworkPods:  maxpods.AgentHostNetworkPods,
 	})
 	if err != nil {
+		var unknown *maxpods.UnknownInstanceTypeError
+		if errors.As(err, &unknown) {
+			return fmt.Errorf("instance type %s (from IMDS): %w; give its limits with --instance-limits (EKSNET_INSTANCE_LIMITS) %s", a.instance.Type, err, maxpods.LimitsSyntax)
+		}
 		return fmt.Errorf("instance type %s in %s mode (--mode/EKSNET_MODE, --max-eni/EKSNET_MAX_ENI): %w", a.instance.Type, a.cfg.Mode, err)
 	}
 	a.maxPods = res.MaxPods

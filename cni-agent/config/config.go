@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
 )
 
 // Mode is how the agent gets pod addresses from EC2.
@@ -47,7 +49,10 @@ type Config struct {
 	// MaxENI caps the ENIs the agent uses; 0 = the instance type's limit.
 	MaxENI int
 	// MaxPods overrides the computed max pods; 0 = computed from the instance type.
-	MaxPods          int
+	MaxPods int
+	// InstanceLimits are ENI limits of instance types newer than the
+	// embedded table (maxpods.ParseLimits), so such a node can start.
+	InstanceLimits   []maxpods.InstanceType
 	ExternalSNAT     bool
 	SNATExcludeCIDRs []netip.Prefix
 	VethPrefix       string
@@ -107,6 +112,21 @@ var settings = []Setting{
 	{"warm-eni-target", "EKSNET_WARM_ENI_TARGET", "1", "an integer >= 0", "free ENIs' worth of addresses to keep ready (secondary mode, when no IP target is set)", intInto(func(c *Config) *int { return &c.WarmENITarget }, 0)},
 	{"max-eni", "EKSNET_MAX_ENI", "0", "an integer >= 0 (0 = the instance type's limit)", "cap on the ENIs used", intInto(func(c *Config) *int { return &c.MaxENI }, 0)},
 	{"max-pods", "EKSNET_MAX_PODS", "0", "an integer >= 0 (0 = computed from the instance type)", "max pods override; the agent serves max pods - 1 addresses (kube-proxy is the host-network pod)", intInto(func(c *Config) *int { return &c.MaxPods }, 0)},
+	{"instance-limits", "EKSNET_INSTANCE_LIMITS", "", "space-separated " + maxpods.LimitsSyntax + ", or empty", "ENI limits of an instance type the embedded table lacks (what --limits gives eksnet userdata)",
+		func(c *Config, v string) error {
+			c.InstanceLimits = nil
+			for _, spec := range strings.Fields(v) {
+				it, err := maxpods.ParseLimits(spec)
+				if err != nil {
+					return err
+				}
+				c.InstanceLimits = append(c.InstanceLimits, it)
+			}
+			// Checked here, so a bad entry fails with the other settings
+			// before the agent touches the node.
+			_, err := maxpods.Default().With(c.InstanceLimits...)
+			return err
+		}},
 	{"external-snat", "EKSNET_EXTERNAL_SNAT", "false", "true or false", "leave SNAT to a NAT gateway (no node SNAT rules)",
 		func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)

@@ -24,13 +24,19 @@ import (
 // prefix mode) running this checkout's agent and plugin.
 func newCluster(t *testing.T) *simcluster.Cluster {
 	t.Helper()
+	return newClusterVPC(t, sim.Config{Subnets: []sim.SubnetConfig{{AZ: "us-east-1a", CIDR: netip.MustParsePrefix("10.0.16.0/20")}}})
+}
+
+// newClusterVPC is newCluster with the simulated VPC laid out by vpc.
+func newClusterVPC(t *testing.T, vpc sim.Config) *simcluster.Cluster {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates network namespaces")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := simcluster.New(ctx, simcluster.Config{
-		VPC:      sim.Config{Subnets: []sim.SubnetConfig{{AZ: "us-east-1a", CIDR: netip.MustParsePrefix("10.0.16.0/20")}}},
+		VPC:      vpc,
 		Binaries: bins, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
