@@ -17,7 +17,7 @@ import (
 var presetCases = []struct{ name, yaml, want string }{
 	{"not yaml", "config: [1, 2\n", "stack bad: stacks/Pulumi.bad.yaml: line 1, column 10: did not find expected ',' or ']'"},
 	{"key without namespace", "config:\n  region: us-west-2\n", "stacks/Pulumi.bad.yaml: config key \"region\": want namespace:key (e.g. eksnet:network)"},
-	{"unknown key", "config:\n  aws:region: us-west-2\n  eksnet:netwrok: {}\n", "stacks/Pulumi.bad.yaml: config key eksnet:netwrok: unknown; accepted keys are eksnet:preset, eksnet:clusterName, eksnet:kubernetesVersion, eksnet:network, eksnet:cluster, eksnet:cni, eksnet:nodeGroups, eksnet:addons, eksnet:protect"},
+	{"unknown key", "config:\n  aws:region: us-west-2\n  eksnet:netwrok: {}\n", "stack bad: stacks/Pulumi.bad.yaml: line 3, column 3: config key eksnet:netwrok: unknown (did you mean eksnet:network?); accepted keys are eksnet:preset, eksnet:clusterName, eksnet:kubernetesVersion, eksnet:network, eksnet:cluster, eksnet:cni, eksnet:nodeGroups, eksnet:addons, eksnet:protect"},
 	{"unknown preset", "config:\n  aws:region: us-west-2\n  eksnet:preset: huge\n", "stacks/Pulumi.bad.yaml: eksnet:preset \"huge\": accepted values are dev, staging, prod"},
 	{"unknown field in network", "config:\n  aws:region: us-west-2\n  eksnet:network:\n    cidr: 10.0.0.0/16\n", "stack bad: stacks/Pulumi.bad.yaml: line 4, column 5: config key eksnet:network.cidr: unknown field; accepted fields here are vpcCidr, azCount, availabilityZones, publicSubnetBits, privateSubnetBits, nat, podCidr, podSubnetBits"},
 	{"node groups not a list", "config:\n  aws:region: us-west-2\n  eksnet:nodeGroups: many\n", "stack bad: stacks/Pulumi.bad.yaml: line 3, column 22: config key eksnet:nodeGroups: want a list of mappings, got \"many\""},

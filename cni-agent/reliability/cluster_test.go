@@ -48,6 +48,23 @@ func newClusterVPC(t *testing.T, vpc sim.Config) *simcluster.Cluster {
 				t.Logf("agent log of %s (tail):\n%s", n.Name(), n.LogTail(60))
 			}
 		}
+		// Races first: the agents stopped, their logs read before Close
+		// removes them.
+		for _, n := range c.Nodes() {
+			if n.Running() {
+				if err := n.Stop(context.Background()); err != nil {
+					t.Errorf("stopping the agent on %s: %v", n.Name(), err)
+				}
+			}
+			b, err := os.ReadFile(n.LogPath())
+			if err != nil {
+				t.Errorf("reading the agent log of %s: %v", n.Name(), err)
+				continue
+			}
+			for _, r := range simcluster.RaceReports(string(b)) {
+				t.Errorf("the race-built agent on %s reported:\n%s", n.Name(), r)
+			}
+		}
 		if err := c.Close(); err != nil {
 			t.Errorf("closing the cluster: %v", err)
 		}

@@ -29,7 +29,16 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	bins, err = simcluster.BuildFromTree(ctx, wd, dir)
+	root, ok := simcluster.SourceRoot(wd)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no eksnet source tree at or above %s\n", wd)
+		return 1
+	}
+	build := simcluster.BuildBinaries
+	if raceEnabled {
+		build = simcluster.BuildRaceAgent
+	}
+	bins, err = build(ctx, root, dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
