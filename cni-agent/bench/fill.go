@@ -41,7 +41,7 @@ func fill(ctx context.Context, c *simcluster.Cluster) (fillResult, error) {
 	if err := node.WaitReady(ctx); err != nil {
 		return fillResult{}, err
 	}
-	res := fillResult{MaxPods: fillPods + 2}
+	res := fillResult{MaxPods: fillPods + maxpods.AgentHostNetworkPods}
 	for i := range fillPods {
 		p, err := node.NewPod(fmt.Sprintf("fill%d", i))
 		if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/eksnet/eksnet/bootstrap/maxpods"
 )
 
 // Options are the benchmark's knobs.
@@ -44,8 +46,8 @@ func (o Options) validate() error {
 }
 
 // maxPods is the benchmark node's max pods: every pod, the RSS probe's pod
-// and the 2 host-network pods.
-func (o Options) maxPods() int { return o.Pods + 3 }
+// and the agent node's host-network pod (kube-proxy).
+func (o Options) maxPods() int { return o.Pods + 1 + maxpods.AgentHostNetworkPods }
 
 // agentEnv is the benchmark node's agent settings: prefix mode, max pods
 // raised to hold every pod, and a warm pool that keeps all of them free so

@@ -108,8 +108,10 @@ func TestOptionsValidate(t *testing.T) {
 			t.Errorf("validate accepted %+v, want %q", o, tt.want)
 		}
 	}
-	if o := defaultOptions(); o.maxPods() != 253 || o.agentEnv()["EKSNET_MAX_PODS"] != "253" {
-		t.Errorf("250 pods need max pods 253 (the probe pod and 2 host-network pods): %d", o.maxPods())
+	// The agent serves max pods - 1 addresses (kube-proxy is its node's one
+	// host-network pod): 250 pods and the RSS probe's need 252.
+	if o := defaultOptions(); o.maxPods() != 252 || o.agentEnv()["EKSNET_MAX_PODS"] != "252" || o.agentEnv()["EKSNET_MINIMUM_IP_TARGET"] != "251" {
+		t.Errorf("250 pods need max pods 252 (the probe pod and kube-proxy) and minimum IP target 251: %d, %v", o.maxPods(), o.agentEnv())
 	}
 }
 
@@ -128,5 +130,23 @@ func TestWriteSamples(t *testing.T) {
 		"ptp_par8\tADD\t0\t40.000\nptp_par8\tDEL\t0\t100.250\n"
 	if b.String() != want {
 		t.Errorf("samples:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestRatiosCompareDELUntilVethsGone: the like-for-like DEL ratio divides
+// the DEL phases until the last veth is gone (eksnet's including the
+// agent's background deletion), not the plugins' exits.
+func TestRatiosCompareDELUntilVethsGone(t *testing.T) {
+	d := []time.Duration{time.Millisecond}
+	runs := []run{
+		{plugin: "eksnet", parallel: 1, adds: d, dels: d, addWall: time.Second, delWall: time.Second, vethsGoneWall: 3 * time.Second},
+		{plugin: "ptp", parallel: 1, adds: d, dels: d, addWall: time.Second, delWall: 4 * time.Second, vethsGoneWall: 4 * time.Second},
+	}
+	got := map[string]string{}
+	for _, kv := range ratios(runs) {
+		got[kv[0]] = kv[1]
+	}
+	if got["ratio_del_until_veths_gone_wall_serial"] != "0.750" {
+		t.Errorf("ratio_del_until_veths_gone_wall_serial = %q, want 0.750 (3 s / 4 s); all: %v", got["ratio_del_until_veths_gone_wall_serial"], got)
 	}
 }
