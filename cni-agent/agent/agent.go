@@ -265,9 +265,14 @@ func (a *Agent) readInstance(ctx context.Context) (cloud.Instance, error) {
 }
 
 func (a *Agent) computeLimits() error {
-	table, err := maxpods.Default().With(a.cfg.InstanceLimits...)
-	if err != nil {
-		return fmt.Errorf("--instance-limits (EKSNET_INSTANCE_LIMITS): %w", err)
+	table := maxpods.Default()
+	if len(a.cfg.InstanceLimits) > 0 {
+		// config.Parse has checked them; With copies the table, so only
+		// a node that needs them pays for it.
+		var err error
+		if table, err = table.With(a.cfg.InstanceLimits...); err != nil {
+			return fmt.Errorf("--instance-limits (EKSNET_INSTANCE_LIMITS): %w", err)
+		}
 	}
 	res, err := table.Calculate(a.instance.Type, maxpods.Options{
 		PrefixDelegation: a.cfg.Mode == config.ModePrefix,

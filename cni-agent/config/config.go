@@ -122,6 +122,9 @@ var settings = []Setting{
 				}
 				c.InstanceLimits = append(c.InstanceLimits, it)
 			}
+			if len(c.InstanceLimits) == 0 {
+				return nil // the usual case: no copy of the table
+			}
 			// Checked here, so a bad entry fails with the other settings
 			// before the agent touches the node.
 			_, err := maxpods.Default().With(c.InstanceLimits...)
