@@ -12,6 +12,7 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/config"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/cni-agent/snat"
+	"github.com/eksnet/eksnet/internal/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -32,7 +33,7 @@ serves addresses (this is how the systemd unit uses it, as ExecStartPre).
 With --wait DURATION it also waits until the running agent answers on its
 socket and has a free address, then writes the conflist itself. Reads the
 same settings as "eksnet-agent run".`,
-		Args: cobra.NoArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.resolve(cmd)
 			if err != nil {
@@ -109,7 +110,7 @@ func newUninstallCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "uninstall",
 		Short: "Remove the eksnet-cni conflist and plugin, and the node's SNAT rules",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := cniconf.Config{ConfDir: confDir, BinDir: binDir}
 			if err := cniconf.Uninstall(c); err != nil {

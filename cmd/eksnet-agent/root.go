@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eksnet/eksnet/cni-agent/config"
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // app carries what every command needs instead of globals: the output
@@ -23,13 +24,16 @@ type app struct {
 
 // resolve is the command's configuration from its flags, the environment
 // and agent.env; a misspelled EKSNET_* variable is an error, as in agent.env.
+// Every error is bad usage (exit status 2): the user fixes a setting, as
+// with a flag value cobra refuses.
 func (a *app) resolve(cmd *cobra.Command) (config.Config, error) {
 	if a.environ != nil {
 		if err := config.CheckEnviron(a.environ()); err != nil {
-			return config.Config{}, err
+			return config.Config{}, cli.Usage(err)
 		}
 	}
-	return config.Resolve(cmd.Flags(), a.getenv)
+	c, err := config.Resolve(cmd.Flags(), a.getenv)
+	return c, cli.Usage(err)
 }
 
 // Run builds the command tree and executes it with args.
@@ -38,11 +42,7 @@ func Run(ctx context.Context, args []string) error {
 }
 
 func runWith(ctx context.Context, args []string, a *app) error {
-	root := newRootCmd(a)
-	root.SetArgs(args)
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
-	return root.ExecuteContext(ctx)
+	return cli.Execute(ctx, newRootCmd(a), args, a.stdout, a.stderr)
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -58,5 +58,6 @@ func newRootCmd(a *app) *cobra.Command {
 		newStatusCmd(a),
 		newInstallCmd(a), newUninstallCmd(a),
 	)
+	cli.AddVersion(root, cli.ReadBuildInfo("eksnet-agent", version), a.stdout)
 	return root
 }

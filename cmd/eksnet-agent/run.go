@@ -14,6 +14,7 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/config"
 	"github.com/eksnet/eksnet/cni-agent/metrics"
 	"github.com/eksnet/eksnet/cni-agent/snat"
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -26,7 +27,7 @@ environment variable, or from the KEY=VALUE file user data writes
 (/etc/eksnet/agent.env, or --config-file). Flags win over the environment,
 the environment over the file. All settings are validated before anything
 on the node changes.`,
-		Args: cobra.NoArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.resolve(cmd)
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eksnet/eksnet/cni-agent/rpc"
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 func newStatusCmd(a *app) *cobra.Command {
@@ -18,7 +19,7 @@ func newStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the agent's pool per ENI, the assignments and the last errors",
-		Args:  cobra.NoArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("socket-path") {
 				if v := a.getenv("EKSNET_SOCKET_PATH"); v != "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eksnet/eksnet/bootstrap/bundle"
+	"github.com/eksnet/eksnet/internal/cli"
 	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
@@ -32,12 +33,12 @@ pulumi config set lines for eksnet:cni.agent.ARCHPath/ARCHSha256, and the
 eksnet userdata --agent-url/--agent-sha256 flags for hand-made user data.`,
 		Example: `  eksnet bundle                          # both architectures into ./bin of the source tree
   eksnet bundle --arch amd64 -o /tmp/eksnet --stack dev`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var want []string
 			for _, arch := range archs {
 				if err := bundle.CheckArch("--arch", arch); err != nil {
-					return &usageError{err: err}
+					return cli.Usage(err)
 				}
 				if !slices.Contains(want, arch) {
 					want = append(want, arch)

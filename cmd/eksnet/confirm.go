@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/internal/cli"
 	"github.com/eksnet/eksnet/stacks"
 )
 
@@ -41,7 +42,7 @@ func (a *app) checkPulumi() error {
 // script never hangs on a prompt or applies what nobody read.
 func (a *app) confirmPlan(ctx context.Context, cfg stacks.Config, verb string, yes bool) error {
 	if !yes && !a.interactive {
-		return usageErrorf("%s %s: stdin is not a terminal, so eksnet cannot ask for confirmation; review `eksnet plan %s` and pass --yes", verb, cfg.Env, cfg.Env)
+		return cli.Usagef("%s %s: stdin is not a terminal, so eksnet cannot ask for confirmation; review `eksnet plan %s` and pass --yes", verb, cfg.Env, cfg.Env)
 	}
 	p, err := plan.Run(ctx, cfg)
 	if err != nil {

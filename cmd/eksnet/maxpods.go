@@ -11,12 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eksnet/eksnet/bootstrap/maxpods"
-)
-
-// Output formats of the commands that print results.
-const (
-	outputTable = "table"
-	outputJSON  = "json"
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 func newMaxPodsCmd(a *app) *cobra.Command {
@@ -44,14 +39,14 @@ JSON output is {"types": [...]} plus "group" when several types are given.`,
   eksnet maxpods m9.large --limits m9.large=3,10,2,nitro`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usageErrorf("missing TYPE: give one or more EC2 instance types, e.g. eksnet maxpods t3.medium m5.large\n%s", helpHint(cmd))
+				return cli.Usagef("missing TYPE: give one or more EC2 instance types, e.g. eksnet maxpods t3.medium m5.large\n%s", cli.HelpHint(cmd))
 			}
 			return nil
 		},
 		ValidArgsFunction: completeInstanceTypes,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != outputTable && output != outputJSON {
-				return usageErrorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
+			if err := cli.CheckOutput(output, cli.OutputTable, cli.OutputJSON); err != nil {
+				return err
 			}
 			table, _, err := tableWithLimits(limits)
 			if err != nil {
@@ -61,7 +56,7 @@ JSON output is {"types": [...]} plus "group" when several types are given.`,
 			if err != nil {
 				return maxPodsFlagError(err)
 			}
-			if output == outputJSON {
+			if output == cli.OutputJSON {
 				return writeMaxPodsJSON(a.stdout, g)
 			}
 			return writeMaxPodsTable(a.stdout, g)
@@ -69,8 +64,8 @@ JSON output is {"types": [...]} plus "group" when several types are given.`,
 	}
 	addMaxPodsFlags(cmd, &o, &limits)
 	cmd.Flags().BoolVar(&o.Uncapped, "uncapped", false, "report the formula value without the 110/250 kubelet cap")
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "output format: table or json")
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputTable, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVarP(&output, "output", "o", cli.OutputTable, "output format: table or json")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{cli.OutputTable, cli.OutputJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -102,13 +97,13 @@ func tableWithLimits(limits []string) (*maxpods.Table, []maxpods.InstanceType, e
 	for _, s := range limits {
 		it, err := maxpods.ParseLimits(s)
 		if err != nil {
-			return nil, nil, usageErrorf("--limits: %w", err)
+			return nil, nil, cli.Usagef("--limits: %w", err)
 		}
 		extra = append(extra, it)
 	}
 	t, err := maxpods.Default().With(extra...)
 	if err != nil {
-		return nil, nil, usageErrorf("--limits: %w", err)
+		return nil, nil, cli.Usagef("--limits: %w", err)
 	}
 	return t, extra, nil
 }
@@ -119,11 +114,11 @@ func maxPodsFlagError(err error) error {
 	var unknown *maxpods.UnknownInstanceTypeError
 	switch {
 	case errors.As(err, &unknown):
-		return usageErrorf("instance type: %w (for a type newer than the table, pass --limits %s)", err, maxpods.LimitsSyntax)
+		return cli.Usagef("instance type: %w (for a type newer than the table, pass --limits %s)", err, maxpods.LimitsSyntax)
 	case errors.Is(err, maxpods.ErrPrefixDelegationUnsupported):
-		return usageErrorf("--prefix-delegation: %w", err)
+		return cli.Usagef("--prefix-delegation: %w", err)
 	case errors.Is(err, maxpods.ErrInvalidMaxENI):
-		return usageErrorf("--max-eni: %w", err)
+		return cli.Usagef("--max-eni: %w", err)
 	}
 	return err
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // run executes the CLI in-process with captured output.
@@ -105,8 +107,8 @@ func TestMaxPodsErrorsNameTheFlag(t *testing.T) {
 			t.Errorf("%v: no error, output %q", tt.args, stdout)
 			continue
 		}
-		if code := exitStatus(err); code != exitUsage {
-			t.Errorf("%v: exit %d, want %d (bad usage)", tt.args, code, exitUsage)
+		if code := cli.Status(err); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d, want %d (bad usage)", tt.args, code, cli.ExitUsage)
 		}
 		for _, w := range tt.want {
 			if !strings.Contains(err.Error(), w) {
@@ -122,8 +124,8 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version = %q, %v", stdout, err)
 	}
 	js, _, err := run(t, "version", "-o", "json")
-	var b buildInfo
-	if err != nil || json.Unmarshal([]byte(js), &b) != nil || b.Version == "" || b.Platform == "" {
+	var b cli.BuildInfo
+	if err != nil || json.Unmarshal([]byte(js), &b) != nil || b.Program != "eksnet" || b.Version == "" || b.Platform == "" {
 		t.Errorf("version -o json = %q, %v", js, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/internal/cli"
 	"github.com/eksnet/eksnet/stacks"
 )
 
@@ -42,14 +43,14 @@ does, with no stack file (in --region, default ` + simRunDefaultRegion + `).`,
 				return stackArg(cmd, args)
 			}
 			if len(args) > 0 {
-				return usageErrorf("ENV %s and --preset %s: give one of them (ENV plans stacks/Pulumi.%s.yaml, --preset the preset alone)\n%s", args[0], preset, args[0], helpHint(cmd))
+				return cli.Usagef("ENV %s and --preset %s: give one of them (ENV plans stacks/Pulumi.%s.yaml, --preset the preset alone)\n%s", args[0], preset, args[0], cli.HelpHint(cmd))
 			}
 			return nil
 		},
 		ValidArgsFunction: completeStacks(&pf),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != planOutputText && output != outputJSON {
-				return usageErrorf("-o/--output %q: accepted values are %s, %s", output, planOutputText, outputJSON)
+			if err := cli.CheckOutput(output, planOutputText, cli.OutputJSON); err != nil {
+				return err
 			}
 			var cfg stacks.Config
 			if preset != "" {
@@ -70,7 +71,7 @@ does, with no stack file (in --region, default ` + simRunDefaultRegion + `).`,
 			if err != nil {
 				return err
 			}
-			if output == outputJSON {
+			if output == cli.OutputJSON {
 				return plan.WriteJSON(a.stdout, p)
 			}
 			return plan.WriteText(a.stdout, p)
@@ -81,7 +82,7 @@ does, with no stack file (in --region, default ` + simRunDefaultRegion + `).`,
 	cmd.Flags().StringVar(&preset, "preset", "", "plan a preset without a stack file: "+strings.Join(stacks.PresetNames, ", "))
 	cmd.Flags().StringVar(&region, "region", simRunDefaultRegion, "region a --preset is planned in")
 	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(stacks.PresetNames, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, cli.OutputJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -90,10 +91,10 @@ does, with no stack file (in --region, default ` + simRunDefaultRegion + `).`,
 func presetConfig(preset, region string) (stacks.Config, error) {
 	cfg, err := stacks.Preset(preset, preset, region)
 	if err != nil {
-		return stacks.Config{}, usageErrorf("--preset: %w", err)
+		return stacks.Config{}, cli.Usagef("--preset: %w", err)
 	}
 	if err := cfg.Validate(); err != nil {
-		return stacks.Config{}, usageErrorf("--preset %s --region %s: %w", preset, region, err)
+		return stacks.Config{}, cli.Usagef("--preset %s --region %s: %w", preset, region, err)
 	}
 	return cfg, nil
 }

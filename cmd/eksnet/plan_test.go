@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // TestPlanPresetAndStackFileErrors: plan --preset needs no stack file; a
@@ -40,13 +42,13 @@ func TestPlanPresetAndStackFileErrors(t *testing.T) {
 		want []string
 		not  string
 	}{
-		{[]string{"plan", "staging"}, exitFailure, []string{"create it with `eksnet stack new staging --preset staging --region R`", "`eksnet plan --preset staging`"}, ""},
-		{[]string{"plan", "team-a"}, exitFailure, []string{"create it with `eksnet stack new team-a --preset dev|staging|prod --region R`"}, "eksnet plan --preset"},
-		{[]string{"plan", "broken"}, exitFailure, []string{"stacks/Pulumi.broken.yaml: line 3, column 19: mapping values are not allowed in this context"}, "create it"},
-		{[]string{"plan", "typed"}, exitFailure, []string{"stacks/Pulumi.typed.yaml: line 5, column 16: config key eksnet:nodeGroups[0].maxSize: want an integer, got a string (\"many\")"}, ""},
-		{[]string{"plan", "flag"}, exitFailure, []string{"line 3, column 19: config key eksnet:protect: want true or false, got \"yes\""}, ""},
-		{[]string{"plan", "typed", "--preset", "dev"}, exitUsage, []string{"ENV typed and --preset dev: give one of them"}, ""},
-		{[]string{"plan", "--preset", "tiny"}, exitUsage, []string{`--preset: preset "tiny": accepted values are dev, staging, prod`}, ""},
+		{[]string{"plan", "staging"}, cli.ExitFailure, []string{"create it with `eksnet stack new staging --preset staging --region R`", "`eksnet plan --preset staging`"}, ""},
+		{[]string{"plan", "team-a"}, cli.ExitFailure, []string{"create it with `eksnet stack new team-a --preset dev|staging|prod --region R`"}, "eksnet plan --preset"},
+		{[]string{"plan", "broken"}, cli.ExitFailure, []string{"stacks/Pulumi.broken.yaml: line 3, column 19: mapping values are not allowed in this context"}, "create it"},
+		{[]string{"plan", "typed"}, cli.ExitFailure, []string{"stacks/Pulumi.typed.yaml: line 5, column 16: config key eksnet:nodeGroups[0].maxSize: want an integer, got a string (\"many\")"}, ""},
+		{[]string{"plan", "flag"}, cli.ExitFailure, []string{"line 3, column 19: config key eksnet:protect: want true or false, got \"yes\""}, ""},
+		{[]string{"plan", "typed", "--preset", "dev"}, cli.ExitUsage, []string{"ENV typed and --preset dev: give one of them"}, ""},
+		{[]string{"plan", "--preset", "tiny"}, cli.ExitUsage, []string{`--preset: preset "tiny": accepted values are dev, staging, prod`}, ""},
 	} {
 		_, stderr, code := runCLI(t, nil, "", append(tt.args, pd...)...)
 		if code != tt.code {

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"io"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // app carries what every command needs, so commands take it instead of
@@ -22,26 +22,8 @@ type app struct {
 	getenv      func(string) string
 }
 
-// Run builds the command tree and executes it with args. It is the whole
-// program minus process concerns, so tests call it directly.
-func Run(ctx context.Context, args []string) error {
-	return runWith(ctx, args, &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, interactive: stdinIsTerminal(), getenv: os.Getenv})
-}
-
 func runWith(ctx context.Context, args []string, a *app) error {
-	root := newRootCmd(a)
-	root.SetArgs(args)
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
-	ran := false
-	classifyUsage(root, &ran)
-	err := root.ExecuteContext(ctx)
-	if err != nil && !ran && !isUsage(err) {
-		// cobra's own checks (unknown command, required flag) fail before
-		// any RunE starts: all of them are bad usage.
-		err = &usageError{err: err}
-	}
-	return err
+	return cli.Execute(ctx, newRootCmd(a), args, a.stdout, a.stderr)
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -50,10 +32,7 @@ func newRootCmd(a *app) *cobra.Command {
 		Short:         "Provision EKS with pod networking that is right by construction",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       readBuildInfo().Version,
 	}
-	// --version prints what `eksnet version` prints.
-	root.SetVersionTemplate(strings.ReplaceAll(versionLine(readBuildInfo()), "{{", "{{`{{`}}"))
 	// One constructor per command, each in its own file.
 	root.AddCommand(
 		// commands are registered here, one line each
@@ -66,8 +45,8 @@ func newRootCmd(a *app) *cobra.Command {
 		newKubeconfigCmd(a),
 		newUserDataCmd(a),
 		newBundleCmd(a),
-		newVersionCmd(a),
 		newSimCmd(a),
 	)
+	cli.AddVersion(root, cli.ReadBuildInfo("eksnet", version), a.stdout)
 	return root
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eksnet/eksnet/internal/cli"
 	"github.com/eksnet/eksnet/sim"
 )
 
@@ -32,14 +33,14 @@ func newSimListCmd(a *app) *cobra.Command {
 		Short: "List the simulations on this machine (sim up, and sim run --keep)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != outputTable && output != outputJSON {
-				return fmt.Errorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
+			if err := cli.CheckOutput(output, cli.OutputTable, cli.OutputJSON); err != nil {
+				return err
 			}
 			list, err := listSims()
 			if err != nil {
 				return err
 			}
-			if output == outputJSON {
+			if output == cli.OutputJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(list)
@@ -60,7 +61,7 @@ func newSimListCmd(a *app) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "output format: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", cli.OutputTable, "output format: table or json")
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/internal/cli"
 	"github.com/eksnet/eksnet/sim/fakeec2"
 	"github.com/eksnet/eksnet/sim/simcluster"
 	"github.com/eksnet/eksnet/sim/simrun"
@@ -89,7 +90,7 @@ See docs/sim-run.md.`,
 	f.DurationVar(&o.stallTimeout, "stall-timeout", 30*time.Second, "how long one pod may wait for an address before its node counts as full")
 	f.BoolVar(&o.kubernetes, "kubernetes", true, "run real Kubernetes on the nodes (control plane, containerd, kubelet, kube-proxy; built once into "+kubeCacheHint+"); false: wire pods by exec'ing the plugin directly")
 	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(stacks.PresetNames, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, outputJSON}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, cli.OutputJSON}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -102,8 +103,8 @@ func (o *simRunOptions) validate() error {
 	if o.preset == "" && o.stack == "" {
 		o.preset = stacks.PresetDev
 	}
-	if o.output != planOutputText && o.output != outputJSON {
-		errs = append(errs, fmt.Errorf("-o/--output %q: accepted values are %s, %s", o.output, planOutputText, outputJSON))
+	if err := cli.CheckOutput(o.output, planOutputText, cli.OutputJSON); err != nil {
+		errs = append(errs, err)
 	}
 	if o.podsPerNode < 0 {
 		errs = append(errs, fmt.Errorf("--pods-per-node %d: accepted values are 0 (max pods - host-network pods) or more", o.podsPerNode))
@@ -195,7 +196,7 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 	if err != nil {
 		return err
 	}
-	if o.output == outputJSON {
+	if o.output == cli.OutputJSON {
 		err = simrun.WriteJSON(a.stdout, rep)
 	} else {
 		err = simrun.WriteText(a.stdout, rep)

@@ -9,6 +9,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 func newSimStatusCmd(a *app) *cobra.Command {
@@ -18,14 +20,14 @@ func newSimStatusCmd(a *app) *cobra.Command {
 		Short: "Show a simulated VPC's nodes, ENIs, addresses and EC2/IMDS call counters",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != outputTable && output != outputJSON {
-				return fmt.Errorf("-o/--output %q: accepted values are %s, %s", output, outputTable, outputJSON)
+			if err := cli.CheckOutput(output, cli.OutputTable, cli.OutputJSON); err != nil {
+				return err
 			}
 			st, s, err := liveSimStatus(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			if output == outputJSON {
+			if output == cli.OutputJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
@@ -37,7 +39,7 @@ func newSimStatusCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", outputTable, "output format: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", cli.OutputTable, "output format: table or json")
 	return cmd
 }
 

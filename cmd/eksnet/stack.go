@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/eksnet/eksnet/internal/cli"
 	"github.com/eksnet/eksnet/stacks"
 )
 
@@ -31,10 +32,10 @@ func keyArgs(pf *projectFlags, names ...string) cobra.PositionalArgs {
 			if missing == "VALUE" {
 				what = "the value to set"
 			}
-			return usageErrorf("missing %s: %s\n%s", missing, what, helpHint(cmd))
+			return cli.Usagef("missing %s: %s\n%s", missing, what, cli.HelpHint(cmd))
 		}
 		if len(args) > len(names) {
-			return usageErrorf("%s takes %s, got %d arguments (quote a VALUE with spaces)\n%s", cmd.CommandPath(), strings.Join(names, " "), len(args), helpHint(cmd))
+			return cli.Usagef("%s takes %s, got %d arguments (quote a VALUE with spaces)\n%s", cmd.CommandPath(), strings.Join(names, " "), len(args), cli.HelpHint(cmd))
 		}
 		return nil
 	}
@@ -67,7 +68,7 @@ Accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `, ` + string
 				return keyArgs(&pf, "ENV", "KEY", "VALUE")(cmd, args)
 			}
 			if len(args)%2 == 0 {
-				return usageErrorf("missing VALUE for KEY %s: settings come in KEY VALUE pairs (quote a VALUE with spaces)\n%s", args[len(args)-1], helpHint(cmd))
+				return cli.Usagef("missing VALUE for KEY %s: settings come in KEY VALUE pairs (quote a VALUE with spaces)\n%s", args[len(args)-1], cli.HelpHint(cmd))
 			}
 			return nil
 		},
@@ -82,7 +83,7 @@ Accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `, ` + string
 			for i := 1; i+1 < len(args); i += 2 {
 				kp, err := stacks.ParseKeyPath(args[i])
 				if err != nil {
-					return &usageError{err: err}
+					return cli.Usage(err)
 				}
 				settings = append(settings, stacks.Setting{Key: args[i], Value: args[i+1]})
 				done = append(done, fmt.Sprintf("set %s = %s", kp, args[i+1]))
@@ -93,7 +94,7 @@ Accepted keys: eksnet:` + strings.Join(stacks.Keys, ", eksnet:") + `, ` + string
 				if errors.As(err, &missing) {
 					return err
 				}
-				return &usageError{err: err}
+				return cli.Usage(err)
 			}
 			fmt.Fprintf(a.stdout, "%s\nin %s\n", strings.Join(done, "\n"), stacks.FilePath(root, args[0]))
 			if warning != nil {
@@ -124,7 +125,7 @@ everything else as JSON.`,
 				return err
 			}
 			if _, err := stacks.ParseKeyPath(args[1]); err != nil {
-				return &usageError{err: err}
+				return cli.Usage(err)
 			}
 			cfg, err := stacks.Load(root, args[0])
 			if err != nil {
@@ -132,7 +133,7 @@ everything else as JSON.`,
 			}
 			v, err := stacks.Get(cfg, args[1])
 			if err != nil {
-				return &usageError{err: err}
+				return cli.Usage(err)
 			}
 			_, err = fmt.Fprintln(a.stdout, v)
 			return err
@@ -170,7 +171,7 @@ The region defaults to AWS_REGION, then AWS_DEFAULT_REGION.`,
 				region = a.getenv("AWS_DEFAULT_REGION")
 			}
 			if region == "" {
-				return usageErrorf("--region: not set and neither AWS_REGION nor AWS_DEFAULT_REGION is; give the AWS region, e.g. --region us-west-2")
+				return cli.Usagef("--region: not set and neither AWS_REGION nor AWS_DEFAULT_REGION is; give the AWS region, e.g. --region us-west-2")
 			}
 			root, err := pf.root()
 			if err != nil {
@@ -178,7 +179,7 @@ The region defaults to AWS_REGION, then AWS_DEFAULT_REGION.`,
 			}
 			f, err := stacks.NewStackFile(env, preset, region)
 			if err != nil {
-				return &usageError{err: err} // every input is a flag or the argument
+				return cli.Usage(err) // every input is a flag or the argument
 			}
 			path := stacks.FilePath(root, env)
 			if err := f.Write(path); err != nil {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // TestStackSetGet: stack set writes what `pulumi config set --path` writes
@@ -14,11 +16,11 @@ import (
 func TestStackSetGet(t *testing.T) {
 	dir := newProject(t)
 	pd := []string{"--project-dir", dir}
-	cli := func(args ...string) (string, string, int) {
+	eksnet := func(args ...string) (string, string, int) {
 		t.Helper()
 		return runCLI(t, nil, "", append(args, pd...)...)
 	}
-	if _, stderr, code := cli("stack", "new", "dev", "--preset", "dev", "--region", "us-west-2"); code != 0 {
+	if _, stderr, code := eksnet("stack", "new", "dev", "--preset", "dev", "--region", "us-west-2"); code != 0 {
 		t.Fatal(stderr)
 	}
 	for _, kv := range [][2]string{
@@ -29,7 +31,7 @@ func TestStackSetGet(t *testing.T) {
 		{"kubernetesVersion", "1.32"},
 		{"protect", "true"},
 	} {
-		out, stderr, code := cli("stack", "set", "dev", kv[0], kv[1])
+		out, stderr, code := eksnet("stack", "set", "dev", kv[0], kv[1])
 		if code != 0 || !strings.Contains(out, "set eksnet:"+strings.TrimPrefix(kv[0], "eksnet:")+" = "+kv[1]+"\nin "+filepath.Join(dir, "stacks", "Pulumi.dev.yaml")) {
 			t.Fatalf("stack set dev %s %s: exit %d\n%s%s", kv[0], kv[1], code, out, stderr)
 		}
@@ -65,7 +67,7 @@ func TestStackSetGet(t *testing.T) {
 		"cni.mode":              "agent",
 		"cluster.logTypes":      `["api","audit"]`,
 	} {
-		out, stderr, code := cli("stack", "get", "dev", key)
+		out, stderr, code := eksnet("stack", "get", "dev", key)
 		if code != 0 || out != val+"\n" {
 			t.Errorf("stack get dev %s: exit %d, %q (want %q) %s", key, code, out, val, stderr)
 		}
@@ -76,22 +78,22 @@ func TestStackSetGet(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"set", "dev", "network.nat", "sometimes"}, exitUsage, `eksnet:network.nat "sometimes" would make stack dev invalid: eksnet:network.nat "sometimes": accepted values are none, single, per-az`},
-		{[]string{"set", "dev", "network.azCount", "three"}, exitUsage, `stack dev: config key eksnet:network.azCount: want an integer, got a string ("three")`},
-		{[]string{"set", "dev", "netwrk.nat", "single"}, exitUsage, "config key eksnet:netwrk: unknown (did you mean eksnet:network?); accepted keys are eksnet:preset"},
-		{[]string{"set", "dev", "network.cidr", "10.1.0.0/16"}, exitUsage, "config key eksnet:network.cidr: unknown field; accepted fields here are vpcCidr"},
-		{[]string{"set", "dev", "nodeGroups[2].maxSize", "3"}, exitUsage, "eksnet:nodeGroups[2]: the list in the file has 1 entries (indices 0 to 0); set [1] to append"},
-		{[]string{"set", "dev", "gcp:project", "x"}, exitUsage, "key gcp:project: eksnet reads eksnet:preset"},
-		{[]string{"set", "dev", "network.nat"}, exitUsage, "missing VALUE: the value to set"},
-		{[]string{"set", "dev"}, exitUsage, "missing KEY: the config key, e.g. network.nat"},
-		{[]string{"set", "qa", "network.nat", "single"}, exitFailure, "create it with `eksnet stack new qa --preset dev|staging|prod --region R`"},
-		{[]string{"get", "dev", "network.foo"}, exitUsage, "eksnet:network has no field foo; accepted fields are vpcCidr"},
-		{[]string{"get", "dev"}, exitUsage, "missing KEY"},
-		{[]string{"set", "dev", "network.vpcCidr", "10.0.0.0/24"}, exitUsage, "private subnet prefix /20: larger than the block 10.0.0.0/24 it is cut from; use a prefix length of 24 to 28, or a larger block"},
-		{[]string{"set", "dev", "network.nat", "single", "protect"}, exitUsage, "missing VALUE for KEY protect: settings come in KEY VALUE pairs"},
-		{[]string{"set", "dev", "network.availabilityZones[0]", "us-west-2a"}, exitUsage, "EKS needs at least 2 zones"},
+		{[]string{"set", "dev", "network.nat", "sometimes"}, cli.ExitUsage, `eksnet:network.nat "sometimes" would make stack dev invalid: eksnet:network.nat "sometimes": accepted values are none, single, per-az`},
+		{[]string{"set", "dev", "network.azCount", "three"}, cli.ExitUsage, `stack dev: config key eksnet:network.azCount: want an integer, got a string ("three")`},
+		{[]string{"set", "dev", "netwrk.nat", "single"}, cli.ExitUsage, "config key eksnet:netwrk: unknown (did you mean eksnet:network?); accepted keys are eksnet:preset"},
+		{[]string{"set", "dev", "network.cidr", "10.1.0.0/16"}, cli.ExitUsage, "config key eksnet:network.cidr: unknown field; accepted fields here are vpcCidr"},
+		{[]string{"set", "dev", "nodeGroups[2].maxSize", "3"}, cli.ExitUsage, "eksnet:nodeGroups[2]: the list in the file has 1 entries (indices 0 to 0); set [1] to append"},
+		{[]string{"set", "dev", "gcp:project", "x"}, cli.ExitUsage, "key gcp:project: eksnet reads eksnet:preset"},
+		{[]string{"set", "dev", "network.nat"}, cli.ExitUsage, "missing VALUE: the value to set"},
+		{[]string{"set", "dev"}, cli.ExitUsage, "missing KEY: the config key, e.g. network.nat"},
+		{[]string{"set", "qa", "network.nat", "single"}, cli.ExitFailure, "create it with `eksnet stack new qa --preset dev|staging|prod --region R`"},
+		{[]string{"get", "dev", "network.foo"}, cli.ExitUsage, "eksnet:network has no field foo; accepted fields are vpcCidr"},
+		{[]string{"get", "dev"}, cli.ExitUsage, "missing KEY"},
+		{[]string{"set", "dev", "network.vpcCidr", "10.0.0.0/24"}, cli.ExitUsage, "private subnet prefix /20: larger than the block 10.0.0.0/24 it is cut from; use a prefix length of 24 to 28, or a larger block"},
+		{[]string{"set", "dev", "network.nat", "single", "protect"}, cli.ExitUsage, "missing VALUE for KEY protect: settings come in KEY VALUE pairs"},
+		{[]string{"set", "dev", "network.availabilityZones[0]", "us-west-2a"}, cli.ExitUsage, "EKS needs at least 2 zones"},
 	} {
-		_, stderr, code := cli(append([]string{"stack"}, tt.args...)...)
+		_, stderr, code := eksnet(append([]string{"stack"}, tt.args...)...)
 		if code != tt.code || !strings.Contains(stderr, tt.want) {
 			t.Errorf("stack %s: exit %d (want %d), stderr %q lacks %q", strings.Join(tt.args, " "), code, tt.code, stderr, tt.want)
 		}
@@ -108,11 +110,11 @@ func TestStackSetGet(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "stacks", "Pulumi.wip.yaml"), []byte(broken), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code := cli("stack", "set", "wip", "network.azCount", "3")
+	_, stderr, code := eksnet("stack", "set", "wip", "network.azCount", "3")
 	if code != 0 || !strings.Contains(stderr, `warning: stack wip is still invalid: eksnet:network.nat "sometimes"`) {
 		t.Errorf("stack set on an invalid stack: exit %d, %s", code, stderr)
 	}
-	if out, _, _ := cli("stack", "get", "wip", "network.azCount"); out != "3\n" {
+	if out, _, _ := eksnet("stack", "get", "wip", "network.azCount"); out != "3\n" {
 		t.Errorf("stack get wip network.azCount = %q", out)
 	}
 }

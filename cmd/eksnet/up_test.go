@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // fakePulumi is an environment with a pulumi "CLI" in ~/.pulumi/bin that
@@ -45,7 +47,7 @@ func TestUpDestroyConfirm(t *testing.T) {
 	// No pulumi CLI: said first, even before the stack is read.
 	for _, verb := range []string{"up", "destroy"} {
 		_, stderr, code := runCLI(t, map[string]string{"PATH": t.TempDir(), "HOME": t.TempDir()}, "", append([]string{verb, "no-such-stack"}, pd...)...)
-		if code != exitFailure || !strings.Contains(stderr, "the pulumi CLI was not found") || strings.Contains(stderr, "no-such-stack") {
+		if code != cli.ExitFailure || !strings.Contains(stderr, "the pulumi CLI was not found") || strings.Contains(stderr, "no-such-stack") {
 			t.Errorf("%s without pulumi: exit %d, %s", verb, code, stderr)
 		}
 	}
@@ -59,19 +61,19 @@ func TestUpDestroyConfirm(t *testing.T) {
 		err := runWith(t.Context(), append(args, pd...), a)
 		code := 0
 		if err != nil {
-			code = exitStatus(err)
+			code = cli.Status(err)
 			errb.WriteString(err.Error())
 		}
 		return out.String(), errb.String(), code, err
 	}
 	for _, verb := range []string{"up", "destroy"} {
 		out, stderr, code, _ := run(false, "yes\n", verb, "dev")
-		if code != exitUsage || !strings.Contains(stderr, verb+" dev: stdin is not a terminal, so eksnet cannot ask for confirmation; review `eksnet plan dev` and pass --yes") || out != "" {
+		if code != cli.ExitUsage || !strings.Contains(stderr, verb+" dev: stdin is not a terminal, so eksnet cannot ask for confirmation; review `eksnet plan dev` and pass --yes") || out != "" {
 			t.Errorf("%s on a non-terminal: exit %d, stdout %q, stderr %s", verb, code, out, stderr)
 		}
 
 		out, stderr, code, err := run(true, "no\n", verb, "dev")
-		if code != exitFailure || !errors.Is(err, errNotConfirmed) || !strings.Contains(out, "Plan for stack dev") ||
+		if code != cli.ExitFailure || !errors.Is(err, errNotConfirmed) || !strings.Contains(out, "Plan for stack dev") ||
 			!strings.Contains(out, verb+" stack dev in us-west-2 (account of the current AWS credentials)? Type yes to continue: ") {
 			t.Errorf("%s answered no: exit %d, %v\n%s", verb, code, stderr, out)
 		}
@@ -83,7 +85,7 @@ func TestUpDestroyConfirm(t *testing.T) {
 			args        []string
 		}{{true, "yes\n", []string{verb, "dev"}}, {false, "", []string{verb, "dev", "--yes"}}} {
 			out, stderr, _, err := run(tc.interactive, tc.stdin, tc.args...)
-			if err == nil || errors.Is(err, errNotConfirmed) || isUsage(err) || !strings.Contains(out, "Plan for stack dev") || !strings.Contains(stderr, "fake pulumi") {
+			if err == nil || errors.Is(err, errNotConfirmed) || cli.IsUsage(err) || !strings.Contains(out, "Plan for stack dev") || !strings.Contains(stderr, "fake pulumi") {
 				t.Errorf("%v confirmed: %v\n%s", tc.args, stderr, out)
 			}
 		}

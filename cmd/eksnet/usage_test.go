@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // runCLI runs the CLI as the process does (error printed, exit status
@@ -31,25 +33,25 @@ func TestExitCodesAndUsageMessages(t *testing.T) {
 		code int
 		want []string
 	}{
-		{[]string{"plan"}, exitUsage, []string{"missing ENV: the stack name (stacks/Pulumi.ENV.yaml); one of dev", "usage: eksnet plan ENV", "`eksnet plan --help`"}},
-		{[]string{"plan", "dev", "prod"}, exitUsage, []string{"eksnet plan takes one ENV, got 2 arguments: dev prod"}},
-		{[]string{"preview"}, exitUsage, []string{"missing ENV"}},
-		{[]string{"up"}, exitUsage, []string{"missing ENV"}},
-		{[]string{"destroy"}, exitUsage, []string{"missing ENV"}},
-		{[]string{"kubeconfig"}, exitUsage, []string{"missing ENV"}},
-		{[]string{"stack", "new", "--preset", "dev"}, exitUsage, []string{"missing ENV: the name of the new stack"}},
-		{[]string{"stack", "new", "qa"}, exitUsage, []string{`required flag(s) "preset" not set`}},
-		{[]string{"plan", "dev", "--bogus"}, exitUsage, []string{"unknown flag: --bogus", "usage: eksnet plan ENV | plan --preset dev|staging|prod [--region R] [flags] (see `eksnet plan --help`)"}},
-		{[]string{"plna"}, exitUsage, []string{`unknown command "plna" for "eksnet" (did you mean plan?)`, "accepted commands are"}},
-		{[]string{"stack", "nwe"}, exitUsage, []string{`unknown command "nwe" for "eksnet stack" (did you mean new?)`}},
-		{[]string{"maxpods"}, exitUsage, []string{"missing TYPE: give one or more EC2 instance types"}},
-		{[]string{"maxpods", "t3.mediun"}, exitUsage, []string{"did you mean t3.medium"}},
-		{[]string{"maxpods", "t3.medium", "-o", "yaml"}, exitUsage, []string{`-o/--output "yaml": accepted values are table, json`}},
-		{[]string{"plan", "dev", "-o", "yaml"}, exitUsage, []string{`-o/--output "yaml": accepted values are text, json`}},
-		{[]string{"version", "extra"}, exitUsage, []string{`unexpected argument "extra": eksnet version takes no arguments`}},
-		{[]string{"userdata"}, exitUsage, []string{"--instance-type: required"}},
-		{[]string{"plan", "missing"}, exitFailure, []string{"stack missing"}},
-		{[]string{"stack", "new", "dev", "--preset", "dev", "--region", "us-west-2"}, exitFailure, []string{"exists"}},
+		{[]string{"plan"}, cli.ExitUsage, []string{"missing ENV: the stack name (stacks/Pulumi.ENV.yaml); one of dev", "usage: eksnet plan ENV", "`eksnet plan --help`"}},
+		{[]string{"plan", "dev", "prod"}, cli.ExitUsage, []string{"eksnet plan takes one ENV, got 2 arguments: dev prod"}},
+		{[]string{"preview"}, cli.ExitUsage, []string{"missing ENV"}},
+		{[]string{"up"}, cli.ExitUsage, []string{"missing ENV"}},
+		{[]string{"destroy"}, cli.ExitUsage, []string{"missing ENV"}},
+		{[]string{"kubeconfig"}, cli.ExitUsage, []string{"missing ENV"}},
+		{[]string{"stack", "new", "--preset", "dev"}, cli.ExitUsage, []string{"missing ENV: the name of the new stack"}},
+		{[]string{"stack", "new", "qa"}, cli.ExitUsage, []string{`required flag(s) "preset" not set`}},
+		{[]string{"plan", "dev", "--bogus"}, cli.ExitUsage, []string{"unknown flag: --bogus", "usage: eksnet plan ENV | plan --preset dev|staging|prod [--region R] [flags] (see `eksnet plan --help`)"}},
+		{[]string{"plna"}, cli.ExitUsage, []string{`unknown command "plna" for "eksnet" (did you mean plan?)`, "accepted commands are"}},
+		{[]string{"stack", "nwe"}, cli.ExitUsage, []string{`unknown command "nwe" for "eksnet stack" (did you mean new?)`}},
+		{[]string{"maxpods"}, cli.ExitUsage, []string{"missing TYPE: give one or more EC2 instance types"}},
+		{[]string{"maxpods", "t3.mediun"}, cli.ExitUsage, []string{"did you mean t3.medium"}},
+		{[]string{"maxpods", "t3.medium", "-o", "yaml"}, cli.ExitUsage, []string{`-o/--output "yaml": accepted values are table, json`}},
+		{[]string{"plan", "dev", "-o", "yaml"}, cli.ExitUsage, []string{`-o/--output "yaml": accepted values are text, json`}},
+		{[]string{"version", "extra"}, cli.ExitUsage, []string{`unexpected argument "extra": eksnet version takes no arguments`}},
+		{[]string{"userdata"}, cli.ExitUsage, []string{"--instance-type: required"}},
+		{[]string{"plan", "missing"}, cli.ExitFailure, []string{"stack missing"}},
+		{[]string{"stack", "new", "dev", "--preset", "dev", "--region", "us-west-2"}, cli.ExitFailure, []string{"exists"}},
 	} {
 		args := append(append([]string{}, tt.args...), pd...)
 		switch tt.args[0] {

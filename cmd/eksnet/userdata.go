@@ -10,6 +10,7 @@ import (
 
 	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/bootstrap/userdata"
+	"github.com/eksnet/eksnet/internal/cli"
 )
 
 // userDataFlags maps userdata.Config field paths to the flags that set them,
@@ -64,16 +65,16 @@ The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-sna
     --ca "$CA_B64" --service-cidr 172.20.0.0/16 --instance-type t3.medium --instance-type t3a.medium \
     --prefix-delegation --agent-url 's3://dev-artifacts/eksnet/eksnet-node-linux-{arch}.tar.gz' \
     --agent-sha256 amd64=$AMD64_SUM --agent-sha256 arm64=$ARM64_SUM`,
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := agentOnlyFlags(cmd, cni); err != nil {
 				return err
 			}
 			if userdata.CNI(cni) == userdata.CNIAgent && o.CustomNetworking {
-				return usageErrorf("--custom-networking: %s; drop it, or use --cni aws-vpc-cni", userdata.AgentRefusesCustomNetworking)
+				return cli.Usagef("--custom-networking: %s; drop it, or use --cni aws-vpc-cni", userdata.AgentRefusesCustomNetworking)
 			}
 			if len(types) == 0 {
-				return usageErrorf("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
+				return cli.Usagef("--instance-type: required; give the node group's EC2 instance types (repeatable), e.g. --instance-type t3.medium")
 			}
 			table, extra, err := tableWithLimits(limits)
 			if err != nil {
@@ -155,7 +156,7 @@ func agentOnlyFlags(cmd *cobra.Command, cni string) error {
 	if len(set) == 0 {
 		return nil
 	}
-	return usageErrorf("%s: configure the eksnet agent, which --cni aws-vpc-cni does not run; drop them, or use --cni agent (the AWS VPC CNI takes its warm targets and SNAT settings as aws-node environment variables: WARM_IP_TARGET, AWS_VPC_K8S_CNI_EXTERNALSNAT, ...)", strings.Join(set, ", "))
+	return cli.Usagef("%s: configure the eksnet agent, which --cni aws-vpc-cni does not run; drop them, or use --cni agent (the AWS VPC CNI takes its warm targets and SNAT settings as aws-node environment variables: WARM_IP_TARGET, AWS_VPC_K8S_CNI_EXTERNALSNAT, ...)", strings.Join(set, ", "))
 }
 
 // userDataFlagError rewrites a userdata.FieldError to name the flag.
@@ -169,7 +170,7 @@ func userDataFlagError(err error) error {
 		field = field[:i]
 	}
 	if flag, ok := userDataFlags[field]; ok {
-		return usageErrorf("%s: %w", flag, err)
+		return cli.Usagef("%s: %w", flag, err)
 	}
 	return err
 }
@@ -184,10 +185,10 @@ func parseNodeLabels(flags []string) (map[string]string, error) {
 	for _, f := range flags {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return nil, usageErrorf("--node-label %q: want KEY=VALUE, e.g. --node-label team=payments", f)
+			return nil, cli.Usagef("--node-label %q: want KEY=VALUE, e.g. --node-label team=payments", f)
 		}
 		if _, dup := labels[k]; dup {
-			return nil, usageErrorf("--node-label %q: label %s given twice", f, k)
+			return nil, cli.Usagef("--node-label %q: label %s given twice", f, k)
 		}
 		labels[k] = v
 	}

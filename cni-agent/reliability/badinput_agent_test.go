@@ -110,22 +110,25 @@ type cliCase struct {
 	args []string
 	env  map[string]string
 	want string // exact stderr
+	// code is the exit status: 2 (bad usage) for all of them today; a
+	// case the agent fails at run time would be 1.
+	code int
 }
 
 var cliCases = []cliCase{
-	{"run with unknown mode flag", []string{"run", "--mode=bogus"}, nil, "eksnet-agent: invalid eksnet-agent configuration:\n--mode (EKSNET_MODE): \"bogus\" is not a mode; accepted: secondary or prefix"},
-	{"run with unknown flag", []string{"run", "--warm-ips=3"}, nil, "eksnet-agent: unknown flag: --warm-ips"},
-	{"run with missing config file", []string{"run", "--config-file=/nonexistent/eksnet/agent.env"}, nil, "eksnet-agent: --config-file: opening /nonexistent/eksnet/agent.env: open /nonexistent/eksnet/agent.env: no such file or directory"},
-	{"run with a bad env value", []string{"run"}, map[string]string{"EKSNET_WARM_IP_TARGET": "many"}, "eksnet-agent: invalid eksnet-agent configuration:\n--warm-ip-target (EKSNET_WARM_IP_TARGET): \"many\" is not an integer; accepted: an integer >= 0 (0 = unset)"},
-	{"run with a stray argument", []string{"run", "now"}, nil, "eksnet-agent: unknown command \"now\" for \"eksnet-agent run\""},
-	{"install with relative bin dir", []string{"install", "--cni-bin-dir=opt/cni/bin"}, nil, "eksnet-agent: invalid eksnet-agent configuration:\n--cni-bin-dir (EKSNET_CNI_BIN_DIR): \"opt/cni/bin\" is not an absolute path; accepted: an absolute directory path"},
-	{"install with a bad wait", []string{"install", "--wait=soon"}, nil, "eksnet-agent: invalid argument \"soon\" for \"--wait\" flag: time: invalid duration \"soon\""},
-	{"unknown command", []string{"start"}, nil, "eksnet-agent: unknown command \"start\" for \"eksnet-agent\""},
-	{"status with unknown flag", []string{"status", "--yaml"}, nil, "eksnet-agent: unknown flag: --yaml"},
+	{"run with unknown mode flag", []string{"run", "--mode=bogus"}, nil, "eksnet-agent: invalid eksnet-agent configuration:\n--mode (EKSNET_MODE): \"bogus\" is not a mode; accepted: secondary or prefix", 2},
+	{"run with unknown flag", []string{"run", "--warm-ips=3"}, nil, "eksnet-agent: unknown flag: --warm-ips\nusage: eksnet-agent run [flags] (see `eksnet-agent run --help`)", 2},
+	{"run with missing config file", []string{"run", "--config-file=/nonexistent/eksnet/agent.env"}, nil, "eksnet-agent: --config-file: opening /nonexistent/eksnet/agent.env: open /nonexistent/eksnet/agent.env: no such file or directory", 2},
+	{"run with a bad env value", []string{"run"}, map[string]string{"EKSNET_WARM_IP_TARGET": "many"}, "eksnet-agent: invalid eksnet-agent configuration:\n--warm-ip-target (EKSNET_WARM_IP_TARGET): \"many\" is not an integer; accepted: an integer >= 0 (0 = unset)", 2},
+	{"run with a stray argument", []string{"run", "now"}, nil, "eksnet-agent: unexpected argument \"now\": eksnet-agent run takes no arguments\nusage: eksnet-agent run [flags] (see `eksnet-agent run --help`)", 2},
+	{"install with relative bin dir", []string{"install", "--cni-bin-dir=opt/cni/bin"}, nil, "eksnet-agent: invalid eksnet-agent configuration:\n--cni-bin-dir (EKSNET_CNI_BIN_DIR): \"opt/cni/bin\" is not an absolute path; accepted: an absolute directory path", 2},
+	{"install with a bad wait", []string{"install", "--wait=soon"}, nil, "eksnet-agent: invalid argument \"soon\" for \"--wait\" flag: time: invalid duration \"soon\"\nusage: eksnet-agent install [flags] (see `eksnet-agent install --help`)", 2},
+	{"unknown command", []string{"start"}, nil, "eksnet-agent: unknown command \"start\" for \"eksnet-agent\"; accepted commands are completion, install, run, status, uninstall, version\nusage: eksnet-agent [flags] (see `eksnet-agent --help`)", 2},
+	{"status with unknown flag", []string{"status", "--yaml"}, nil, "eksnet-agent: unknown flag: --yaml\nusage: eksnet-agent status [flags] (see `eksnet-agent status --help`)", 2},
 }
 
 // TestBadAgentCommandLine execs eksnet-agent with each bad command line:
-// exit status 1, the exact message, and nothing written where its settings
+// its exit status (2, bad usage), the exact message, and nothing written where its settings
 // point (checkpoint, socket, CNI dirs all live in the test's directory; IMDS
 // is a closed loopback port, so nothing reaches the host's network setup).
 func TestBadAgentCommandLine(t *testing.T) {
@@ -150,8 +153,8 @@ func TestBadAgentCommandLine(t *testing.T) {
 			cmd.Stderr = &stderr
 			err := cmd.Run()
 			ee, ok := err.(*exec.ExitError)
-			if !ok || ee.ExitCode() != 1 {
-				t.Errorf("exit: %v, want status 1", err)
+			if !ok || ee.ExitCode() != c.code {
+				t.Errorf("exit: %v, want status %d", err, c.code)
 			}
 			if got := strings.TrimSpace(stderr.String()); got != c.want {
 				t.Errorf("stderr:\n got %q\nwant %q", got, c.want)
