@@ -55,13 +55,21 @@ network namespaces). It:
   2. builds the simulated VPC of that plan (VPC CIDR, planned subnets) with one node
      per desired node of each node group (at most --max-nodes per group), in its AZ's
      subnet, with the group's instance type and its EC2 limits;
-  3. starts the real eksnet-agent on each node with the agent.env its rendered user
-     data writes, and waits for the CNI conflist as kubelet does;
-  4. creates pods by exec'ing the installed eksnet-cni plugin in the node, as a
-     container runtime does: max pods minus the 2 host-network pods, or --pods-per-node;
-  5. reports pods wired per node against the promised max pods, pod <-> pod across
-     nodes without NAT, pod -> internet SNATed to the node IP, the EC2 calls made and
-     ADD latency p50/p99;
+  3. boots each node as an EKS node boots: the real eksnet-agent with the agent.env
+     its rendered user data writes and, with --kubernetes (the default), containerd,
+     kubelet configured from that user data and kube-proxy, under a real control
+     plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler v1.34.2,
+     built once from the Go module proxy into $EKSNET_SIM_CACHE or ~/.cache/eksnet/sim);
+  4. fills every node to max pods minus its host-network pods (or --pods-per-node):
+     a Deployment scheduled by kube-scheduler and wired by kubelet and containerd
+     through eksnet-cni, or, with --kubernetes=false, by exec'ing the plugin in the
+     node as a runtime does;
+  5. checks and reports: pods running per node against the promised max pods, every
+     pod IP on the node's ENIs, pod <-> pod across nodes without NAT, pod -> internet
+     SNATed to the node IP, and under Kubernetes a hostPort pod, the LimitRange
+     defaults, ClusterIP and NodePort Services through kube-proxy, one pod too many
+     staying Pending, a scale to 0 and a rollout through an agent SIGKILL; the EC2
+     calls made and pod start latency p50/p99;
   6. tears everything down (with --keep: after Ctrl-C) and exits non-zero if a check failed.
 
 eksnet-agent and eksnet-cni are taken from --agent-bin/--cni-bin, else from beside
@@ -193,13 +201,19 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 	}
 	rep, kept, err := simrun.Run(ctx, spec, simrun.Options{MaxNodes: o.maxNodes, PodsPerNode: o.podsPerNode, Keep: o.keep,
 		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Limits: o.limits, Progress: progress, Kubernetes: ko})
-	if err != nil {
+	if rep == nil {
 		return err
 	}
+	// A run that finished but failed to tear down still reports what it
+	// measured, then says what it left behind.
+	runErr := err
 	if o.output == cli.OutputJSON {
 		err = simrun.WriteJSON(a.stdout, rep)
 	} else {
 		err = simrun.WriteText(a.stdout, rep)
+	}
+	if runErr != nil {
+		return errors.Join(runErr, err)
 	}
 	if kept != nil {
 		unpublish, perr := publishKept(rep, kept)
