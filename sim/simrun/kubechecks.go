@@ -205,21 +205,32 @@ func (r *run) createDeployment(ctx context.Context, app string, replicas int) er
 	return r.api.Create(ctx, "/apis/apps/v1/namespaces/"+simNamespace+"/deployments", dep)
 }
 
+// progressEvery is how often a long wait reports how far it got.
+const progressEvery = 10 * time.Second
+
 // watchDeployment polls the pods of app every 250 ms until want of them are
 // Running, timeout passes, or every pod exists and none started for 45 s (a
 // pod stuck in ContainerCreating does not recover). tick, if set, sees each
 // poll. It returns the last pods seen and each Running pod's start latency:
 // first seen by the API to first seen Running (API timestamps have
-// whole-second resolution, too coarse for this).
+// whole-second resolution, too coarse for this). Every progressEvery it
+// says how many pods are Running.
 func (r *run) watchDeployment(ctx context.Context, app string, want int, timeout time.Duration, tick func([]kube.Pod)) ([]kube.Pod, []time.Duration) {
 	seen, running := map[string]time.Time{}, map[string]time.Time{}
 	lastChange := time.Now()
 	deadline := time.Now().Add(timeout)
+	lastSaid := time.Now()
 	var pods []kube.Pod
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		var err error
 		if pods, err = r.api.Pods(ctx, simNamespace, "app="+app); err == nil {
 			now := time.Now()
+			if now.Sub(lastSaid) >= progressEvery {
+				// A long wait says what it waits for.
+				r.progress("Deployment %s/%s: %d of %d pods Running, %d created (waiting up to %s more)",
+					simNamespace, app, len(running), want, len(pods), deadline.Sub(now).Round(time.Second))
+				lastSaid = now
+			}
 			for _, p := range pods {
 				if _, ok := seen[p.Metadata.UID]; !ok {
 					seen[p.Metadata.UID] = now
