@@ -79,9 +79,7 @@ The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-sna
 			if err != nil {
 				return err
 			}
-			if userdata.CNI(cni) == userdata.CNIAgent {
-				o.HostNetworkPods = maxpods.AgentHostNetworkPods // kube-proxy only: no aws-node pod
-			}
+			o.HostNetwork.Agent = userdata.CNI(cni) == userdata.CNIAgent // kube-proxy only: no aws-node pod
 			g, err := table.CalculateGroup(types, o)
 			if err != nil {
 				return maxPodsFlagError(err)

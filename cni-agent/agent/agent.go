@@ -277,7 +277,7 @@ func (a *Agent) computeLimits() error {
 	res, err := table.Calculate(a.instance.Type, maxpods.Options{
 		PrefixDelegation: a.cfg.Mode == config.ModePrefix,
 		MaxENI:           a.cfg.MaxENI,
-		HostNetworkPods:  maxpods.AgentHostNetworkPods,
+		HostNetwork:      maxpods.HostNetwork{Agent: true},
 	})
 	if err != nil {
 		var unknown *maxpods.UnknownInstanceTypeError
