@@ -52,7 +52,7 @@ type Config struct {
 	MaxPods int
 	// HostNetworkDaemonSets are the user's host-network DaemonSet pods on
 	// this node beyond kube-proxy: each takes a max-pods slot and no address
-	// (maxpods.HostNetwork), so the agent serves max pods - 1 - this many.
+	// (maxpods.HostNetwork), so the agent serves max pods less kube-proxy and these.
 	HostNetworkDaemonSets int
 	// InstanceLimits are ENI limits of instance types newer than the
 	// embedded table (maxpods.ParseLimits), so such a node can start.
