@@ -164,11 +164,10 @@ func checkNodeGroups(t *testing.T, cfg stacks.Config, st *infra.Stack, m *plan.M
 	for _, ng := range cfg.NodeGroups {
 		// The expected value comes straight from the calculator, not
 		// through the stack code under test. Agent nodes run one
-		// host-network pod (kube-proxy), aws-vpc-cni nodes two.
-		opts := maxpods.Options{PrefixDelegation: cfg.CNI.PrefixDelegation, CustomNetworking: cfg.CustomNetworking(), MaxENI: cfg.CNI.MaxENI}
-		if cfg.CNI.Mode == stacks.CNIAgent {
-			opts.HostNetworkPods = maxpods.AgentHostNetworkPods
-		}
+		// host-network pod (kube-proxy), aws-vpc-cni nodes two, both plus
+		// the group's own host-network DaemonSets.
+		opts := maxpods.Options{PrefixDelegation: cfg.CNI.PrefixDelegation, CustomNetworking: cfg.CustomNetworking(), MaxENI: cfg.CNI.MaxENI,
+			HostNetwork: maxpods.HostNetwork{Agent: cfg.CNI.Mode == stacks.CNIAgent, DaemonSets: ng.HostNetworkDaemonSets}}
 		want, err := maxpods.Default().CalculateGroup(ng.InstanceTypes, opts)
 		if err != nil {
 			t.Fatal(err)

@@ -75,6 +75,8 @@ func NodeUserData(cfg stacks.Config, ng stacks.NodeGroup, pods stacks.GroupPods,
 			WarmENITarget:    cfg.CNI.WarmENITarget,
 			MaxENI:           cfg.CNI.MaxENI,
 			ExternalSNAT:     cfg.CNI.ExternalSNAT,
+			// kubelet's max pods counts them: the agent must not give them addresses.
+			HostNetworkDaemonSets: ng.HostNetworkDaemonSets,
 		}
 	}
 	return c, c.Validate()

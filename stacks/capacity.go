@@ -25,13 +25,14 @@ type GroupPods struct {
 	Prefixes int `json:"prefixes"`
 }
 
-// MaxPodsOptions are the calculator options the stack's CNI settings imply.
-func (c Config) MaxPodsOptions() maxpods.Options {
-	o := maxpods.Options{PrefixDelegation: c.CNI.PrefixDelegation, CustomNetworking: c.CustomNetworking(), MaxENI: c.CNI.MaxENI}
-	if c.CNI.Mode == CNIAgent {
-		o.HostNetworkPods = maxpods.AgentHostNetworkPods
+// MaxPodsOptions are the calculator options the stack's CNI settings and
+// node group ng imply: the host-network term counts kube-proxy, aws-node
+// unless the agent is the CNI, and the group's own host-network DaemonSets.
+func (c Config) MaxPodsOptions(ng NodeGroup) maxpods.Options {
+	return maxpods.Options{
+		PrefixDelegation: c.CNI.PrefixDelegation, CustomNetworking: c.CustomNetworking(), MaxENI: c.CNI.MaxENI,
+		HostNetwork: maxpods.HostNetwork{Agent: c.CNI.Mode == CNIAgent, DaemonSets: ng.HostNetworkDaemonSets},
 	}
-	return o
 }
 
 // NodeGroupPods computes max pods for every node group.
@@ -43,11 +44,12 @@ func (c Config) NodeGroupPods() ([]GroupPods, error) {
 		if err != nil {
 			return nil, err
 		}
-		g, err := maxpods.Default().CalculateGroup(ng.InstanceTypes, c.MaxPodsOptions())
+		o := c.MaxPodsOptions(ng)
+		g, err := maxpods.Default().CalculateGroup(ng.InstanceTypes, o)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
-		gp := GroupPods{Name: ng.Name, Arch: arch, Result: g, PodAddresses: c.MaxPodsOptions().PodAddresses(g.MaxPods)}
+		gp := GroupPods{Name: ng.Name, Arch: arch, Result: g, PodAddresses: o.PodAddresses(g.MaxPods)}
 		for _, r := range g.Types {
 			if r.InstanceType != g.LimitedBy {
 				continue

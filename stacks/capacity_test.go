@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/eksnet/eksnet/infra/cidrplan"
@@ -108,6 +109,56 @@ func TestCapacity(t *testing.T) {
 				if g.Subnet.Role == cidrplan.Public {
 					t.Errorf("public subnet %s in the capacity report", g.Subnet.Name)
 				}
+			}
+		})
+	}
+}
+
+// TestNodeGroupPodsHostNetwork: max pods = pod addresses + host-network
+// pods, the last counting the group's own host-network DaemonSets. t3.medium
+// has 3 ENIs x (6 - 1) = 15 pod addresses whatever the DaemonSets, so the
+// capacity the subnets must hold stays that of the dev preset (36).
+func TestNodeGroupPodsHostNetwork(t *testing.T) {
+	for _, tt := range []struct {
+		name                 string
+		cni                  string
+		daemonSets           int
+		maxPods, addrs, need int
+		reason               string
+	}{
+		{"agent", CNIAgent, 0, 16, 15, 36, "3 ENIs x (6 IPs - 1) + 1 = 16"},
+		{"agent with 2 daemonsets", CNIAgent, 2, 18, 15, 36, "3 ENIs x (6 IPs - 1) + 3 = 18"},
+		{"aws-vpc-cni, AWS's value", CNIAWSVPC, 0, 17, 15, 36, "3 ENIs x (6 IPs - 1) + 2 = 17"},
+		{"aws-vpc-cni with 2 daemonsets", CNIAWSVPC, 2, 19, 15, 36, "3 ENIs x (6 IPs - 1) + 4 = 19"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Preset(PresetDev, "t", "us-west-2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.CNI.Mode = tt.cni
+			c.NodeGroups[0].HostNetworkDaemonSets = tt.daemonSets
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			pods, err := c.NodeGroupPods()
+			if err != nil {
+				t.Fatal(err)
+			}
+			gp := pods[0]
+			if gp.Result.MaxPods != tt.maxPods || gp.PodAddresses != tt.addrs || !strings.Contains(gp.Reason, tt.reason) {
+				t.Errorf("max pods %d, pod addresses %d, reason %q; want %d, %d and %q", gp.Result.MaxPods, gp.PodAddresses, gp.Reason, tt.maxPods, tt.addrs, tt.reason)
+			}
+			layout, err := c.Layout()
+			if err != nil {
+				t.Fatal(err)
+			}
+			caps, err := c.Capacity(layout, pods)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if caps[0].AddressesNeeded != tt.need {
+				t.Errorf("subnet %s needs %d addresses, want %d: DaemonSets take no ENI address", caps[0].Subnet.Name, caps[0].AddressesNeeded, tt.need)
 			}
 		})
 	}

@@ -140,6 +140,12 @@ type NodeGroup struct {
 	// false, every update sets desiredSize, so it never silently stops working.
 	Autoscaled  bool `json:"autoscaled,omitempty"`
 	DiskSizeGiB int  `json:"diskSizeGiB"`
+	// HostNetworkDaemonSets are the host-network DaemonSet pods the user
+	// runs on every node of this group (node-exporter, a log shipper...),
+	// beyond kube-proxy (and aws-node in aws-vpc-cni mode). Each takes a
+	// kubelet pod slot and no ENI address, so max pods grows by this many
+	// while the pod addresses the node wires stay the same.
+	HostNetworkDaemonSets int `json:"hostNetworkDaemonSets,omitempty"`
 	// AMIID pins the node group's AMI. Empty, the AMI is AWS's recommended
 	// one for the Kubernetes version, read from SSM at every update, so a
 	// new AMI release rolls the group; pin it to move only when you choose.

@@ -126,6 +126,13 @@ func TestBadPresets(t *testing.T) {
 			`eksnet:nodeGroups[0].labels "team=a,b": a label value is empty or up to 63 letters`},
 		{"cni label by hand", PresetDev, func(c *Config) { c.NodeGroups[0].Labels = map[string]string{"eksnet.io/cni": "agent"} },
 			`eksnet:nodeGroups[0].labels "eksnet.io/cni": is set by eksnet from the CNI mode; drop it`},
+		{"negative host-network daemonsets", PresetDev, func(c *Config) { c.NodeGroups[0].HostNetworkDaemonSets = -1 },
+			`eksnet:nodeGroups[0].hostNetworkDaemonSets -1: accepted values are 0 (none beyond kube-proxy) or more`},
+		{"negative host-network daemonsets, aws-vpc-cni", PresetDev, func(c *Config) { c.CNI.Mode = CNIAWSVPC; c.NodeGroups[0].HostNetworkDaemonSets = -2 },
+			`eksnet:nodeGroups[0].hostNetworkDaemonSets -2: accepted values are 0 (none beyond kube-proxy and aws-node) or more`},
+		// t3.medium caps at 110: kube-proxy and 109 DaemonSets leave no pod a slot.
+		{"host-network daemonsets fill the kubelet cap", PresetDev, func(c *Config) { c.NodeGroups[0].HostNetworkDaemonSets = 109 },
+			`eksnet:nodeGroups[0].hostNetworkDaemonSets 109: max pods 110 (limited by t3.medium) less 110 host-network pods leaves no pod addresses; accepted values are 0 to 108`},
 		{"subnets do not fit", PresetDev, func(c *Config) { c.Network.PrivateSubnetBits = 16 },
 			`eksnet:network: private subnets: 2 x /16 do not fit in 10.0.0.0/16`},
 	}
@@ -147,7 +154,7 @@ func TestResolveOverrides(t *testing.T) {
 		"eksnet:preset":            "staging",
 		"eksnet:kubernetesVersion": "1.32",
 		"eksnet:network":           `{"nat":"per-az"}`,
-		"eksnet:nodeGroups":        `[{"maxSize":9}]`,
+		"eksnet:nodeGroups":        `[{"maxSize":9,"hostNetworkDaemonSets":2}]`,
 		"eksnet:protect":           "true",
 		"other:setting":            `{"ignored":true}`,
 	}, nil)
@@ -157,7 +164,7 @@ func TestResolveOverrides(t *testing.T) {
 	if c.Network.NAT != NATPerAZ || c.Network.VPCCIDR != "10.0.0.0/16" || c.Network.AZCount != 3 {
 		t.Errorf("network override did not merge over the preset: %+v", c.Network)
 	}
-	if ng := c.NodeGroups[0]; ng.MaxSize != 9 || ng.Name != "general" || len(ng.InstanceTypes) != 2 {
+	if ng := c.NodeGroups[0]; ng.MaxSize != 9 || ng.Name != "general" || len(ng.InstanceTypes) != 2 || ng.HostNetworkDaemonSets != 2 {
 		t.Errorf("node group override did not merge over the preset: %+v", ng)
 	}
 	if !c.Protect || c.KubernetesVersion != "1.32" || c.ClusterName != "eksnet-team-a" || c.Region != "eu-central-1" {
@@ -172,6 +179,7 @@ func TestResolveOverrides(t *testing.T) {
 		"config key eksnet:vpcId: unknown; accepted keys are eksnet:preset":                                 {"eksnet:vpcId": "vpc-1"},
 		"config key eksnet:network.natMode: unknown field; accepted fields here are vpcCidr, azCount":       {"eksnet:network": `{"natMode":"single"}`},
 		"config key eksnet:nodeGroups[1].maxSize: want an integer, got a string (\"9\")":                    {"eksnet:nodeGroups": `[{}, {"maxSize":"9"}]`},
+		"config key eksnet:nodeGroups[0].hostNetworkDaemonSets: want an integer, got a string":              {"eksnet:nodeGroups": `[{"hostNetworkDaemonSets":"2"}]`},
 		"config key eksnet:cni.agent: want a mapping of fields, got a list":                                 {"eksnet:cni": `{"agent":[]}`},
 		`eksnet:preset "qa": accepted values are dev, staging, prod`:                                        {"eksnet:preset": "qa"},
 		`config key eksnet:protect: want true or false, got "yes"`:                                          {"eksnet:protect": "yes"},

@@ -275,11 +275,33 @@ func (c Config) validateNodeGroups() []error {
 				bad("%s.instanceTypes: %s runs on the %s hypervisor, but eksnet:cni.prefixDelegation is true and /28 prefixes need Nitro or bare-metal types; use a Nitro type (e.g. m5.large, t3.medium) or set prefixDelegation to false", key, it, t.Hypervisor)
 			}
 		}
-		if _, err := maxpods.Default().CalculateGroup(ng.InstanceTypes, c.MaxPodsOptions()); err != nil && errors.Is(err, maxpods.ErrInvalidMaxENI) {
+		if ng.HostNetworkDaemonSets < 0 {
+			bad("%s.hostNetworkDaemonSets %d: accepted values are 0 (none beyond %s) or more: the host-network DaemonSet pods you run on every node of the group", key, ng.HostNetworkDaemonSets, c.stackHostNetworkPods())
+			continue
+		}
+		o := c.MaxPodsOptions(ng)
+		g, err := maxpods.Default().CalculateGroup(ng.InstanceTypes, o)
+		switch {
+		case err != nil && errors.Is(err, maxpods.ErrInvalidMaxENI):
 			bad("eksnet:cni.maxEni %d with %s: %w", c.CNI.MaxENI, key, err)
+		case err == nil && o.PodAddresses(g.MaxPods) < 1:
+			// The kubelet cap bounds the total: DaemonSets that fill it
+			// leave the node no pod it can give an address.
+			base := maxpods.HostNetwork{Agent: o.HostNetwork.Agent}.Pods()
+			bad("%s.hostNetworkDaemonSets %d: max pods %d (limited by %s) less %d host-network pods leaves no pod addresses; accepted values are 0 to %d",
+				key, ng.HostNetworkDaemonSets, g.MaxPods, g.LimitedBy, o.HostNetwork.Pods(), g.MaxPods-base-1)
 		}
 	}
 	return errs
+}
+
+// stackHostNetworkPods names the host-network pods the stack itself runs
+// on every node, for errors.
+func (c Config) stackHostNetworkPods() string {
+	if c.CNI.Mode == CNIAgent {
+		return "kube-proxy"
+	}
+	return "kube-proxy and aws-node"
 }
 
 func (c Config) validateCapacity() []error {

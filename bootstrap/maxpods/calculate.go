@@ -37,9 +37,36 @@ const (
 	AgentHostNetworkPods = 1
 )
 
+// HostNetwork says which host-network pods run on every node of a group:
+// the CNI's own and the user's host-network DaemonSets. Its zero value is
+// the AWS VPC CNI with nothing added, the count AWS publishes.
+type HostNetwork struct {
+	// Agent is true on eksnet agent nodes: the agent is a systemd unit, so
+	// kube-proxy is the only host-network pod the stack runs there.
+	Agent bool
+	// DaemonSets are the host-network DaemonSet pods the user runs on every
+	// node (node-exporter, a log shipper...), beyond kube-proxy and aws-node.
+	DaemonSets int
+}
+
+// Pods is the host-network term of max pods: AgentHostNetworkPods or
+// AWSVPCCNIHostNetworkPods, plus the user's DaemonSets. It is the one
+// definition the stack, the user data, the agent and sim run share.
+func (h HostNetwork) Pods() int {
+	n := AWSVPCCNIHostNetworkPods
+	if h.Agent {
+		n = AgentHostNetworkPods
+	}
+	return n + max(h.DaemonSets, 0)
+}
+
 // ErrPrefixDelegationUnsupported is wrapped by Calculate when prefix
 // delegation is asked of a type that is neither Nitro nor bare metal.
 var ErrPrefixDelegationUnsupported = errors.New("prefix delegation unsupported")
+
+// ErrInvalidHostNetwork is wrapped by Calculate when the host-network
+// DaemonSet count is negative.
+var ErrInvalidHostNetwork = errors.New("invalid host-network DaemonSets")
 
 // ErrInvalidMaxENI is wrapped by Calculate when the max-ENI override is
 // negative or leaves no ENI for pods.
@@ -55,21 +82,14 @@ type Options struct {
 	MaxENI int
 	// Uncapped returns the raw formula value instead of capping at 110/250.
 	Uncapped bool
-	// HostNetworkPods is the host-network term of the formula (see
-	// AgentHostNetworkPods); 0 means AWSVPCCNIHostNetworkPods, AWS's own.
-	HostNetworkPods int
+	// HostNetwork gives the host-network term of the formula; the zero
+	// value is AWS's own (aws-node and kube-proxy).
+	HostNetwork HostNetwork
 }
 
 // PodAddresses is how many pod addresses a node of maxPods needs under o:
 // max pods less the host-network pods.
-func (o Options) PodAddresses(maxPods int) int { return max(maxPods-o.hostNetworkPods(), 0) }
-
-func (o Options) hostNetworkPods() int {
-	if o.HostNetworkPods > 0 {
-		return o.HostNetworkPods
-	}
-	return AWSVPCCNIHostNetworkPods
-}
+func (o Options) PodAddresses(maxPods int) int { return max(maxPods-o.HostNetwork.Pods(), 0) }
 
 // Result is the max-pods decision for one instance type, with the inputs that
 // produced it so a reader can check the arithmetic.
@@ -163,6 +183,9 @@ func calculate(it InstanceType, o Options) (Result, error) {
 				ErrPrefixDelegationUnsupported, it.Name, it.Hypervisor)
 		}
 	}
+	if o.HostNetwork.DaemonSets < 0 {
+		return Result{}, fmt.Errorf("%w %d for %s: accepted values are 0 (none beyond kube-proxy and the CNI's own) or more", ErrInvalidHostNetwork, o.HostNetwork.DaemonSets, it.Name)
+	}
 	enis := it.MaxENIs
 	switch {
 	case o.MaxENI < 0:
@@ -187,7 +210,8 @@ func calculate(it InstanceType, o Options) (Result, error) {
 	if o.PrefixDelegation {
 		addrs *= ipsPerPrefix
 	}
-	uncapped := addrs + o.hostNetworkPods()
+	hostNet := o.HostNetwork.Pods()
+	uncapped := addrs + hostNet
 
 	maxPods, limit, reason := applyCap(it, uncapped, o.Uncapped)
 	return Result{
@@ -195,7 +219,7 @@ func calculate(it InstanceType, o Options) (Result, error) {
 		MaxPods:               maxPods,
 		Uncapped:              uncapped,
 		PodAddresses:          addrs,
-		HostNetworkPods:       o.hostNetworkPods(),
+		HostNetworkPods:       hostNet,
 		ENIs:                  enis,
 		PodENIs:               podENIs,
 		IPsPerENI:             it.IPv4PerENI,

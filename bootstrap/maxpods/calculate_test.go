@@ -158,9 +158,14 @@ func TestHostNetworkTerm(t *testing.T) {
 		maxPods, addr int
 	}{
 		{"t3.medium", Options{}, 17, 15},
-		{"t3.medium", Options{HostNetworkPods: AgentHostNetworkPods}, 16, 15},
-		{"m5.large", Options{HostNetworkPods: AgentHostNetworkPods}, 28, 27},
-		{"t3.medium", Options{HostNetworkPods: AgentHostNetworkPods, PrefixDelegation: true}, 110, 240},
+		{"t3.medium", Options{HostNetwork: HostNetwork{Agent: true}}, 16, 15},
+		{"m5.large", Options{HostNetwork: HostNetwork{Agent: true}}, 28, 27},
+		{"t3.medium", Options{HostNetwork: HostNetwork{Agent: true}, PrefixDelegation: true}, 110, 240},
+		// The user's host-network DaemonSets add slots, never addresses.
+		{"t3.medium", Options{HostNetwork: HostNetwork{Agent: true, DaemonSets: 2}}, 18, 15},
+		{"t3.medium", Options{HostNetwork: HostNetwork{DaemonSets: 2}}, 19, 15},
+		// Capped, they take slots from the pods: 110 - (1 + 3) addresses used.
+		{"m5.large", Options{HostNetwork: HostNetwork{Agent: true, DaemonSets: 3}, PrefixDelegation: true}, 110, 432},
 	} {
 		r, err := Calculate(c.typ, c.o)
 		if err != nil {
@@ -172,5 +177,28 @@ func TestHostNetworkTerm(t *testing.T) {
 		if got := c.o.PodAddresses(r.MaxPods); r.MaxPods == r.Uncapped && got != c.addr {
 			t.Errorf("%s: PodAddresses(%d) = %d, want %d", c.typ, r.MaxPods, got, c.addr)
 		}
+	}
+	if got := (Options{HostNetwork: HostNetwork{Agent: true, DaemonSets: 3}}).PodAddresses(110); got != 106 {
+		t.Errorf("PodAddresses(110) with kube-proxy and 3 DaemonSets = %d, want 106", got)
+	}
+}
+
+func TestHostNetworkPods(t *testing.T) {
+	for _, c := range []struct {
+		h    HostNetwork
+		want int
+	}{
+		{HostNetwork{}, AWSVPCCNIHostNetworkPods},
+		{HostNetwork{Agent: true}, AgentHostNetworkPods},
+		{HostNetwork{DaemonSets: 3}, 5},
+		{HostNetwork{Agent: true, DaemonSets: 3}, 4},
+	} {
+		if got := c.h.Pods(); got != c.want {
+			t.Errorf("%+v.Pods() = %d, want %d", c.h, got, c.want)
+		}
+	}
+	_, err := Calculate("t3.medium", Options{HostNetwork: HostNetwork{Agent: true, DaemonSets: -1}})
+	if !errors.Is(err, ErrInvalidHostNetwork) || !strings.Contains(err.Error(), "-1") || !strings.Contains(err.Error(), "accepted values are 0") {
+		t.Errorf("Calculate with -1 DaemonSets: %v, want ErrInvalidHostNetwork naming -1 and the accepted values", err)
 	}
 }

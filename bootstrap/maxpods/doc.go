@@ -22,6 +22,9 @@
 // max pods = pod addresses + host-network pods: host-network pods take a
 // slot and no ENI address. AWS's published values count 2 (aws-node and
 // kube-proxy, AWSVPCCNIHostNetworkPods, the default); agent nodes run
-// kube-proxy only (AgentHostNetworkPods = 1), so the agent hands out at most
-// MaxPods - 1 pod addresses and kubelet never admits a pod it cannot wire.
+// kube-proxy only (AgentHostNetworkPods = 1). HostNetwork.Pods adds the
+// host-network DaemonSets the user declares for a node group, so on an
+// agent node max pods = pod addresses + 1 + DaemonSets, the agent hands out
+// at most MaxPods - HostNetwork.Pods() pod addresses, and kubelet never
+// admits a pod it cannot wire. The kubelet cap applies to the total.
 package maxpods

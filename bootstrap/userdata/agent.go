@@ -44,7 +44,7 @@ func AgentEnv(c Config) []string {
 	for _, kv := range []struct {
 		key string
 		v   int
-	}{{"EKSNET_WARM_IP_TARGET", a.WarmIPTarget}, {"EKSNET_MINIMUM_IP_TARGET", a.MinimumIPTarget}, {"EKSNET_WARM_PREFIX_TARGET", a.WarmPrefixTarget}, {"EKSNET_WARM_ENI_TARGET", a.WarmENITarget}, {"EKSNET_MAX_ENI", a.MaxENI}} {
+	}{{"EKSNET_WARM_IP_TARGET", a.WarmIPTarget}, {"EKSNET_MINIMUM_IP_TARGET", a.MinimumIPTarget}, {"EKSNET_WARM_PREFIX_TARGET", a.WarmPrefixTarget}, {"EKSNET_WARM_ENI_TARGET", a.WarmENITarget}, {"EKSNET_MAX_ENI", a.MaxENI}, {"EKSNET_HOST_NETWORK_DAEMONSETS", a.HostNetworkDaemonSets}} {
 		if kv.v > 0 {
 			env = append(env, fmt.Sprintf("%s=%d", kv.key, kv.v))
 		}

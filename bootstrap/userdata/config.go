@@ -102,6 +102,10 @@ type AgentConfig struct {
 	WarmENITarget    int
 	// MaxENI caps the ENIs the agent attaches (0: the instance's limit).
 	MaxENI int
+	// HostNetworkDaemonSets are the user's host-network DaemonSet pods per
+	// node that MaxPods counts beyond kube-proxy: the agent serves MaxPods
+	// less them and kube-proxy addresses (EKSNET_HOST_NETWORK_DAEMONSETS).
+	HostNetworkDaemonSets int
 	// ExternalSNAT turns the agent's SNAT off when a NAT device does it.
 	ExternalSNAT bool
 	// SNATExcludeCIDRs are destinations outside the VPC that must see pod IPs.
@@ -204,7 +208,7 @@ func (a AgentConfig) validate() error {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"Agent.WarmIPTarget", a.WarmIPTarget}, {"Agent.MinimumIPTarget", a.MinimumIPTarget}, {"Agent.WarmPrefixTarget", a.WarmPrefixTarget}, {"Agent.WarmENITarget", a.WarmENITarget}, {"Agent.MaxENI", a.MaxENI}} {
+	}{{"Agent.WarmIPTarget", a.WarmIPTarget}, {"Agent.MinimumIPTarget", a.MinimumIPTarget}, {"Agent.WarmPrefixTarget", a.WarmPrefixTarget}, {"Agent.WarmENITarget", a.WarmENITarget}, {"Agent.MaxENI", a.MaxENI}, {"Agent.HostNetworkDaemonSets", a.HostNetworkDaemonSets}} {
 		if f.v < 0 {
 			return &FieldError{f.name, fmt.Sprint(f.v), "want 0 (agent default) or more"}
 		}

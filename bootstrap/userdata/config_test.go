@@ -51,6 +51,7 @@ func TestValidateRejectsBadFields(t *testing.T) {
 		{"short sha", func(c *Config) { c.Agent.Binaries["arm64"] = AgentBinary{URL: "https://a.example/x", SHA256: "abc"} }, "Agent.Binaries[arm64].SHA256", "64 hex digits"},
 		{"negative warm IP", func(c *Config) { c.Agent.WarmIPTarget = -1 }, "Agent.WarmIPTarget", "0 (agent default)"},
 		{"negative max ENI", func(c *Config) { c.Agent.MaxENI = -2 }, "Agent.MaxENI", "0 (agent default)"},
+		{"negative host-network DaemonSets", func(c *Config) { c.Agent.HostNetworkDaemonSets = -1 }, "Agent.HostNetworkDaemonSets", "0 (agent default)"},
 		{"negative warm ENI", func(c *Config) { c.Agent.WarmENITarget = -1 }, "Agent.WarmENITarget", "0 (agent default)"},
 		{"bad SNAT exclusion", func(c *Config) { c.Agent.SNATExcludeCIDRs = []string{"10.0.0.1/8"} }, "Agent.SNATExcludeCIDRs", "IPv4 CIDR"},
 		{"label with space", func(c *Config) { c.NodeLabels = map[string]string{"team name": "a"} }, "NodeLabels", "label name is 1-63"},
@@ -96,6 +97,7 @@ func TestValidateAcceptsEveryOSWithAWSVPCCNI(t *testing.T) {
 func TestAgentEnv(t *testing.T) {
 	c := baseConfig(t, OSAL2023, CNIAgent, true)
 	c.Agent.MaxENI = 2
+	c.Agent.HostNetworkDaemonSets = 2
 	c.Agent.ExternalSNAT = true
 	c.Agent.SNATExcludeCIDRs = []string{"192.168.0.0/16", "10.200.0.0/16"}
 	got := strings.Join(AgentEnv(c), "\n")
@@ -105,6 +107,7 @@ func TestAgentEnv(t *testing.T) {
 		"EKSNET_MAX_PODS=110",
 		"EKSNET_WARM_PREFIX_TARGET=1",
 		"EKSNET_MAX_ENI=2",
+		"EKSNET_HOST_NETWORK_DAEMONSETS=2",
 		"EKSNET_EXTERNAL_SNAT=true",
 		"EKSNET_SNAT_EXCLUDE_CIDRS=192.168.0.0/16,10.200.0.0/16",
 	}, "\n")

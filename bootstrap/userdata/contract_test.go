@@ -17,6 +17,7 @@ func TestAgentEnvIsReadByTheAgent(t *testing.T) {
 		c := baseConfig(t, OSAL2023, CNIAgent, pd)
 		c.Agent.MaxENI = 2
 		c.Agent.WarmENITarget = 3
+		c.Agent.HostNetworkDaemonSets = 2
 		c.Agent.ExternalSNAT = pd
 		c.Agent.SNATExcludeCIDRs = []string{"192.168.0.0/16", "10.200.0.0/16"}
 		raw, err := agentconfig.ReadFile(strings.NewReader(strings.Join(AgentEnv(c), "\n")+"\n"), AgentEnvFile)
@@ -39,6 +40,9 @@ func TestAgentEnvIsReadByTheAgent(t *testing.T) {
 		}
 		if pd && got.WarmPrefixTarget != c.Agent.WarmPrefixTarget {
 			t.Errorf("warm prefix target = %d, want %d", got.WarmPrefixTarget, c.Agent.WarmPrefixTarget)
+		}
+		if got.HostNetworkDaemonSets != 2 {
+			t.Errorf("pd=%v: host-network DaemonSets = %d, want 2", pd, got.HostNetworkDaemonSets)
 		}
 		if got.WarmENITarget != 3 {
 			t.Errorf("pd=%v: warm ENI target = %d, want 3", pd, got.WarmENITarget)

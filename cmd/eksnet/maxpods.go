@@ -30,6 +30,7 @@ EC2 limits table (ENIs and IPv4 addresses per ENI on the default network card).
   prefix delegation:  enis * ((ipsPerENI - 1) * 16) + 2   (nitro or bare metal only)
   custom networking:  the primary ENI hosts no pods (enis - 1)
   --max-eni N:        enis = min(N, enis), before custom networking
+  --host-network-daemonsets N:  + N, your host-network DaemonSet pods (no ENI address)
   cap:                110 up to 30 vCPUs (or vCPUs unknown), 250 above, unless --uncapped
 
 Several types form one node group: every node gets the group minimum.
@@ -87,6 +88,7 @@ func addMaxPodsFlags(cmd *cobra.Command, o *maxpods.Options, limits *[]string) {
 	cmd.Flags().BoolVar(&o.PrefixDelegation, "prefix-delegation", false, "assign /28 prefixes to ENIs (nitro or bare-metal types only)")
 	cmd.Flags().BoolVar(&o.CustomNetworking, "custom-networking", false, "pods use other subnets: the primary ENI hosts no pods")
 	cmd.Flags().IntVar(&o.MaxENI, "max-eni", 0, "attach at most N ENIs (0: the instance type's limit)")
+	cmd.Flags().IntVar(&o.HostNetwork.DaemonSets, "host-network-daemonsets", 0, "host-network DaemonSet pods you run on every node beyond kube-proxy and aws-node: each takes a max-pods slot, no address")
 	cmd.Flags().StringArrayVar(limits, "limits", nil, "limits of a type the table lacks: "+maxpods.LimitsSyntax+" (repeatable)")
 }
 
@@ -119,6 +121,8 @@ func maxPodsFlagError(err error) error {
 		return cli.Usagef("--prefix-delegation: %w", err)
 	case errors.Is(err, maxpods.ErrInvalidMaxENI):
 		return cli.Usagef("--max-eni: %w", err)
+	case errors.Is(err, maxpods.ErrInvalidHostNetwork):
+		return cli.Usagef("--host-network-daemonsets: %w", err)
 	}
 	return err
 }

@@ -96,6 +96,7 @@ func TestMaxPodsErrorsNameTheFlag(t *testing.T) {
 		{[]string{"maxpods", "m4.large", "--prefix-delegation"}, []string{"--prefix-delegation", "m4.large", "nitro or bare-metal"}},
 		{[]string{"maxpods", "t3.medium", "--max-eni", "-1"}, []string{"--max-eni", "-1", "0 (no override) or 1..3"}},
 		{[]string{"maxpods", "t3.medium", "--max-eni", "1", "--custom-networking"}, []string{"--max-eni", "2..3"}},
+		{[]string{"maxpods", "t3.medium", "--host-network-daemonsets", "-1"}, []string{"--host-network-daemonsets", "-1", "accepted values are 0"}},
 		{[]string{"maxpods", "t3.medium", "-o", "yaml"}, []string{"-o/--output", `"yaml"`, "table, json"}},
 		{[]string{"maxpods", "x1.new", "--limits", "x1.new=3"}, []string{"--limits", "want 2 to 4"}},
 		{[]string{"maxpods", "m5.large", "--limits", "m5.large=3,10"}, []string{"--limits", "already known"}},

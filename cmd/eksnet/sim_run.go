@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -285,6 +286,12 @@ func specFromPlan(p *plan.Plan) (simrun.Spec, error) {
 			ng.AgentEnv, ng.AgentEnvSource = g.CNI.Agent.Env, "plan agent settings"
 		default:
 			return s, fmt.Errorf("node group %s: the plan has neither user data nor agent settings to start the agent with", g.Name)
+		}
+		// What the agent will leave out of its pool, as it reads it.
+		if v, ok := ng.AgentEnv["EKSNET_HOST_NETWORK_DAEMONSETS"]; ok {
+			if ng.HostNetworkDaemonSets, err = strconv.Atoi(v); err != nil {
+				return s, fmt.Errorf("node group %s: %s EKSNET_HOST_NETWORK_DAEMONSETS %q: want an integer", g.Name, ng.AgentEnvSource, v)
+			}
 		}
 		s.NodeGroups = append(s.NodeGroups, ng)
 	}

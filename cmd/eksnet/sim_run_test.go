@@ -288,3 +288,35 @@ func TestSpecFromPlan(t *testing.T) {
 		t.Fatalf("aws-vpc-cni node group: %v, want an error naming the group and cni.mode", err)
 	}
 }
+
+// TestSpecFromPlanHostNetworkDaemonSets: a group declaring 2 host-network
+// DaemonSets on t3.medium tells kubelet 18 (15 addresses + kube-proxy + 2),
+// and sim run promises, and fills, only the 15 addresses its agent serves.
+func TestSpecFromPlanHostNetworkDaemonSets(t *testing.T) {
+	cfg, err := stacks.Preset(stacks.PresetDev, "dev", "us-west-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NodeGroups[0].HostNetworkDaemonSets = 2
+	p, err := plan.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := specFromPlan(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if g := s.NodeGroups[0]; g.MaxPods != 18 || g.HostNetworkDaemonSets != 2 || g.AgentEnv["EKSNET_HOST_NETWORK_DAEMONSETS"] != "2" {
+		t.Fatalf("node group %+v: want max pods 18 and 2 host-network DaemonSets from the user data", g)
+	}
+	groups, nodes, err := simrun.Layout(s, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if groups[0].Promised != 15 || groups[0].HostNetworkPods != 3 || nodes[0].Target != 15 {
+		t.Fatalf("group %+v, node %+v: want 15 promised (18 - kube-proxy - 2) and filled", groups[0], nodes[0])
+	}
+}

@@ -16,21 +16,22 @@ import (
 // userDataFlags maps userdata.Config field paths to the flags that set them,
 // so validation errors name what the user typed.
 var userDataFlags = map[string]string{
-	"OS":                     "--os",
-	"ClusterName":            "--cluster",
-	"Endpoint":               "--endpoint",
-	"CertificateAuthority":   "--ca",
-	"ServiceCIDR":            "--service-cidr",
-	"MaxPods":                "--instance-type",
-	"CNI":                    "--cni",
-	"Agent.Binaries":         "--agent-url/--agent-sha256",
-	"Agent.WarmIPTarget":     "--warm-ip-target",
-	"Agent.MinimumIPTarget":  "--minimum-ip-target",
-	"Agent.WarmPrefixTarget": "--warm-prefix-target",
-	"Agent.WarmENITarget":    "--warm-eni-target",
-	"Agent.MaxENI":           "--max-eni",
-	"Agent.SNATExcludeCIDRs": "--snat-exclude-cidr",
-	"NodeLabels":             "--node-label",
+	"OS":                          "--os",
+	"ClusterName":                 "--cluster",
+	"Endpoint":                    "--endpoint",
+	"CertificateAuthority":        "--ca",
+	"ServiceCIDR":                 "--service-cidr",
+	"MaxPods":                     "--instance-type",
+	"CNI":                         "--cni",
+	"Agent.Binaries":              "--agent-url/--agent-sha256",
+	"Agent.WarmIPTarget":          "--warm-ip-target",
+	"Agent.MinimumIPTarget":       "--minimum-ip-target",
+	"Agent.WarmPrefixTarget":      "--warm-prefix-target",
+	"Agent.WarmENITarget":         "--warm-eni-target",
+	"Agent.MaxENI":                "--max-eni",
+	"Agent.HostNetworkDaemonSets": "--host-network-daemonsets",
+	"Agent.SNATExcludeCIDRs":      "--snat-exclude-cidr",
+	"NodeLabels":                  "--node-label",
 }
 
 func newUserDataCmd(a *app) *cobra.Command {
@@ -80,9 +81,7 @@ The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-sna
 			if err != nil {
 				return err
 			}
-			if userdata.CNI(cni) == userdata.CNIAgent {
-				o.HostNetworkPods = maxpods.AgentHostNetworkPods // kube-proxy only: no aws-node pod
-			}
+			o.HostNetwork.Agent = userdata.CNI(cni) == userdata.CNIAgent // kube-proxy only: no aws-node pod
 			g, err := table.CalculateGroup(types, o)
 			if err != nil {
 				return maxPodsFlagError(err)
@@ -99,6 +98,8 @@ The agent's flags (--agent-url, --agent-sha256, the warm targets, --external-sna
 			c.PrefixDelegation, c.Agent.MaxENI, c.Agent.Binaries = o.PrefixDelegation, o.MaxENI, bins
 			if c.CNI == userdata.CNIAgent {
 				c.Agent.InstanceLimits = extra // the agent sizes its pool from the same limits
+				// Max pods counts them; the agent must leave them out of its pool.
+				c.Agent.HostNetworkDaemonSets = o.HostNetwork.DaemonSets
 			}
 			render := userdata.Render
 			if b64 {

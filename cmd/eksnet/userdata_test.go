@@ -83,6 +83,33 @@ func TestUserDataWarmENITarget(t *testing.T) {
 	}
 }
 
+// TestUserDataHostNetworkDaemonSets: the user's host-network DaemonSets
+// raise kubelet's max pods (t3.medium: 15 addresses + kube-proxy + 2 = 18,
+// or + aws-node = 19 with the AWS VPC CNI) and reach the agent, which must
+// then serve 18 - 3 = 15 addresses, not 17.
+func TestUserDataHostNetworkDaemonSets(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	stdout, _, err := run(t, userDataArgs(t, "--instance-type", "t3.medium", "--host-network-daemonsets", "2",
+		"--agent-url", "https://artifacts.example.com/eksnet-node.tar.gz", "--agent-sha256", sum)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := userdata.ParseNodeConfig(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc.Spec.Kubelet.Config.MaxPods != 18 || !strings.Contains(stdout, "\nEKSNET_MAX_PODS=18\n") || !strings.Contains(stdout, "\nEKSNET_HOST_NETWORK_DAEMONSETS=2\n") {
+		t.Errorf("kubelet max pods %d; want 18 and agent.env EKSNET_MAX_PODS=18, EKSNET_HOST_NETWORK_DAEMONSETS=2 in:\n%s", nc.Spec.Kubelet.Config.MaxPods, stdout)
+	}
+	stdout, _, err = run(t, userDataArgs(t, "--cni", "aws-vpc-cni", "--instance-type", "t3.medium", "--host-network-daemonsets", "2")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc, err = userdata.ParseNodeConfig(stdout); err != nil || nc.Spec.Kubelet.Config.MaxPods != 19 {
+		t.Errorf("aws-vpc-cni with 2 DaemonSets: %v, kubelet config %+v; want max pods 19 (AWS's 17 + 2)", err, nc.Spec.Kubelet.Config)
+	}
+}
+
 // TestUserDataLimitsReachTheAgent: the limits --limits gives for a type
 // newer than the table go to agent.env too, written so the agent reads them
 // back (space-separated, every field), since the agent sizes its pool from

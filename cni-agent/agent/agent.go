@@ -84,13 +84,16 @@ type Agent struct {
 	ec2  *cloud.EC2
 
 	// Set once by start, read-only afterwards.
-	instance   cloud.Instance
-	primary    cloud.Interface
-	maxPods    int
-	limits     ipam.Limits
-	targets    ipam.Targets
-	vpcCIDRs   []netip.Prefix
-	subnetCIDR netip.Prefix
+	instance cloud.Instance
+	primary  cloud.Interface
+	maxPods  int
+	// hostNetworkPods take max-pods slots and no address (kube-proxy
+	// and the user's host-network DaemonSets).
+	hostNetworkPods int
+	limits          ipam.Limits
+	targets         ipam.Targets
+	vpcCIDRs        []netip.Prefix
+	subnetCIDR      netip.Prefix
 
 	nudge chan struct{}
 	// reaper deletes released pods' host veths off the DEL path.
@@ -210,7 +213,7 @@ func (a *Agent) start(ctx context.Context) error {
 	if err := a.computeLimits(); err != nil {
 		return err
 	}
-	a.store = ipam.NewStore(a.maxPods-maxpods.AgentHostNetworkPods, a.cfg.Cooldown)
+	a.store = ipam.NewStore(a.capacity(), a.cfg.Cooldown)
 	api, err := a.opts.NewEC2(ctx, inst.Region)
 	if err != nil {
 		return fmt.Errorf("creating the EC2 client: %w", err)
@@ -264,6 +267,16 @@ func (a *Agent) readInstance(ctx context.Context) (cloud.Instance, error) {
 	}
 }
 
+// hostNetwork is what runs on this node's host network: kube-proxy (the
+// agent is a unit, not a pod) and the user's DaemonSets.
+func (a *Agent) hostNetwork() maxpods.HostNetwork {
+	return maxpods.HostNetwork{Agent: true, DaemonSets: a.cfg.HostNetworkDaemonSets}
+}
+
+// capacity is the pod addresses the agent may hand out: max pods less the
+// host-network pods, which need none.
+func (a *Agent) capacity() int { return a.maxPods - a.hostNetworkPods }
+
 func (a *Agent) computeLimits() error {
 	table := maxpods.Default()
 	if len(a.cfg.InstanceLimits) > 0 {
@@ -277,7 +290,7 @@ func (a *Agent) computeLimits() error {
 	res, err := table.Calculate(a.instance.Type, maxpods.Options{
 		PrefixDelegation: a.cfg.Mode == config.ModePrefix,
 		MaxENI:           a.cfg.MaxENI,
-		HostNetworkPods:  maxpods.AgentHostNetworkPods,
+		HostNetwork:      a.hostNetwork(),
 	})
 	if err != nil {
 		var unknown *maxpods.UnknownInstanceTypeError
@@ -290,8 +303,10 @@ func (a *Agent) computeLimits() error {
 	if a.cfg.MaxPods > 0 {
 		a.maxPods = a.cfg.MaxPods
 	}
-	if a.maxPods <= maxpods.AgentHostNetworkPods {
-		return fmt.Errorf("--max-pods (EKSNET_MAX_PODS) %d leaves no pod addresses: accepted: 0 (computed) or more than %d", a.maxPods, maxpods.AgentHostNetworkPods)
+	a.hostNetworkPods = a.hostNetwork().Pods()
+	if a.maxPods <= a.hostNetworkPods {
+		return fmt.Errorf("--max-pods (EKSNET_MAX_PODS) %d leaves no pod addresses after %d host-network pods (kube-proxy and --host-network-daemonsets/EKSNET_HOST_NETWORK_DAEMONSETS %d): accepted: 0 (computed) or more than %d",
+			a.maxPods, a.hostNetworkPods, a.cfg.HostNetworkDaemonSets, a.hostNetworkPods)
 	}
 	a.limits = ipam.Limits{MaxENIs: res.ENIs, UnitsPerENI: res.IPsPerENI - 1}
 	a.targets = ipam.Targets{
@@ -301,8 +316,8 @@ func (a *Agent) computeLimits() error {
 		WarmPrefix: a.cfg.WarmPrefixTarget,
 		WarmENI:    a.cfg.WarmENITarget,
 	}
-	a.m.Pool(ipam.Snapshot{Capacity: a.maxPods - maxpods.AgentHostNetworkPods})
-	a.log.Info("limits", "maxPods", a.maxPods, "capacity", a.maxPods-maxpods.AgentHostNetworkPods, "maxENIs", res.ENIs, "unitsPerENI", res.IPsPerENI-1, "mode", a.cfg.Mode)
+	a.m.Pool(ipam.Snapshot{Capacity: a.capacity()})
+	a.log.Info("limits", "maxPods", a.maxPods, "hostNetworkPods", a.hostNetworkPods, "capacity", a.capacity(), "maxENIs", res.ENIs, "unitsPerENI", res.IPsPerENI-1, "mode", a.cfg.Mode)
 	return nil
 }
 

@@ -179,6 +179,32 @@ func TestSecondaryModeT3MediumServes15(t *testing.T) {
 	}
 }
 
+// The user's host-network DaemonSets (nodeGroups[i].hostNetworkDaemonSets,
+// EKSNET_HOST_NETWORK_DAEMONSETS) raise max pods, never the addresses: a
+// t3.medium running two of them beside kube-proxy has max pods 18 and still
+// 15 addresses, whether it computes max pods itself or is told 18, as user
+// data tells it.
+func TestHostNetworkDaemonSetsTakeSlotsNotAddresses(t *testing.T) {
+	vpc := newVPC(t)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"computed", map[string]string{"EKSNET_HOST_NETWORK_DAEMONSETS": "2"}},
+		{"from user data", map[string]string{"EKSNET_HOST_NETWORK_DAEMONSETS": "2", "EKSNET_MAX_PODS": "18"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node := addNode(t, vpc, "hn"+tc.name[:1], "t3.medium")
+			tc.env["EKSNET_MODE"] = "secondary"
+			ag := startAgent(t, node, "", tc.env)
+			st := ag.waitFor("ready", 30*time.Second, func(s rpc.Status) bool { return s.Ready })
+			if st.MaxPods != 18 || st.Capacity != 15 {
+				t.Fatalf("max pods %d capacity %d, want 18 and 15 (max pods less kube-proxy and 2 DaemonSets)", st.MaxPods, st.Capacity)
+			}
+		})
+	}
+}
+
 // In prefix mode a t3.medium serves 109 pods (110 max pods - 1 host-network pod, kube-proxy).
 func TestPrefixModeT3MediumServes109(t *testing.T) {
 	vpc := newVPC(t)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/cni-agent/checkpoint"
 	"github.com/eksnet/eksnet/cni-agent/hostnet"
 	"github.com/eksnet/eksnet/cni-agent/ipam"
@@ -46,7 +45,7 @@ func (a *Agent) Allocate(ctx context.Context, req rpc.AllocateRequest) (rpc.Allo
 	switch {
 	case errors.As(err, &full):
 		a.m.Allocation("full", a.now().Sub(start))
-		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNoAddresses, "no addresses: %v, max pods %d of which %d host-network", full, a.maxPods, maxpods.AgentHostNetworkPods)
+		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNoAddresses, "no addresses: %v, max pods %d of which %d host-network", full, a.maxPods, a.hostNetworkPods)
 	case errors.As(err, &empty):
 		a.m.Allocation("empty", a.now().Sub(start))
 		return rpc.Allocation{}, rpc.Errorf(rpc.CodeNoAddresses, "no addresses: %v", empty)
@@ -69,7 +68,7 @@ func (a *Agent) whyStuckLocked(now time.Time) string {
 	case act.Grows():
 		return ""
 	case snap.Total >= snap.Capacity:
-		return fmt.Sprintf("the pool holds %d addresses, all that max pods %d allows (%d host-network)", snap.Total, a.maxPods, maxpods.AgentHostNetworkPods)
+		return fmt.Sprintf("the pool holds %d addresses, all that max pods %d allows (%d host-network)", snap.Total, a.maxPods, a.hostNetworkPods)
 	case act.Reason != "":
 		return act.Reason
 	}

@@ -50,6 +50,10 @@ type Config struct {
 	MaxENI int
 	// MaxPods overrides the computed max pods; 0 = computed from the instance type.
 	MaxPods int
+	// HostNetworkDaemonSets are the user's host-network DaemonSet pods on
+	// this node beyond kube-proxy: each takes a max-pods slot and no address
+	// (maxpods.HostNetwork), so the agent serves max pods less kube-proxy and these.
+	HostNetworkDaemonSets int
 	// InstanceLimits are ENI limits of instance types newer than the
 	// embedded table (maxpods.ParseLimits), so such a node can start.
 	InstanceLimits   []maxpods.InstanceType
@@ -75,6 +79,10 @@ type Config struct {
 	// leaked-ENI collection.
 	ReconcileInterval time.Duration
 }
+
+// maxHostNetworkDaemonSets leaves one pod address under the largest kubelet
+// cap once kube-proxy is counted.
+const maxHostNetworkDaemonSets = maxpods.CapLarge - maxpods.AgentHostNetworkPods - 1
 
 // Setting describes one configuration knob: its flag, its variable, its
 // default and what values it accepts (used in help and in errors).
@@ -111,7 +119,9 @@ var settings = []Setting{
 	{"warm-prefix-target", "EKSNET_WARM_PREFIX_TARGET", "1", "an integer >= 0", "free /28 prefixes to keep ready (prefix mode)", intInto(func(c *Config) *int { return &c.WarmPrefixTarget }, 0)},
 	{"warm-eni-target", "EKSNET_WARM_ENI_TARGET", "1", "an integer >= 0", "free ENIs' worth of addresses to keep ready (secondary mode, when no IP target is set)", intInto(func(c *Config) *int { return &c.WarmENITarget }, 0)},
 	{"max-eni", "EKSNET_MAX_ENI", "0", "an integer >= 0 (0 = the instance type's limit)", "cap on the ENIs used", intInto(func(c *Config) *int { return &c.MaxENI }, 0)},
-	{"max-pods", "EKSNET_MAX_PODS", "0", "an integer >= 0 (0 = computed from the instance type)", "max pods override; the agent serves max pods - 1 addresses (kube-proxy is the host-network pod)", intInto(func(c *Config) *int { return &c.MaxPods }, 0)},
+	{"max-pods", "EKSNET_MAX_PODS", "0", "an integer >= 0 (0 = computed from the instance type)", "max pods override; the agent serves max pods less the host-network pods (kube-proxy and --host-network-daemonsets) addresses", intInto(func(c *Config) *int { return &c.MaxPods }, 0)},
+	{"host-network-daemonsets", "EKSNET_HOST_NETWORK_DAEMONSETS", "0", fmt.Sprintf("an integer from 0 to %d", maxHostNetworkDaemonSets), "host-network DaemonSet pods on the node beyond kube-proxy (the node group's hostNetworkDaemonSets): max pods counts them, the agent serves them no address",
+		intInto(func(c *Config) *int { return &c.HostNetworkDaemonSets }, 0, maxHostNetworkDaemonSets)},
 	{"instance-limits", "EKSNET_INSTANCE_LIMITS", "", "space-separated " + maxpods.LimitsSyntax + ", or empty", "ENI limits of an instance type the embedded table lacks (what --limits gives eksnet userdata)",
 		func(c *Config, v string) error {
 			c.InstanceLimits = nil

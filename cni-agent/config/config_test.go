@@ -33,6 +33,8 @@ func TestParseErrorsNameTheSetting(t *testing.T) {
 		{"EKSNET_MINIMUM_IP_TARGET", "x", []string{"--minimum-ip-target", "not an integer"}},
 		{"EKSNET_MAX_ENI", "two", []string{"--max-eni (EKSNET_MAX_ENI)"}},
 		{"EKSNET_MAX_PODS", "-3", []string{"--max-pods (EKSNET_MAX_PODS)"}},
+		{"EKSNET_HOST_NETWORK_DAEMONSETS", "-1", []string{"--host-network-daemonsets (EKSNET_HOST_NETWORK_DAEMONSETS)", "out of range", "accepted: an integer from 0 to 248"}},
+		{"EKSNET_HOST_NETWORK_DAEMONSETS", "249", []string{"--host-network-daemonsets (EKSNET_HOST_NETWORK_DAEMONSETS)", "out of range"}},
 		{"EKSNET_EXTERNAL_SNAT", "yes", []string{"--external-snat", "true or false"}},
 		{"EKSNET_SNAT_EXCLUDE_CIDRS", "10.0.0.0/8,nope", []string{"--snat-exclude-cidrs", `"nope"`}},
 		{"EKSNET_SNAT_EXCLUDE_CIDRS", "fd00::/8", []string{"not an IPv4 CIDR"}},

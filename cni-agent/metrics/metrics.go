@@ -49,7 +49,7 @@ func New() *Metrics {
 			Name: "eksnet_agent_enis", Help: "ENIs attached and used for pods (primary included).",
 		}),
 		capacity: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "eksnet_agent_capacity", Help: "Addresses the node may hand to pods (max pods - 1 host-network pod).",
+			Name: "eksnet_agent_capacity", Help: "Addresses the node may hand to pods (max pods less the host-network pods).",
 		}),
 		ec2Calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "eksnet_agent_ec2_calls_total",

@@ -28,7 +28,7 @@ func TestAgentOnATypeNewerThanTheTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := table.Calculate(it.Name, maxpods.Options{HostNetworkPods: maxpods.AgentHostNetworkPods})
+	want, err := table.Calculate(it.Name, maxpods.Options{HostNetwork: maxpods.HostNetwork{Agent: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

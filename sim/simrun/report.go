@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
@@ -67,7 +66,8 @@ type NodeReport struct {
 	AgentEnvSource string `json:"agentEnvSource"`
 	// ReadySeconds is from agent start to the conflist.
 	ReadySeconds float64 `json:"readySeconds"`
-	// Promised is the pod addresses max pods promises (max pods - maxpods.AgentHostNetworkPods, kube-proxy).
+	// Promised is the pod addresses max pods promises (max pods less
+	// kube-proxy and the user's host-network DaemonSets).
 	Promised int `json:"promised"`
 	// AgentCapacity is what the agent says it may hand out.
 	AgentCapacity int `json:"agentCapacity"`
@@ -134,7 +134,7 @@ func WriteText(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "eksnet sim run: stack %s, VPC %s, simulation %s\n\n", r.Stack, r.VPCCIDR, r.SimName)
 	for _, g := range r.Groups {
 		fmt.Fprintf(&b, "node group %s: max pods %d (%d pod addresses + %d host-network), %d of %d desired nodes simulated, %d pods each\n",
-			g.Name, g.MaxPods, g.Promised, maxpods.AgentHostNetworkPods, g.Simulated, g.Desired, g.Target)
+			g.Name, g.MaxPods, g.Promised, g.HostNetworkPods, g.Simulated, g.Desired, g.Target)
 		if len(g.AgentEnv) > 0 {
 			var kv []string
 			for _, k := range slices.Sorted(maps.Keys(g.AgentEnv)) {

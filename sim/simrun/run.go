@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eksnet/eksnet/bootstrap/maxpods"
 	"github.com/eksnet/eksnet/sim"
 	"github.com/eksnet/eksnet/sim/fakeec2"
 	"github.com/eksnet/eksnet/sim/kube"
@@ -21,7 +20,8 @@ import (
 type Options struct {
 	// MaxNodes caps the simulated nodes of each node group (0 = desired size).
 	MaxNodes int
-	// PodsPerNode is how many pods each node gets (0 = max pods - maxpods.AgentHostNetworkPods).
+	// PodsPerNode is how many pods each node gets (0 = max pods less the
+	// group's host-network pods, NodeGroup.HostNetworkPods).
 	PodsPerNode int
 	// Keep leaves the cluster up: Run returns it and the caller closes it.
 	Keep bool
@@ -148,7 +148,7 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 		}
 		r.nodes = append(r.nodes, &nodeRun{plan: p, node: n, rep: NodeReport{NodePlan: p,
 			InstanceID: n.Sim().InstanceID, PrimaryIP: n.Sim().PrimaryIP.String(), AgentEnvSource: g.AgentEnvSource,
-			Promised: g.MaxPods - maxpods.AgentHostNetworkPods}})
+			Promised: g.MaxPods - g.HostNetworkPods()}})
 	}
 	if opts.Kubernetes != nil {
 		r.progress("%d nodes launched; booting each as a node image does (containerd, kubelet, then eksnet-agent; settings from %s)", len(r.nodes), envSources(spec))

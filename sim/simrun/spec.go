@@ -59,6 +59,10 @@ type NodeGroup struct {
 	Subnets []string `json:"subnets"`
 	// MaxPods is what kubelet is told (read back from the user data).
 	MaxPods int `json:"maxPods"`
+	// HostNetworkDaemonSets are the user's host-network DaemonSet pods
+	// that MaxPods counts beyond kube-proxy (EKSNET_HOST_NETWORK_DAEMONSETS
+	// of the agent.env): they take slots, not addresses.
+	HostNetworkDaemonSets int `json:"hostNetworkDaemonSets,omitempty"`
 	// AgentEnv is the agent.env the user data writes.
 	AgentEnv map[string]string `json:"agentEnv"`
 	// AgentEnvSource says where AgentEnv came from (e.g. "user data").
@@ -67,6 +71,12 @@ type NodeGroup struct {
 	// the rendered user data kubelet's settings are read from.
 	OS       string `json:"os"`
 	UserData string `json:"-"`
+}
+
+// HostNetworkPods is the host-network term of the group's max pods:
+// kube-proxy (the agent is no pod) and the user's DaemonSets.
+func (g NodeGroup) HostNetworkPods() int {
+	return maxpods.HostNetwork{Agent: true, DaemonSets: g.HostNetworkDaemonSets}.Pods()
 }
 
 // Validate says which field of the spec is unusable.
@@ -101,8 +111,11 @@ func (s Spec) Validate() error {
 				errs = append(errs, fmt.Errorf("%s: subnet %q is not among the planned subnets", at, sn))
 			}
 		}
-		if g.MaxPods <= maxpods.AgentHostNetworkPods {
-			errs = append(errs, fmt.Errorf("%s: max pods %d leaves no pod addresses after %d host-network pods", at, g.MaxPods, maxpods.AgentHostNetworkPods))
+		if g.HostNetworkDaemonSets < 0 {
+			errs = append(errs, fmt.Errorf("%s: host-network DaemonSets %d: must be 0 or more", at, g.HostNetworkDaemonSets))
+		}
+		if g.MaxPods <= g.HostNetworkPods() {
+			errs = append(errs, fmt.Errorf("%s: max pods %d leaves no pod addresses after %d host-network pods", at, g.MaxPods, g.HostNetworkPods()))
 		}
 	}
 	return errors.Join(errs...)
@@ -126,6 +139,8 @@ type GroupPlan struct {
 	Desired   int    `json:"desired"`
 	Simulated int    `json:"simulated"`
 	MaxPods   int    `json:"maxPods"`
+	// HostNetworkPods are kube-proxy and the user's DaemonSets.
+	HostNetworkPods int `json:"hostNetworkPods"`
 	// Promised is max pods minus the host-network pods: the pod addresses
 	// each node must wire.
 	Promised int `json:"promised"`
@@ -147,7 +162,7 @@ func Layout(s Spec, maxNodes, podsPerNode int) ([]GroupPlan, []NodePlan, error) 
 		return nil, nil, fmt.Errorf("--max-nodes %d: must be 0 (no cap) or more", maxNodes)
 	}
 	if podsPerNode < 0 {
-		return nil, nil, fmt.Errorf("--pods-per-node %d: must be 0 (max pods - %d) or more", podsPerNode, maxpods.AgentHostNetworkPods)
+		return nil, nil, fmt.Errorf("--pods-per-node %d: must be 0 (max pods less the host-network pods) or more", podsPerNode)
 	}
 	subnets := map[string]Subnet{}
 	for _, sn := range s.Subnets {
@@ -161,12 +176,12 @@ func Layout(s Spec, maxNodes, podsPerNode int) ([]GroupPlan, []NodePlan, error) 
 		if maxNodes > 0 {
 			count = min(count, maxNodes)
 		}
-		promised := g.MaxPods - maxpods.AgentHostNetworkPods
+		promised := g.MaxPods - g.HostNetworkPods()
 		target := promised
 		if podsPerNode > 0 {
 			target = min(podsPerNode, promised)
 		}
-		groups = append(groups, GroupPlan{Name: g.Name, Desired: g.DesiredSize, Simulated: count, MaxPods: g.MaxPods, Promised: promised, Target: target,
+		groups = append(groups, GroupPlan{Name: g.Name, Desired: g.DesiredSize, Simulated: count, MaxPods: g.MaxPods, HostNetworkPods: g.HostNetworkPods(), Promised: promised, Target: target,
 			AgentEnv: g.AgentEnv, AgentEnvSource: g.AgentEnvSource})
 		base := nodeBase(g.Name)
 		for i := range count {

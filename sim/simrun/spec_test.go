@@ -36,17 +36,17 @@ func TestLayout(t *testing.T) {
 		nodes       []string // name type subnet target
 	}{
 		{"dev, defaults", devSpec(), 0, 0,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 15}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, HostNetworkPods: 1, Promised: 15, Target: 15}},
 			[]string{"general-0 t3.medium private-a 15", "general-1 t3.medium private-b 15"}},
 		{"dev, 5 pods per node", devSpec(), 0, 5,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 5}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, HostNetworkPods: 1, Promised: 15, Target: 5}},
 			[]string{"general-0 t3.medium private-a 5", "general-1 t3.medium private-b 5"}},
 		{"more pods than promised are capped", devSpec(), 0, 40,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 15}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, HostNetworkPods: 1, Promised: 15, Target: 15}},
 			[]string{"general-0 t3.medium private-a 15", "general-1 t3.medium private-b 15"}},
 		{"capped nodes, types in turn, names cleaned", multi, 3, 0,
-			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, Promised: 15, Target: 15},
-				{Name: "GPU_Workers.large", Desired: 5, Simulated: 3, MaxPods: 28, Promised: 27, Target: 27}},
+			[]GroupPlan{{Name: "general", Desired: 2, Simulated: 2, MaxPods: 16, HostNetworkPods: 1, Promised: 15, Target: 15},
+				{Name: "GPU_Workers.large", Desired: 5, Simulated: 3, MaxPods: 28, HostNetworkPods: 1, Promised: 27, Target: 27}},
 			[]string{"general-0 t3.medium private-a 15", "general-1 t3.medium private-b 15",
 				"gpu-workers-0 m5.large private-b 27", "gpu-workers-1 m6i.large private-b 27", "gpu-workers-2 m5.large private-b 27"}},
 	} {
@@ -110,6 +110,8 @@ func TestValidate(t *testing.T) {
 		{"unknown subnet", func(s *Spec) { s.NodeGroups[0].Subnets = []string{"private-z"} }, `subnet "private-z"`},
 		{"no instance type", func(s *Spec) { s.NodeGroups[0].InstanceTypes = nil }, "no instance types"},
 		{"max pods too small", func(s *Spec) { s.NodeGroups[0].MaxPods = 1 }, "max pods 1"},
+		{"max pods all host network", func(s *Spec) { s.NodeGroups[0].MaxPods, s.NodeGroups[0].HostNetworkDaemonSets = 3, 2 }, "max pods 3 leaves no pod addresses after 3 host-network pods"},
+		{"negative host-network DaemonSets", func(s *Spec) { s.NodeGroups[0].HostNetworkDaemonSets = -1 }, "host-network DaemonSets -1"},
 		{"duplicate subnet", func(s *Spec) { s.Subnets[1].Name = "public-a" }, "subnets[1].name"},
 		{"no vpc cidr", func(s *Spec) { s.VPCCIDR = netip.Prefix{} }, "vpc cidr"},
 	} {
