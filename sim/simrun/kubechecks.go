@@ -205,6 +205,18 @@ func (r *run) createDeployment(ctx context.Context, app string, replicas int) er
 	return r.api.Create(ctx, "/apis/apps/v1/namespaces/"+simNamespace+"/deployments", dep)
 }
 
+// perPodStart is what a Deployment's deadline allows for each pod on top
+// of the wait timeout. Pods start at about 0.45 a second on a loaded 2-core
+// machine running three kubelets (sim run --preset staging: 327 pods), so
+// this is room for that, not a target; a pod that cannot start is caught
+// sooner by watchDeployment's 45 s without progress.
+const perPodStart = 3 * time.Second
+
+// deploymentTimeout is how long a Deployment of pods may take to run.
+func deploymentTimeout(timeout time.Duration, pods int) time.Duration {
+	return timeout + time.Duration(pods)*perPodStart
+}
+
 // progressEvery is how often a long wait reports how far it got.
 const progressEvery = 10 * time.Second
 
@@ -293,7 +305,7 @@ func (r *run) kubeFill(ctx context.Context, nodes []*nodeRun, timeout time.Durat
 		r.rep.add(Check{Name: "fill the cluster", Detail: err.Error()})
 		return
 	}
-	pods, starts := r.watchDeployment(ctx, fillApp, total, timeout+time.Duration(total)*100*time.Millisecond, nil)
+	pods, starts := r.watchDeployment(ctx, fillApp, total, deploymentTimeout(timeout, total), nil)
 	r.podStart = append(r.podStart, PodStartRow{Phase: "fill, from a cold pool (EC2 calls on the way)", CNI: "eksnet", Latency: latencyMS(simcluster.Summarize(starts))})
 	r.checkFilled(ctx, nodes, pods)
 }

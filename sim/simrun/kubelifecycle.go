@@ -167,7 +167,7 @@ func (r *run) checkAgentKillRollout(ctx context.Context, nodes []*nodeRun, timeo
 	}
 	var killed string
 	var killErr error
-	pods, starts := r.watchDeployment(ctx, rolloutApp, want, timeout+time.Duration(want)*100*time.Millisecond, func(pods []kube.Pod) {
+	pods, starts := r.watchDeployment(ctx, rolloutApp, want, deploymentTimeout(timeout, want), func(pods []kube.Pod) {
 		if killed != "" || killErr != nil {
 			return
 		}
@@ -341,7 +341,7 @@ func (r *run) referenceLatency(ctx context.Context, nodes []*nodeRun, cniDir str
 		c.Detail = err.Error()
 		return
 	}
-	pods, starts := r.watchDeployment(ctx, referenceApp, want, timeout+time.Duration(want)*100*time.Millisecond, nil)
+	pods, starts := r.watchDeployment(ctx, referenceApp, want, deploymentTimeout(timeout, want), nil)
 	r.podStart = append(r.podStart, PodStartRow{Phase: "the fill's pod count, same nodes", CNI: "ptp + host-local " + kube.CNIPluginsVersion,
 		Latency: latencyMS(simcluster.Summarize(starts))})
 	running, foreign := 0, 0
