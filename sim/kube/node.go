@@ -235,7 +235,7 @@ func (cp *ControlPlane) startKubelet(ctx context.Context, n *NodeStack) error {
 	}), n.cfg.Settings.Flags...)
 	cmd := exec.Command(cp.cfg.Bins.Kubelet, args...)
 	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH"))
-	if n.kubelet, err = startProc("kubelet on "+name, cmd, n.path("logs", "kubelet.log"), n.cfg.Start); err != nil {
+	if err := startKubeletAlone(n, cmd); err != nil {
 		return err
 	}
 	c, err := cp.Client()
@@ -246,6 +246,55 @@ func (cp *ControlPlane) startKubelet(ctx context.Context, n *NodeStack) error {
 		_, err := c.Node(ctx, name)
 		return err == nil, err
 	})
+}
+
+// deviceManagerSocket is kubelet's device-plugin registration socket, a
+// path compiled into kubelet (k8s.io/kubelet/pkg/apis/deviceplugin/v1beta1
+// KubeletSocket) that no flag or setting moves: every simulated kubelet on
+// this machine binds the same path.
+const deviceManagerSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
+
+// kubeletStarts serialises kubelet start-ups on this machine.
+var kubeletStarts sync.Mutex
+
+// startKubeletAlone starts kubelet and holds every other node's kubelet
+// back until this one has bound deviceManagerSocket (or exited, or 60 s
+// passed). Kubelet empties the socket's folder and then binds it, so two
+// starting together can both empty it and the second bind fails with
+// "address already in use": kubelet then exits (seen on a 2-node sim run).
+// One after the other, the later kubelet takes the path over, which is
+// harmless: no device plugin runs here.
+func startKubeletAlone(n *NodeStack, cmd *exec.Cmd) error {
+	kubeletStarts.Lock()
+	defer kubeletStarts.Unlock()
+	started := time.Now()
+	var err error
+	if n.kubelet, err = startProc("kubelet on "+n.cfg.Name, cmd, n.path("logs", "kubelet.log"), n.cfg.Start); err != nil {
+		return err
+	}
+	for deadline := started.Add(60 * time.Second); time.Now().Before(deadline) && n.kubelet.running(); time.Sleep(100 * time.Millisecond) {
+		if fi, err := os.Stat(deviceManagerSocket); err == nil && !fi.ModTime().Before(started.Truncate(time.Second)) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// containerLogLinks is where kubelet links every container's log, a path
+// compiled into kubelet (kuberuntime's legacyContainerLogsDir) and shared
+// by every simulated node.
+const containerLogLinks = "/var/log/containers"
+
+// removeLogLinks removes the links kubelet made in containerLogLinks to
+// logs under dir: the node's, gone with it.
+func removeLogLinks(dir string) {
+	ents, _ := os.ReadDir(containerLogLinks)
+	for _, e := range ents {
+		p := filepath.Join(containerLogLinks, e.Name())
+		if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, dir+"/") {
+			_ = os.Remove(p)
+		}
+	}
 }
 
 // writeKubeProxy writes kube-proxy's kubeconfig, configuration and static
@@ -411,6 +460,7 @@ func (n *NodeStack) Stop() error {
 		_ = n.containerd.stop(10 * time.Second)
 	}
 	killShims(n.sock)
+	removeLogLinks(n.cfg.Dir)
 	errs = append(errs, unmountUnder(n.cfg.Dir))
 	if n.cfg.CgroupRoot != "" {
 		errs = append(errs, removeCgroup(n.cfg.CgroupRoot))
