@@ -20,7 +20,7 @@ func newBundleCmd(a *app) *cobra.Command {
 		outDir, stack string
 	)
 	cmd := &cobra.Command{
-		Use:   "bundle [--arch amd64 --arch arm64] [-o DIR]",
+		Use:   "bundle [--arch amd64 --arch arm64] [--out-dir DIR]",
 		Short: "Build the node bundle (eksnet-agent + eksnet-cni) that node user data installs",
 		Long: `Build eksnet-agent and eksnet-cni for linux/ARCH (static, CGO_ENABLED=0, -trimpath)
 from the eksnet source tree the command runs in, and pack them into
@@ -32,7 +32,7 @@ Prints each bundle's SHA-256 and path (sha256sum -c reads them), the
 pulumi config set lines for eksnet:cni.agent.ARCHPath/ARCHSha256, and the
 eksnet userdata --agent-url/--agent-sha256 flags for hand-made user data.`,
 		Example: `  eksnet bundle                          # both architectures into ./bin of the source tree
-  eksnet bundle --arch amd64 -o /tmp/eksnet --stack dev`,
+  eksnet bundle --arch amd64 --out-dir /tmp/eksnet --stack dev`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var want []string
@@ -72,7 +72,11 @@ eksnet userdata --agent-url/--agent-sha256 flags for hand-made user data.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVar(&archs, "arch", slices.Clone(bundle.Architectures), "GOARCH to build for: amd64 or arm64 (repeatable)")
-	f.StringVarP(&outDir, "output", "o", "", "directory for the bundles (default: bin/ of the source tree)")
+	f.StringVar(&outDir, "out-dir", "", "directory for the bundles (default: bin/ of the source tree)")
+	// -o is the output format in every other command; the old spelling
+	// still works, with a warning.
+	f.StringVarP(&outDir, "output", "o", "", "directory for the bundles")
+	_ = f.MarkDeprecated("output", "use --out-dir (-o is the output format in every other eksnet command)")
 	f.StringVar(&stack, "stack", "", "stack name added as -s to the printed pulumi config set lines")
 	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions(bundle.Architectures, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

@@ -33,7 +33,7 @@ func TestBundleBuildsFromTree(t *testing.T) {
 		t.Skipf("host architecture %s has no bundle", arch)
 	}
 	out := t.TempDir()
-	stdout, stderr, err := run(t, "bundle", "--arch", arch, "-o", out, "--stack", "dev")
+	stdout, stderr, err := run(t, "bundle", "--arch", arch, "--out-dir", out, "--stack", "dev")
 	if err != nil {
 		t.Fatalf("eksnet bundle: %v\n%s", err, stderr)
 	}
