@@ -130,13 +130,24 @@ func (o *simRunOptions) validate() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, f := range []struct{ flag, path string }{{"--agent-bin", o.agentBin}, {"--cni-bin", o.cniBin}} {
-		if f.path == "" {
+	for _, f := range []struct {
+		flag string
+		path *string
+	}{{"--agent-bin", &o.agentBin}, {"--cni-bin", &o.cniBin}} {
+		if *f.path == "" {
 			continue
 		}
-		if err := simcluster.Executable(f.path); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", f.flag, f.path, err))
+		if err := simcluster.Executable(*f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", f.flag, *f.path, err))
+			continue
 		}
+		// The agent takes the plugin's path from its settings, which
+		// accept only absolute paths: a relative flag is made absolute.
+		abs, err := filepath.Abs(*f.path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", f.flag, *f.path, err))
+		}
+		*f.path = abs
 	}
 	return errors.Join(errs...)
 }

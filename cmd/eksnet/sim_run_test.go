@@ -320,3 +320,23 @@ func TestSpecFromPlanHostNetworkDaemonSets(t *testing.T) {
 		t.Fatalf("group %+v, node %+v: want 15 promised (18 - kube-proxy - 2) and filled", groups[0], nodes[0])
 	}
 }
+
+// TestSimRunMakesBinaryPathsAbsolute: the agent accepts only an absolute
+// plugin path, so a relative --agent-bin or --cni-bin (as a user types it)
+// reaches the nodes absolute.
+func TestSimRunMakesBinaryPathsAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"eksnet-agent", "eksnet-cni"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	o := simRunOptions{agentBin: "eksnet-agent", cniBin: "./eksnet-cni", maxNodes: 3, stallTimeout: time.Second, output: planOutputText}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.agentBin != filepath.Join(dir, "eksnet-agent") || o.cniBin != filepath.Join(dir, "eksnet-cni") {
+		t.Errorf("--agent-bin %q, --cni-bin %q: want both absolute in %s", o.agentBin, o.cniBin, dir)
+	}
+}
