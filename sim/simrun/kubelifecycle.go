@@ -83,7 +83,9 @@ func (r *run) checkScaleToZero(ctx context.Context, nodes []*nodeRun, timeout ti
 	gone := time.Now()
 	var bad, good []string
 	for _, n := range nodes {
-		st, err := r.waitPool(ctx, n, timeout, "idle", func(s rpc.Status) bool { return s.Assigned == 0 && s.Cooldown == 0 })
+		// Each pod kubelet tears down takes time on a loaded machine:
+		// 109 on one staging node were not all gone after 3 minutes.
+		st, err := r.waitPool(ctx, n, deploymentTimeout(timeout, n.kube.Expected), "idle", func(s rpc.Status) bool { return s.Assigned == 0 && s.Cooldown == 0 })
 		if err != nil {
 			bad = append(bad, err.Error())
 			continue
