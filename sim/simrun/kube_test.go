@@ -54,7 +54,7 @@ func runKube(t *testing.T, spec Spec) *Report {
 	t.Cleanup(func() { _ = sim.Sweep(name) })
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	bins := testBins
+	bins := testBinaries(t)
 	bins.Companions = ko.Bins.CNIDir
 	var progress bytes.Buffer
 	rep, _, err := Run(ctx, spec, Options{Binaries: bins, SimName: name, Progress: &progress, Kubernetes: ko})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,28 +18,39 @@ import (
 	"github.com/eksnet/eksnet/sim/simcluster"
 )
 
-var testBins simcluster.Binaries
+// binDir holds the node binaries, built by the first test that needs them
+// (testBinaries), so tests that boot no node do not wait for a build.
+var (
+	binDir    string
+	binsOnce  sync.Once
+	testBins  simcluster.Binaries
+	binsError error
+)
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+func TestMain(m *testing.M) {
+	var err error
+	if binDir, err = os.MkdirTemp("", "simrun-bins-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
 
-func runTests(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		return m.Run() // the run tests skip
+// testBinaries builds eksnet-agent and eksnet-cni from this tree once.
+func testBinaries(t *testing.T) simcluster.Binaries {
+	t.Helper()
+	binsOnce.Do(func() {
+		wd, _ := os.Getwd()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		testBins, binsError = simcluster.BuildFromTree(ctx, wd, binDir)
+	})
+	if binsError != nil {
+		t.Fatal(binsError)
 	}
-	dir, err := os.MkdirTemp("", "simrun-bins-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	wd, _ := os.Getwd()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if testBins, err = simcluster.BuildFromTree(ctx, wd, dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
+	return testBins
 }
 
 func needRoot(t *testing.T) {
@@ -60,7 +72,7 @@ func TestRunDevSpec(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	rep, kept, err := Run(ctx, devSpec(), Options{PodsPerNode: 7, Binaries: testBins, SimName: name, Progress: &progress})
+	rep, kept, err := Run(ctx, devSpec(), Options{PodsPerNode: 7, Binaries: testBinaries(t), SimName: name, Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +145,7 @@ func TestRunOneSubnet(t *testing.T) {
 	defer cancel()
 	spec := devSpec()
 	spec.NodeGroups[0].Subnets = []string{"private-a"}
-	rep, _, err := Run(ctx, spec, Options{PodsPerNode: 3, Binaries: testBins, SimName: name})
+	rep, _, err := Run(ctx, spec, Options{PodsPerNode: 3, Binaries: testBinaries(t), SimName: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +178,7 @@ func TestRunFailsABrokenPromise(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, _, err := Run(ctx, spec, Options{Binaries: testBins, SimName: name, Limits: stingy, StallTimeout: 5 * time.Second})
+	rep, _, err := Run(ctx, spec, Options{Binaries: testBinaries(t), SimName: name, Limits: stingy, StallTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +222,7 @@ func TestRunKeep(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	spec := devSpec()
-	rep, kept, err := Run(ctx, spec, Options{PodsPerNode: 2, Keep: true, Binaries: testBins, SimName: name})
+	rep, kept, err := Run(ctx, spec, Options{PodsPerNode: 2, Keep: true, Binaries: testBinaries(t), SimName: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +271,7 @@ func TestRunInterrupted(t *testing.T) {
 			}
 		}
 	}()
-	_, kept, err := Run(ctx, devSpec(), Options{Binaries: testBins, SimName: name, Progress: pw, Keep: true})
+	_, kept, err := Run(ctx, devSpec(), Options{Binaries: testBinaries(t), SimName: name, Progress: pw, Keep: true})
 	pw.Close()
 	if !errors.Is(err, context.Canceled) || kept != nil {
 		t.Fatalf("interrupted run: cluster %v, error %v; want context.Canceled and no cluster, even with Keep", kept, err)
