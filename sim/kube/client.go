@@ -19,6 +19,10 @@ type Client struct {
 	hc   *http.Client
 }
 
+// NewClient returns a client of the API server at base (e.g.
+// https://127.0.0.1:6443) that sends its requests through hc.
+func NewClient(base string, hc *http.Client) *Client { return &Client{base: base, hc: hc} }
+
 // StatusError is a non-2xx answer of the API server.
 type StatusError struct {
 	Code int
@@ -142,6 +146,41 @@ func (c *Client) LastWarning(ctx context.Context, namespace, name string) (reaso
 		}
 	}
 	return reason, message, nil
+}
+
+// SandboxFailures is, per pod name in namespace, when kubelet last reported
+// failing to create its sandbox (FailedCreatePodSandBox: the runtime or
+// the CNI plugin refused). The API server filters events by reason and type
+// (not by time), so the caller compares the times.
+func (c *Client) SandboxFailures(ctx context.Context, namespace string) (map[string]time.Time, error) {
+	var list struct {
+		Items []struct {
+			InvolvedObject struct {
+				Kind string `json:"kind"`
+				Name string `json:"name"`
+			} `json:"involvedObject"`
+			LastTimestamp time.Time `json:"lastTimestamp"`
+			EventTime     time.Time `json:"eventTime"`
+		} `json:"items"`
+	}
+	sel := url.QueryEscape("reason=FailedCreatePodSandBox,type=Warning")
+	if err := c.Get(ctx, "/api/v1/namespaces/"+namespace+"/events?fieldSelector="+sel, &list); err != nil {
+		return nil, err
+	}
+	last := map[string]time.Time{}
+	for _, e := range list.Items {
+		if e.InvolvedObject.Kind != "Pod" {
+			continue
+		}
+		t := e.LastTimestamp
+		if e.EventTime.After(t) {
+			t = e.EventTime
+		}
+		if t.After(last[e.InvolvedObject.Name]) {
+			last[e.InvolvedObject.Name] = t
+		}
+	}
+	return last, nil
 }
 
 // Node fetches one node.

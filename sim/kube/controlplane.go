@@ -309,9 +309,9 @@ func (cp *ControlPlane) Client() (*Client, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cp.pki.cert)
-	return &Client{base: cp.LocalEndpoint(), hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	return NewClient(cp.LocalEndpoint(), &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-	}}}, nil
+	}}), nil
 }
 
 // Check reports the first control-plane process that is not running.

@@ -208,8 +208,8 @@ func (r *run) createDeployment(ctx context.Context, app string, replicas int) er
 // perPodStart is what a Deployment's deadline allows for each pod on top
 // of the wait timeout. Pods start at about 0.45 a second on a loaded 2-core
 // machine running three kubelets (sim run --preset staging: 327 pods), so
-// this is room for that, not a target; a pod that cannot start is caught
-// sooner by watchDeployment's 45 s without progress.
+// this is room for that, not a target; a Deployment whose pods cannot start
+// is caught sooner by watchDeployment's stuck rule.
 const perPodStart = 3 * time.Second
 
 // deploymentTimeout is how long a Deployment of pods may take to run.
@@ -218,30 +218,42 @@ func deploymentTimeout(timeout time.Duration, pods int) time.Duration {
 }
 
 // progressEvery is how often a long wait reports how far it got.
-const progressEvery = 10 * time.Second
+var progressEvery = 10 * time.Second
+
+// stallWindow is how long a Deployment wait goes without a pod starting
+// before it asks whether the Deployment is stuck.
+var stallWindow = 45 * time.Second
 
 // watchDeployment polls the pods of app every 250 ms until want of them are
-// Running, timeout passes, or every pod exists and none started for 45 s (a
-// pod stuck in ContainerCreating does not recover). tick, if set, sees each
-// poll. It returns the last pods seen and each Running pod's start latency:
-// first seen by the API to first seen Running (API timestamps have
-// whole-second resolution, too coarse for this). Every progressEvery it
-// says how many pods are Running.
+// Running, timeout passes, or the Deployment is stuck (see stuck). tick, if
+// set, sees each poll. It returns the last pods seen and each Running pod's
+// start latency: first seen by the API to first seen Running (API
+// timestamps have whole-second resolution, too coarse for this). Every
+// progressEvery it says how many pods are Running, or why it cannot tell.
 func (r *run) watchDeployment(ctx context.Context, app string, want int, timeout time.Duration, tick func([]kube.Pod)) ([]kube.Pod, []time.Duration) {
 	seen, running := map[string]time.Time{}, map[string]time.Time{}
-	lastChange := time.Now()
+	lastStart := time.Now()
 	deadline := time.Now().Add(timeout)
-	lastSaid := time.Now()
+	lastSaid, lastAsked := time.Now(), time.Time{}
 	var pods []kube.Pod
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		var err error
-		if pods, err = r.api.Pods(ctx, simNamespace, "app="+app); err == nil {
-			now := time.Now()
-			if now.Sub(lastSaid) >= progressEvery {
+		got, err := r.api.Pods(ctx, simNamespace, "app="+app)
+		now := time.Now()
+		say := now.Sub(lastSaid) >= progressEvery
+		if say {
+			lastSaid = now
+		}
+		if err != nil {
+			if say {
+				r.progress("Deployment %s/%s: listing its pods failed (waiting up to %s more): %v",
+					simNamespace, app, deadline.Sub(now).Round(time.Second), err)
+			}
+		} else {
+			pods = got
+			if say {
 				// A long wait says what it waits for.
 				r.progress("Deployment %s/%s: %d of %d pods Running, %d created (waiting up to %s more)",
 					simNamespace, app, len(running), want, len(pods), deadline.Sub(now).Round(time.Second))
-				lastSaid = now
 			}
 			for _, p := range pods {
 				if _, ok := seen[p.Metadata.UID]; !ok {
@@ -249,7 +261,7 @@ func (r *run) watchDeployment(ctx context.Context, app string, want int, timeout
 				}
 				if _, ok := running[p.Metadata.UID]; !ok && p.Running() {
 					running[p.Metadata.UID] = now
-					lastChange = now
+					lastStart = now
 				}
 			}
 			if tick != nil {
@@ -258,8 +270,12 @@ func (r *run) watchDeployment(ctx context.Context, app string, want int, timeout
 			if len(running) >= want {
 				break
 			}
-			if len(pods) >= want && now.Sub(lastChange) > 45*time.Second {
-				break
+			if len(pods) >= want && now.Sub(lastStart) > stallWindow && now.Sub(lastAsked) >= time.Second {
+				lastAsked = now
+				if why := r.stuck(ctx, pods, lastStart); why != "" {
+					r.progress("Deployment %s/%s: stopped waiting at %d of %d pods Running: %s", simNamespace, app, len(running), want, why)
+					break
+				}
 			}
 		}
 		if sleep(ctx, 250*time.Millisecond) != nil {
@@ -271,6 +287,40 @@ func (r *run) watchDeployment(ctx context.Context, app string, want int, timeout
 		starts = append(starts, t.Sub(seen[uid]))
 	}
 	return pods, starts
+}
+
+// stuck says why pods will not start, or "" while they may. Slowness is
+// not stuck: 109 pods a node starting at once on a loaded machine can all
+// take over a minute, and kubelet retries a failed sandbox on its own. A
+// Deployment is stuck when no pod started since lastStart and kubelet has
+// since reported a failed sandbox (FailedCreatePodSandBox: the CNI plugin
+// or the runtime refused) for every pod still waiting, or the scheduler
+// found no node for it: a full node, a broken plugin. Otherwise only the
+// deadline ends the wait.
+func (r *run) stuck(ctx context.Context, pods []kube.Pod, lastStart time.Time) string {
+	failed, err := r.api.SandboxFailures(ctx, simNamespace)
+	if err != nil {
+		return ""
+	}
+	// Event times have whole-second resolution.
+	since := lastStart.Truncate(time.Second)
+	waiting := 0
+	for _, p := range pods {
+		if p.Running() || p.Metadata.DeletionTimestamp != nil {
+			continue
+		}
+		waiting++
+		if c := p.Condition("PodScheduled"); c.Status == "False" && c.Reason == "Unschedulable" {
+			continue
+		}
+		if t, ok := failed[p.Metadata.Name]; !ok || t.Before(since) {
+			return ""
+		}
+	}
+	if waiting == 0 {
+		return ""
+	}
+	return fmt.Sprintf("no pod started for %s, and each of the %d waiting pods is unschedulable or had its sandbox fail since", time.Since(lastStart).Round(time.Second), waiting)
 }
 
 // kubeFill scales a Deployment of echo pods to what the nodes promise:
