@@ -43,6 +43,13 @@ type report struct {
 	failed   []string // packages
 	skipped  map[string]int
 	verbose  bool // print passing tests' output too
+	timed    []timed
+}
+
+// timed is one top-level test's run time, for the slowest-tests list.
+type timed struct {
+	name    string
+	elapsed float64
 }
 
 func key(pkg, test string) string { return pkg + "\x00" + test }
@@ -72,6 +79,12 @@ func (r *report) handle(e event) {
 		r.skips = append(r.skips, skip{e.Package, e.Test, reason, r.allow != nil && r.allow.MatchString(said)})
 		r.skipped[e.Package]++
 		delete(r.buffered, k)
+	case "pass", "fail":
+		if e.Test != "" && !strings.Contains(e.Test, "/") {
+			r.timed = append(r.timed, timed{e.Package + " " + e.Test, e.Elapsed})
+		}
+	}
+	switch e.Action {
 	case "pass":
 		r.finished[k] = true
 		if e.Test == "" {
@@ -157,6 +170,30 @@ func skipReason(lines []string) string {
 	return strings.Join(said, " ")
 }
 
+// slowest prints the n top-level tests that took longest: where a step's
+// time goes.
+func (r *report) slowest(n int) {
+	slices.SortFunc(r.timed, func(a, b timed) int {
+		switch {
+		case a.elapsed > b.elapsed:
+			return -1
+		case a.elapsed < b.elapsed:
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	if len(r.timed) < n {
+		n = len(r.timed)
+	}
+	if n == 0 {
+		return
+	}
+	fmt.Fprintf(r.out, "slowest tests:\n")
+	for _, t := range r.timed[:n] {
+		fmt.Fprintf(r.out, "  %7.1fs  %s\n", t.elapsed, t.name)
+	}
+}
+
 // summary prints the skips and returns how many are refused.
 func (r *report) summary(strict bool) (refused int) {
 	if len(r.skips) == 0 {
@@ -183,6 +220,7 @@ func main() {
 	allow := flag.String("allow", "", "regular expression of skip reasons that are not failures")
 	verbose := flag.Bool("v", false, "print the output of passing tests too")
 	note := flag.String("note", "", "file to write a one-line skip count to, for .ci/run's summary")
+	slow := flag.Int("slowest", 5, "list this many of the slowest top-level tests")
 	flag.Parse()
 	r := &report{out: os.Stdout, buffered: map[string][]string{}, finished: map[string]bool{}, skipped: map[string]int{}, verbose: *verbose}
 	if *allow != "" {
@@ -208,6 +246,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "testreport: reading go test -json: %v\n", err)
 		os.Exit(1)
 	}
+	r.slowest(*slow)
 	refused := r.summary(*strict)
 	if *note != "" {
 		line := fmt.Sprintf("%d skipped, %d refused", len(r.skips), refused)
