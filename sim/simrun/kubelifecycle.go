@@ -49,19 +49,35 @@ func (r *run) removeDeployment(ctx context.Context, app string, timeout time.Dur
 	return r.api.Delete(ctx, deploymentPath(app))
 }
 
-// waitPool polls the node's agent until ok holds for its status.
+// waitPool polls the node's agent until ok holds for its status, saying
+// every progressEvery what it waits for.
 func (r *run) waitPool(ctx context.Context, n *nodeRun, timeout time.Duration, what string, ok func(rpc.Status) bool) (rpc.Status, error) {
+	return r.waitStatus(ctx, n.plan.Name, n.node.Status, timeout, what, ok)
+}
+
+// waitStatus is waitPool for the agent whose status is status.
+func (r *run) waitStatus(ctx context.Context, node string, status func(context.Context) (rpc.Status, error), timeout time.Duration, what string, ok func(rpc.Status) bool) (rpc.Status, error) {
 	deadline := time.Now().Add(timeout)
+	lastSaid := time.Now()
 	for {
-		st, err := n.node.Status(ctx)
+		st, err := status(ctx)
 		if err == nil && ok(st) {
 			return st, nil
 		}
+		if now := time.Now(); now.Sub(lastSaid) >= progressEvery {
+			lastSaid = now
+			if err != nil {
+				r.progress("%s: waiting for its agent to be %s (up to %s more): %v", node, what, deadline.Sub(now).Round(time.Second), err)
+			} else {
+				r.progress("%s: waiting for its agent to be %s (up to %s more): %d total, %d assigned, %d cooling down",
+					node, what, deadline.Sub(now).Round(time.Second), st.Total, st.Assigned, st.Cooldown)
+			}
+		}
 		if time.Now().After(deadline) {
 			if err != nil {
-				return st, fmt.Errorf("%s: waiting %v for %s: %w", n.plan.Name, timeout, what, err)
+				return st, fmt.Errorf("%s: waiting %v for %s: %w", node, timeout, what, err)
 			}
-			return st, fmt.Errorf("%s: not %s after %v: %d total, %d assigned, %d cooling down", n.plan.Name, what, timeout, st.Total, st.Assigned, st.Cooldown)
+			return st, fmt.Errorf("%s: not %s after %v: %d total, %d assigned, %d cooling down", node, what, timeout, st.Total, st.Assigned, st.Cooldown)
 		}
 		if err := sleep(ctx, 500*time.Millisecond); err != nil {
 			return st, err

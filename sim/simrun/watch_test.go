@@ -2,6 +2,7 @@ package simrun
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/sim/kube"
 )
 
@@ -168,5 +170,22 @@ func TestWatchDeploymentSaysWhenTheAPIServerFails(t *testing.T) {
 	r.watchDeployment(t.Context(), "fill", 1, 2*time.Second, nil)
 	if !strings.Contains(progress.String(), "listing its pods failed") || !strings.Contains(progress.String(), "etcdserver: request timed out") {
 		t.Fatalf("progress does not say the API server failed:\n%s", progress)
+	}
+}
+
+// A wait on an agent's pool says, while it waits, what the pool holds.
+func TestWaitPoolSaysWhatItWaitsFor(t *testing.T) {
+	old := progressEvery
+	progressEvery = 100 * time.Millisecond
+	t.Cleanup(func() { progressEvery = old })
+	var progress bytes.Buffer
+	r := &run{opts: Options{Progress: &progress}, start: time.Now()}
+	status := func(context.Context) (rpc.Status, error) { return rpc.Status{Total: 15, Assigned: 2, Cooldown: 3}, nil }
+	_, err := r.waitStatus(t.Context(), "general-0", status, 700*time.Millisecond, "idle", func(s rpc.Status) bool { return s.Assigned == 0 })
+	if err == nil {
+		t.Fatal("waitStatus returned nil for a pool that never turned idle")
+	}
+	if !strings.Contains(progress.String(), "general-0: waiting for its agent to be idle") || !strings.Contains(progress.String(), "2 assigned, 3 cooling down") {
+		t.Fatalf("the wait did not say what it waits for:\n%s", progress.String())
 	}
 }
