@@ -54,6 +54,10 @@ type Config struct {
 	Subnets []SubnetConfig
 	// IMDSDelay is how long an EC2 change takes to show in IMDS (default 0).
 	IMDSDelay time.Duration
+	// DescribeDelay is how long an EC2 change takes to show in EC2's own
+	// Describe answers, which are eventually consistent (default 0).
+	// `eksnet sim run` turns both on (DefaultIMDSDelay, DefaultDescribeDelay).
+	DescribeDelay time.Duration
 	// Limits returns an instance type's ENI limits; it defaults to the
 	// embedded instance table (bootstrap/maxpods).
 	Limits func(instanceType string) (fakeec2.Limits, error)
@@ -130,6 +134,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.IMDSDelay < 0 {
 		return c, fmt.Errorf("imds delay %v: must not be negative", c.IMDSDelay)
+	}
+	if c.DescribeDelay < 0 {
+		return c, fmt.Errorf("describe delay %v: must not be negative", c.DescribeDelay)
 	}
 	if c.Limits == nil {
 		c.Limits = TableLimits

@@ -31,6 +31,7 @@ func TestConfigDefaultsAndValidation(t *testing.T) {
 		{Config{Subnets: []SubnetConfig{{AZ: "a", CIDR: p("10.0.0.0/24")}, {AZ: "b", CIDR: p("10.0.0.128/25")}}}, "overlaps subnets[0]"},
 		{Config{Subnets: []SubnetConfig{{AZ: "a", CIDR: p("10.0.0.0/29")}}}, "subnets[0].cidr"},
 		{Config{IMDSDelay: -1}, "imds delay"},
+		{Config{DescribeDelay: -1}, "describe delay"},
 	} {
 		_, err := tc.cfg.withDefaults()
 		if tc.want == "" && err != nil {

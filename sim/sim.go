@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg Config) (_ *VPC, err error) {
 		subnets = append(subnets, fakeec2.SubnetSpec{AZ: s.AZ, CIDR: s.CIDR})
 	}
 	v.cloud, err = fakeec2.New(fakeec2.Config{Region: cfg.Region, VPCCIDR: cfg.VPCCIDR, Subnets: subnets,
-		Limits: cfg.Limits, Fabric: fabric{v}, Faults: v.faults, Calls: v.calls, OnChange: v.publish, Logger: v.log})
+		Limits: cfg.Limits, Fabric: fabric{v}, Faults: v.faults, Calls: v.calls, OnChange: v.publish, DescribeDelay: cfg.DescribeDelay, Logger: v.log})
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +171,10 @@ func (v *VPC) Cloud() *fakeec2.Cloud { return v.cloud }
 
 // SetIMDSDelay changes how long EC2 changes take to show in IMDS.
 func (v *VPC) SetIMDSDelay(d time.Duration) { v.store.SetDelay(d) }
+
+// SetDescribeDelay changes how long EC2 changes take to show in EC2's
+// Describe answers.
+func (v *VPC) SetDescribeDelay(d time.Duration) { v.cloud.SetDescribeDelay(d) }
 
 // RouterNetNSPath is the router namespace, for tests that probe from it.
 func (v *VPC) RouterNetNSPath() string { return v.routerPath }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/sim/faults"
+	"github.com/eksnet/eksnet/sim/lag"
 )
 
 // Limits are the instance type figures EC2 enforces on network interfaces.
@@ -78,7 +79,13 @@ type Config struct {
 	Calls  *faults.Recorder
 	// OnChange is called (without the lock) after every change of state.
 	OnChange func()
-	Logger   *slog.Logger
+	// DescribeDelay is how long a change takes to show in the Describe
+	// calls' answers: EC2's API is eventually consistent, so a describe
+	// right after an attach or an assignment may still show the state
+	// before it. 0 answers from the current state. Other calls always act
+	// on the current state.
+	DescribeDelay time.Duration
+	Logger        *slog.Logger
 }
 
 // Cloud is one simulated VPC's EC2 state. It is safe for concurrent use.
@@ -94,6 +101,10 @@ type Cloud struct {
 	order     []string // ENI ids in creation order, for stable answers
 	macSeq    uint32
 	macBase   [2]byte
+	// described is what Describe calls answer from: State after every
+	// change, seen DescribeDelay late. pubMu orders its versions.
+	described *lag.History[State]
+	pubMu     sync.Mutex
 }
 
 type subnet struct {
@@ -155,8 +166,11 @@ func New(cfg Config) (*Cloud, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.DescribeDelay < 0 {
+		return nil, fmt.Errorf("describe delay %v: must not be negative", cfg.DescribeDelay)
+	}
 	c := &Cloud{cfg: cfg, log: cfg.Logger, instances: map[string]*instance{}, enis: map[string]*eni{},
-		vpcID: newID("vpc"), sgID: newID("sg")}
+		vpcID: newID("vpc"), sgID: newID("sg"), described: lag.New[State](cfg.DescribeDelay, nil)}
 	_, _ = rand.Read(c.macBase[:])
 	for i, s := range cfg.Subnets {
 		if !s.CIDR.IsValid() || s.CIDR.Bits() > 28 || s.CIDR.Bits() < 16 {
@@ -172,6 +186,7 @@ func New(cfg Config) (*Cloud, error) {
 		}
 		c.subnets = append(c.subnets, &subnet{id: newID("subnet"), az: s.AZ, pool: newPool(s.CIDR), tags: map[string]string{}})
 	}
+	c.described.Publish(c.State())
 	return c, nil
 }
 
@@ -193,7 +208,21 @@ func (c *Cloud) Faults() *faults.Faults { return c.cfg.Faults }
 // Calls returns the call log.
 func (c *Cloud) Calls() *faults.Recorder { return c.cfg.Calls }
 
+// SetDescribeDelay changes how long a change takes to show in Describe answers.
+func (c *Cloud) SetDescribeDelay(d time.Duration) { c.described.SetDelay(d) }
+
+// describedState is the state a Describe call answers from.
+func (c *Cloud) describedState() State {
+	st, _ := c.described.Visible()
+	return st
+}
+
 func (c *Cloud) changed() {
+	// The snapshot is taken under pubMu, so versions are published in the
+	// order of the changes they include.
+	c.pubMu.Lock()
+	c.described.Publish(c.State())
+	c.pubMu.Unlock()
 	if c.cfg.OnChange != nil {
 		c.cfg.OnChange()
 	}

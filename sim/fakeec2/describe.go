@@ -10,7 +10,7 @@ import (
 
 // DescribeInstances: InstanceId.N and the instance-id filter.
 func (c *Cloud) describeInstances(_ context.Context, p params) (any, error) {
-	st := c.State()
+	st := c.describedState()
 	ids := p.list("InstanceId")
 	for _, id := range ids {
 		if !slices.ContainsFunc(st.Instances, func(i InstanceState) bool { return i.ID == id }) {
@@ -61,7 +61,7 @@ func (c *Cloud) describeInstances(_ context.Context, p params) (any, error) {
 
 // DescribeNetworkInterfaces: NetworkInterfaceId.N and the filters an agent uses.
 func (c *Cloud) describeNetworkInterfaces(_ context.Context, p params) (any, error) {
-	st := c.State()
+	st := c.describedState()
 	ids := p.list("NetworkInterfaceId")
 	for _, id := range ids {
 		if !slices.ContainsFunc(st.ENIs, func(e ENIState) bool { return e.ID == id }) {
@@ -208,7 +208,7 @@ func wildcard(p, s string) bool {
 
 // DescribeSubnets: SubnetId.N and filters.
 func (c *Cloud) describeSubnets(_ context.Context, p params) (any, error) {
-	st := c.State()
+	st := c.describedState()
 	ids := p.list("SubnetId")
 	for _, id := range ids {
 		if !slices.ContainsFunc(st.Subnets, func(s SubnetState) bool { return s.ID == id }) {

@@ -111,6 +111,11 @@ func (c *Cloud) Handler() http.Handler {
 			writeError(w, reqID, ae)
 			return
 		}
+		if c.cfg.Faults.AnswerLost(action) {
+			code = "InternalError"
+			writeError(w, reqID, &APIError{Code: code, Message: "injected fault: the call took effect, its answer was lost", Status: http.StatusInternalServerError})
+			return
+		}
 		c.log.Debug("ec2 call", "action", action, "source", r.RemoteAddr)
 		if err := writeOK(w, action, reqID, out); err != nil {
 			c.log.Error("writing ec2 answer", "action", action, "err", err)

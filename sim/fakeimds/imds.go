@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/eksnet/eksnet/sim/faults"
+	"github.com/eksnet/eksnet/sim/lag"
 )
 
 // Interface is one attached ENI as IMDS shows it under network/interfaces/macs/MAC/.
@@ -52,68 +53,37 @@ type Instance struct {
 
 // Store holds published metadata and serves it after a propagation delay.
 type Store struct {
-	mu      sync.Mutex
-	delay   time.Duration
-	history []snapshot
+	history *lag.History[map[netip.Addr]Instance]
 	now     func() time.Time
 }
 
-type snapshot struct {
-	at    time.Time
-	bySrc map[netip.Addr]Instance
-}
-
 // NewStore returns an empty store.
-func NewStore() *Store { return &Store{now: time.Now} }
+func NewStore() *Store {
+	s := &Store{now: time.Now}
+	s.history = lag.New[map[netip.Addr]Instance](0, func() time.Time { return s.now() })
+	return s
+}
 
 // SetDelay sets how long a published snapshot takes to become visible.
-func (s *Store) SetDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delay = max(d, 0)
-}
+func (s *Store) SetDelay(d time.Duration) { s.history.SetDelay(d) }
 
 // Publish records the metadata of all instances, keyed by each instance's
 // primary private address; requests from its other addresses (pods) are
 // matched through its interfaces.
-func (s *Store) Publish(bySrc map[netip.Addr]Instance) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	s.history = append(s.history, snapshot{at: now, bySrc: bySrc})
-	// Keep only the newest snapshot older than the delay window plus the newer ones.
-	cut := 0
-	for i := range s.history {
-		if !s.history[i].at.After(now.Add(-s.delay)) {
-			cut = i
-		}
-	}
-	s.history = s.history[cut:]
-}
+func (s *Store) Publish(bySrc map[netip.Addr]Instance) { s.history.Publish(bySrc) }
 
 // Lookup returns what the instance at src sees now.
 func (s *Store) Lookup(src netip.Addr) (Instance, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	visible := s.now().Add(-s.delay)
-	if len(s.history) == 0 {
+	bySrc, ok := s.history.Visible()
+	if !ok {
 		return Instance{}, false
 	}
-	// The newest snapshot old enough to be visible; if none is, the oldest
-	// kept, which was the visible one when the newer ones were published.
-	snap := s.history[0]
-	for i := len(s.history) - 1; i >= 0; i-- {
-		if !s.history[i].at.After(visible) {
-			snap = s.history[i]
-			break
-		}
-	}
-	if inst, ok := snap.bySrc[src]; ok {
+	if inst, ok := bySrc[src]; ok {
 		return inst, true
 	}
 	// Requests from a pod leave through one of the instance's ENIs with a
 	// secondary address or one from a prefix: they are the same instance.
-	for _, inst := range snap.bySrc {
+	for _, inst := range bySrc {
 		for _, ifc := range inst.Interfaces {
 			if slices.Contains(ifc.LocalIPv4s, src) || slices.ContainsFunc(ifc.IPv4Prefixes, func(p netip.Prefix) bool { return p.Contains(src) }) {
 				return inst, true

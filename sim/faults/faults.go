@@ -33,6 +33,11 @@ type Settings struct {
 	// InsufficientCidrBlocks makes every /28 prefix request fail with
 	// InsufficientCidrBlocks, whatever room the subnet has.
 	InsufficientCidrBlocks bool `json:"insufficientCidrBlocks,omitempty"`
+	// LoseAnswers lists EC2 actions whose next call takes effect but whose
+	// answer is lost: the caller gets InternalError (HTTP 500), as when a
+	// request times out after EC2 carried it out. Each entry is used once;
+	// an action listed twice loses two answers.
+	LoseAnswers []string `json:"loseAnswers,omitempty"`
 }
 
 // Validate rejects ratios outside [0,1], a negative latency and an outage
@@ -76,6 +81,7 @@ func (f *Faults) Set(s Settings) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s.ThrottleActions = append([]string(nil), s.ThrottleActions...)
+	s.LoseAnswers = append([]string(nil), s.LoseAnswers...)
 	f.s = s
 	return nil
 }
@@ -86,6 +92,7 @@ func (f *Faults) Get() Settings {
 	defer f.mu.Unlock()
 	s := f.s
 	s.ThrottleActions = append([]string(nil), s.ThrottleActions...)
+	s.LoseAnswers = append([]string(nil), s.LoseAnswers...)
 	return s
 }
 
@@ -99,6 +106,7 @@ func (f *Faults) Update(fn func(*Settings)) error {
 	defer f.mu.Unlock()
 	s := f.s
 	s.ThrottleActions = append([]string(nil), s.ThrottleActions...)
+	s.LoseAnswers = append([]string(nil), s.LoseAnswers...)
 	fn(&s)
 	if err := s.Validate(); err != nil {
 		return err
@@ -138,6 +146,26 @@ func (f *Faults) SetIMDSOutage(d time.Duration) error {
 // on every /28 prefix request.
 func (f *Faults) SetInsufficientCidrBlocks(on bool) error {
 	return f.Update(func(s *Settings) { s.InsufficientCidrBlocks = on })
+}
+
+// LoseAnswer makes the next call of action take effect with its answer
+// lost (see Settings.LoseAnswers).
+func (f *Faults) LoseAnswer(action string) error {
+	return f.Update(func(s *Settings) { s.LoseAnswers = append(s.LoseAnswers, action) })
+}
+
+// AnswerLost reports whether the answer of this call of action, which took
+// effect, is to be lost, and uses up the entry.
+func (f *Faults) AnswerLost(action string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, a := range f.s.LoseAnswers {
+		if a == action {
+			f.s.LoseAnswers = append(f.s.LoseAnswers[:i:i], f.s.LoseAnswers[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // Decision is what the injector chose for one EC2 call.
