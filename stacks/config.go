@@ -166,8 +166,13 @@ type Addons struct {
 	LoadBalancerController bool `json:"loadBalancerController"`
 	// DemoApp deploys the 2048 game behind an ALB Ingress in IP target mode.
 	DemoApp bool `json:"demoApp"`
-	// DemoAllowedCIDRs may reach the demo's ALB (inbound-cidrs); required
-	// by an update while DemoApp is true.
+	// DemoImage is the demo's container image pinned by digest
+	// (repository@sha256:...); required by an update while DemoApp is
+	// true, since no digest is knowable offline.
+	DemoImage string `json:"demoImage,omitempty"`
+	// DemoAllowedCIDRs may reach the demo's ALB (inbound-cidrs). Empty,
+	// the ALB is not created at all (closed by default), and an update
+	// refuses while DemoApp is true.
 	DemoAllowedCIDRs []string `json:"demoAllowedCidrs,omitempty"`
 	// Namespaces are created by the stack, each with the default LimitRange.
 	Namespaces []string `json:"namespaces,omitempty"`

@@ -45,8 +45,13 @@ type Plan struct {
 	Resources   []Resource              `json:"resources"`
 	// Exposure is every surface reachable from outside the VPC.
 	Exposure []Exposure `json:"exposure"`
+	// Closed are the surfaces the stack would open but keeps shut until
+	// configured (the demo ALB without eksnet:addons.demoAllowedCidrs).
+	Closed []string `json:"closed,omitempty"`
+	// DemoImage is the demo Deployment's image as registered, "" without the demo.
+	DemoImage string `json:"demoImage,omitempty"`
 	// UpRefusals are what `eksnet up` / `pulumi up` would refuse as
-	// configured (see stacks.Config.ValidateExposure); plan still runs.
+	// configured (infra.RequireDeployable); plan still runs.
 	UpRefusals []string `json:"upRefusals,omitempty"`
 }
 
@@ -182,7 +187,8 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 		}
 		p.Subnets = append(p.Subnets, Subnet{Name: sn.Name, AZ: sn.AZ, CIDR: sn.CIDR, Role: sn.Role, Reservation: sn.Reservation, ID: reg.ID})
 	}
-	p.Exposure, p.UpRefusals = exposures(cfg, regs)
+	p.Exposure, p.Closed, p.UpRefusals = exposures(cfg, regs)
+	p.DemoImage = demoImage(byName)
 	caps, err := cfg.Capacity(st.Network.Layout, st.Pods)
 	if err != nil {
 		return nil, err
@@ -262,6 +268,20 @@ func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, lay
 		ng.CNI.Agent = a
 	}
 	return ng, nil
+}
+
+// demoImage is the image the registered demo Deployment runs.
+func demoImage(byName map[string]Registration) string {
+	d, ok := byName["kubernetes:apps/v1:Deployment::addons-2048"]
+	if !ok {
+		return ""
+	}
+	containers, _ := mapOf(mapOf(mapOf(d.Inputs["spec"])["template"])["spec"])["containers"].([]any)
+	if len(containers) == 0 {
+		return ""
+	}
+	s, _ := mapOf(containers[0])["image"].(string)
+	return s
 }
 
 func stringMap(v any) map[string]string {

@@ -142,8 +142,19 @@ func WriteText(w io.Writer, p *Plan) error {
 	for _, e := range p.Exposure {
 		ew.printf("  %s: reachable from %s\n", e.What, fromText(e.From))
 	}
+	for _, c := range p.Closed {
+		ew.printf("  closed: %s\n", c)
+	}
+	if p.DemoImage != "" {
+		ew.printf("\nDemo app: image %s\n", p.DemoImage)
+	}
+
+	ew.printf("\nUp refuses until fixed:\n")
+	if len(p.UpRefusals) == 0 {
+		ew.printf("  nothing: an update would proceed as planned\n")
+	}
 	for _, r := range p.UpRefusals {
-		ew.printf("  up refuses until fixed: %s\n", r)
+		ew.printf("  %s\n", r)
 	}
 
 	ew.printf("\nIP capacity (every node full: max nodes per AZ x max pods):\n")
