@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -48,6 +49,9 @@ type Plan struct {
 	// Closed are the surfaces the stack would open but keeps shut until
 	// configured (the demo ALB without eksnet:addons.demoAllowedCidrs).
 	Closed []string `json:"closed,omitempty"`
+	// LimitRanges are the namespaces that get the default LimitRange, as
+	// registered: default and every namespace the stack creates.
+	LimitRanges []LimitRange `json:"limitRanges"`
 	// DemoImage is the demo Deployment's image as registered, "" without the demo.
 	DemoImage string `json:"demoImage,omitempty"`
 	// UpRefusals are what `eksnet up` / `pulumi up` would refuse as
@@ -64,6 +68,15 @@ type Subnet struct {
 	// Reservation is the prefix-type CIDR reservation, or "".
 	Reservation string `json:"reservation,omitempty"`
 	ID          string `json:"id"`
+}
+
+// LimitRange is one registered LimitRange: its namespace and the
+// container defaults it sets ("cpu=100m,memory=128Mi").
+type LimitRange struct {
+	Namespace      string `json:"namespace"`
+	Name           string `json:"name"`
+	DefaultRequest string `json:"defaultRequest"`
+	Default        string `json:"default"`
 }
 
 // NodeGroup is one managed node group as planned.
@@ -189,6 +202,7 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 	}
 	p.Exposure, p.Closed, p.UpRefusals = exposures(cfg, regs)
 	p.DemoImage = demoImage(byName)
+	p.LimitRanges = limitRanges(regs)
 	caps, err := cfg.Capacity(st.Network.Layout, st.Pods)
 	if err != nil {
 		return nil, err
@@ -268,6 +282,36 @@ func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, lay
 		ng.CNI.Agent = a
 	}
 	return ng, nil
+}
+
+// limitRanges reads every registered LimitRange's namespace and container
+// defaults, sorted by namespace.
+func limitRanges(regs []Registration) []LimitRange {
+	var out []LimitRange
+	for _, r := range regs {
+		if r.Type != "kubernetes:core/v1:LimitRange" {
+			continue
+		}
+		meta := mapOf(r.Inputs["metadata"])
+		lr := LimitRange{Namespace: fmt.Sprint(meta["namespace"]), Name: fmt.Sprint(meta["name"])}
+		if limits, _ := mapOf(r.Inputs["spec"])["limits"].([]any); len(limits) > 0 {
+			lr.DefaultRequest = quantities(mapOf(limits[0])["defaultRequest"])
+			lr.Default = quantities(mapOf(limits[0])["default"])
+		}
+		out = append(out, lr)
+	}
+	slices.SortFunc(out, func(a, b LimitRange) int { return strings.Compare(a.Namespace, b.Namespace) })
+	return out
+}
+
+// quantities is a resource map as cpu=100m,memory=128Mi.
+func quantities(v any) string {
+	m := stringMap(v)
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
 }
 
 // demoImage is the image the registered demo Deployment runs.

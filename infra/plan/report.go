@@ -145,6 +145,11 @@ func WriteText(w io.Writer, p *Plan) error {
 	for _, c := range p.Closed {
 		ew.printf("  closed: %s\n", c)
 	}
+	ew.printf("\nDefault LimitRange (container defaults for pods that set none):\n")
+	for _, lr := range p.LimitRanges {
+		ew.printf("  %s: %s, requests %s, limits %s\n", lr.Namespace, lr.Name, lr.DefaultRequest, lr.Default)
+	}
+	ew.printf("  %s\n", LaterNamespaces)
 	if p.DemoImage != "" {
 		ew.printf("\nDemo app: image %s\n", p.DemoImage)
 	}
@@ -174,6 +179,10 @@ func WriteText(w io.Writer, p *Plan) error {
 	tw.Flush()
 	return ew.err
 }
+
+// LaterNamespaces says what the stack does not cover; plan prints it and
+// docs/provisioning.md says the same.
+const LaterNamespaces = "namespaces created later, outside the stack (kubectl create namespace, helm --create-namespace), get no LimitRange: their pods run without default requests or limits; add them to eksnet:addons.namespaces and the stack creates them with it"
 
 func formatInputs(in map[string]any) string {
 	if len(in) == 0 {
