@@ -146,9 +146,10 @@ type NodeGroup struct {
 	// kubelet pod slot and no ENI address, so max pods grows by this many
 	// while the pod addresses the node wires stay the same.
 	HostNetworkDaemonSets int `json:"hostNetworkDaemonSets,omitempty"`
-	// AMIID pins the node group's AMI. Empty, the AMI is AWS's recommended
-	// one for the Kubernetes version, read from SSM at every update, so a
-	// new AMI release rolls the group; pin it to move only when you choose.
+	// AMIID pins the node group's AMI; an update refuses a group without
+	// one (RequirePinned). `eksnet ami update ENV` writes AWS's recommended
+	// AMI for the Kubernetes version, OS and architecture here, read once
+	// from SSM; plan and preview show the recommended one until then.
 	AMIID  string            `json:"amiId,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Taints []Taint           `json:"taints,omitempty"`

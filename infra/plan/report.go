@@ -106,14 +106,14 @@ func WriteText(w io.Writer, p *Plan) error {
 	tw.Flush()
 
 	ew.printf("\nNode groups:\n")
-	for _, ng := range p.NodeGroups {
+	for i, ng := range p.NodeGroups {
 		ew.printf("  %s: %s (%s, %s, %s), min %d / desired %d / max %d in %s\n", ng.Name, strings.Join(ng.InstanceTypes, ","),
 			ng.Arch, ng.OS, ng.CapacityType, ng.MinSize, ng.DesiredSize, ng.MaxSize, strings.Join(ng.Subnets, ", "))
 		ew.printf("    max pods %d: %s; kube-reserved memory %d MiB\n", ng.MaxPods, ng.MaxPodsReason, ng.KubeReservedMemoryMiB)
 		if ng.AMIPinned {
-			ew.printf("    AMI %s pinned by eksnet:nodeGroups.amiId (recommended: %s)\n", ng.AMI, ng.AMIParameter)
+			ew.printf("    AMI %s pinned by eksnet:nodeGroups[%d].amiId (moves only with `eksnet ami update %s`; recommended one: %s)\n", ng.AMI, i, p.Stack, ng.AMIParameter)
 		} else {
-			ew.printf("    AMI %s from %s (floats: read at every up, a new release rolls the group; pin with eksnet:nodeGroups[].amiId)\n", ng.AMI, ng.AMIParameter)
+			ew.printf("    AMI not pinned: up refuses; a plan shows %s from %s (placeholder here); pin it with `eksnet ami update %s`\n", ng.AMI, ng.AMIParameter, p.Stack)
 		}
 		mode := "secondary IPs"
 		if ng.CNI.PrefixDelegation {
