@@ -26,7 +26,24 @@ const (
 	LBCNamespace    = "kube-system"
 	LBCAccount      = "aws-load-balancer-controller"
 	DemoNamespace   = "game-2048"
-	DemoImage       = "public.ecr.aws/l6m2t8p7/docker-2048:latest"
+)
+
+// DemoImage is the image the demo Deployment runs: eksnet:addons.demoImage,
+// pinned by digest. Unset, a plan or preview shows the bare repository
+// (an update refuses, stacks.Config.RequirePinned), never a moving tag.
+func DemoImage(cfg stacks.Config) string {
+	if cfg.Addons.DemoImage != "" {
+		return cfg.Addons.DemoImage
+	}
+	return stacks.DemoImageRepository
+}
+
+// Annotations of the AWS Load Balancer Controller (docs/guide/ingress/annotations.md
+// at LBCAppVersion; TestDemoIngressAsControllerDocuments reads them there).
+const (
+	AnnotationScheme       = "alb.ingress.kubernetes.io/scheme"
+	AnnotationTargetType   = "alb.ingress.kubernetes.io/target-type"
+	AnnotationInboundCIDRs = "alb.ingress.kubernetes.io/inbound-cidrs"
 )
 
 // DefaultLimitRange is the container defaults `default` and every
@@ -222,7 +239,7 @@ func (a *Addons) demo(ctx *pulumi.Context, name string, cfg stacks.Config, args 
 			Template: corev1.PodTemplateSpecArgs{
 				Metadata: metav1.ObjectMetaArgs{Labels: labels},
 				Spec: corev1.PodSpecArgs{Containers: corev1.ContainerArray{corev1.ContainerArgs{
-					Name: pulumi.String("app"), Image: pulumi.String(DemoImage),
+					Name: pulumi.String("app"), Image: pulumi.String(DemoImage(cfg)),
 					Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{ContainerPort: pulumi.Int(80)}},
 				}}},
 			},
@@ -240,6 +257,12 @@ func (a *Addons) demo(ctx *pulumi.Context, name string, cfg stacks.Config, args 
 	if err != nil {
 		return fmt.Errorf("demo service: %w", err)
 	}
+	if len(cfg.Addons.DemoAllowedCIDRs) == 0 {
+		// The controller reads a missing or empty inbound-cidrs as
+		// 0.0.0.0/0, so without a list there is no ALB at all: closed by
+		// default. `eksnet plan` says so, and an update refuses.
+		return nil
+	}
 	deps := []pulumi.Resource{svc}
 	if a.LBC != nil {
 		deps = append(deps, a.LBC) // the controller's webhook must be up
@@ -248,13 +271,12 @@ func (a *Addons) demo(ctx *pulumi.Context, name string, cfg stacks.Config, args 
 		Metadata: metav1.ObjectMetaArgs{
 			Name: pulumi.String("game-2048"), Namespace: ns,
 			Annotations: pulumi.StringMap{
-				"alb.ingress.kubernetes.io/scheme": pulumi.String("internet-facing"),
+				AnnotationScheme: pulumi.String("internet-facing"),
 				// IP targets: the ALB sends straight to pod IPs, which the
 				// VPC routes because pods hold ENI addresses.
-				"alb.ingress.kubernetes.io/target-type": pulumi.String("ip"),
-				// Only these may reach the ALB (its security group rules);
-				// an update refuses an empty list, so never the world by default.
-				"alb.ingress.kubernetes.io/inbound-cidrs": pulumi.String(strings.Join(cfg.Addons.DemoAllowedCIDRs, ",")),
+				AnnotationTargetType: pulumi.String("ip"),
+				// Only these may reach the ALB (its security group rules).
+				AnnotationInboundCIDRs: pulumi.String(strings.Join(cfg.Addons.DemoAllowedCIDRs, ",")),
 			},
 		},
 		Spec: networkingv1.IngressSpecArgs{

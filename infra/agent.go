@@ -191,9 +191,11 @@ func NewAgentBundle(ctx *pulumi.Context, name string, cfg stacks.Config, opts ..
 func toBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // RequireDeployable is what an update needs beyond Validate: the real
-// node bundles and a named audience for every public surface.
+// node bundles, a named audience for every public surface and nothing
+// left floating (stacks.Config.RequirePinned). `eksnet plan` lists the
+// same refusals, so a stack that plans clean deploys.
 func RequireDeployable(cfg stacks.Config) error {
-	return errors.Join(RequireAgentBuilds(cfg), cfg.ValidateExposure())
+	return errors.Join(RequireAgentBuilds(cfg), cfg.ValidateExposure(), cfg.RequirePinned())
 }
 
 // RequireAgentBuilds refuses placeholder bundles for the architectures the

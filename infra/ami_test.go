@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eksnet/eksnet/infra"
+	"github.com/eksnet/eksnet/internal/stacktest"
 	"github.com/eksnet/eksnet/stacks"
 )
 
@@ -65,5 +66,39 @@ func TestAMIParametersAsAWSDocuments(t *testing.T) {
 	}
 	if err := sc.Err(); err != nil || rows < 10 {
 		t.Fatalf("parameters.tsv: %d rows, %v", rows, err)
+	}
+}
+
+// TestUpdateUsesOnlyPinnedAMIs: a real update (not a preview) of a node
+// group without eksnet:nodeGroups[i].amiId stops before registering
+// anything and names the command that pins it; a pinned one launches that
+// AMI and never reads the floating SSM parameter, so an AWS release rolls
+// nothing unasked.
+func TestUpdateUsesOnlyPinnedAMIs(t *testing.T) {
+	config := map[string]string{
+		"aws:region": "us-east-1", "eksnet:preset": "dev",
+		"eksnet:cni":     `{"mode":"aws-vpc-cni"}`,
+		"eksnet:cluster": `{"publicAccessCidrs":["` + stacktest.CIDR + `"]}`,
+		"eksnet:addons":  `{"demoAllowedCidrs":["` + stacktest.CIDR + `"],"demoImage":"` + stacktest.DemoImage + `"}`,
+	}
+	m, err := runProgramMode(t, "dev", config, false)
+	if err == nil || !strings.Contains(err.Error(), "eksnet:nodeGroups[0].amiId (node group general): not pinned") || !strings.Contains(err.Error(), "`eksnet ami update dev`") {
+		t.Fatalf("update with an unpinned AMI: %v", err)
+	}
+	if len(m.Registrations()) != 0 {
+		t.Error("resources registered before the refusal")
+	}
+	config["eksnet:nodeGroups"] = `[{"amiId":"` + stacktest.AMI(0) + `"}]`
+	if m, err = runProgramMode(t, "dev", config, false); err != nil {
+		t.Fatalf("update with the AMI pinned: %v", err)
+	}
+	lts := m.ByType(tLT)
+	if len(lts) != 1 || str(lts[0].Inputs["imageId"]) != stacktest.AMI(0) {
+		t.Errorf("launch templates %v, want one with the pinned AMI %s", lts, stacktest.AMI(0))
+	}
+	for _, c := range m.Calls() {
+		if strings.HasPrefix(c.Token, "aws:ssm/") {
+			t.Errorf("update read %s %v", c.Token, c.Args)
+		}
 	}
 }

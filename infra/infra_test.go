@@ -417,11 +417,14 @@ func checkLimitRanges(t *testing.T, cfg stacks.Config, m *plan.Mocks) {
 			t.Errorf("namespace %s has no LimitRange", name)
 		}
 	}
-	if cfg.Addons.DemoApp {
-		ing := m.ByType("kubernetes:networking.k8s.io/v1:Ingress")
+	ing := m.ByType("kubernetes:networking.k8s.io/v1:Ingress")
+	switch {
+	case cfg.Addons.DemoApp && len(cfg.Addons.DemoAllowedCIDRs) > 0:
 		if len(ing) != 1 || str(obj(obj(ing[0].Inputs["metadata"])["annotations"])["alb.ingress.kubernetes.io/target-type"]) != "ip" {
 			t.Errorf("demo ingress %v", ing)
 		}
+	case len(ing) != 0: // closed by default: TestDemoALBClosedWithoutCIDRs
+		t.Errorf("an Ingress without eksnet:addons.demoAllowedCidrs: %v", ing)
 	}
 }
 

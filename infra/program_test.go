@@ -9,6 +9,7 @@ import (
 
 	"github.com/eksnet/eksnet/infra"
 	"github.com/eksnet/eksnet/infra/plan"
+	"github.com/eksnet/eksnet/internal/stacktest"
 )
 
 // runProgram runs infra.Program (what cmd/stack runs) with Pulumi config as
@@ -94,7 +95,8 @@ func TestUpdateRefusesPlaceholderAgent(t *testing.T) {
 		t.Fatalf("update with the endpoint and demo ALB open to the world by default: %v", err)
 	}
 	config["eksnet:cluster"] = `{"publicAccessCidrs":["203.0.113.7/32"]}`
-	config["eksnet:addons"] = `{"demoAllowedCidrs":["203.0.113.7/32"]}`
+	config["eksnet:addons"] = `{"demoAllowedCidrs":["203.0.113.7/32"],"demoImage":"` + stacktest.DemoImage + `"}`
+	config["eksnet:nodeGroups"] = `[{"amiId":"` + stacktest.AMI(0) + `"}]`
 	if _, err := runProgramMode(t, "dev", config, false); err != nil {
 		t.Fatalf("aws-vpc-cni update needs no agent build: %v", err)
 	}

@@ -146,9 +146,10 @@ type NodeGroup struct {
 	// kubelet pod slot and no ENI address, so max pods grows by this many
 	// while the pod addresses the node wires stay the same.
 	HostNetworkDaemonSets int `json:"hostNetworkDaemonSets,omitempty"`
-	// AMIID pins the node group's AMI. Empty, the AMI is AWS's recommended
-	// one for the Kubernetes version, read from SSM at every update, so a
-	// new AMI release rolls the group; pin it to move only when you choose.
+	// AMIID pins the node group's AMI; an update refuses a group without
+	// one (RequirePinned). `eksnet ami update ENV` writes AWS's recommended
+	// AMI for the Kubernetes version, OS and architecture here, read once
+	// from SSM; plan and preview show the recommended one until then.
 	AMIID  string            `json:"amiId,omitempty"`
 	Labels map[string]string `json:"labels,omitempty"`
 	Taints []Taint           `json:"taints,omitempty"`
@@ -166,8 +167,13 @@ type Addons struct {
 	LoadBalancerController bool `json:"loadBalancerController"`
 	// DemoApp deploys the 2048 game behind an ALB Ingress in IP target mode.
 	DemoApp bool `json:"demoApp"`
-	// DemoAllowedCIDRs may reach the demo's ALB (inbound-cidrs); required
-	// by an update while DemoApp is true.
+	// DemoImage is the demo's container image pinned by digest
+	// (repository@sha256:...); required by an update while DemoApp is
+	// true, since no digest is knowable offline.
+	DemoImage string `json:"demoImage,omitempty"`
+	// DemoAllowedCIDRs may reach the demo's ALB (inbound-cidrs). Empty,
+	// the ALB is not created at all (closed by default), and an update
+	// refuses while DemoApp is true.
 	DemoAllowedCIDRs []string `json:"demoAllowedCidrs,omitempty"`
 	// Namespaces are created by the stack, each with the default LimitRange.
 	Namespaces []string `json:"namespaces,omitempty"`

@@ -110,6 +110,14 @@ func TestBadPresets(t *testing.T) {
 		}, `eksnet:cluster.publicAccessCidrs [203.0.113.0/24]: endpointPublicAccess is false`},
 		{"bad demo cidr", PresetDev, func(c *Config) { c.Addons.DemoAllowedCIDRs = []string{"10.0.0.1/8"} },
 			`eksnet:addons.demoAllowedCidrs "10.0.0.1/8": host bits set`},
+		{"demo image by tag", PresetDev, func(c *Config) { c.Addons.DemoImage = DemoImageRepository + ":latest" },
+			`eksnet:addons.demoImage "public.ecr.aws/l6m2t8p7/docker-2048:latest": not pinned by digest`},
+		{"demo image short digest", PresetDev, func(c *Config) { c.Addons.DemoImage = DemoImageRepository + "@sha256:abcd" },
+			`eksnet:addons.demoImage "public.ecr.aws/l6m2t8p7/docker-2048@sha256:abcd": `},
+		{"demo image upper case", PresetDev, func(c *Config) {
+			c.Addons.DemoImage = "public.ecr.aws/L6m2t8p7/docker-2048@sha256:" + strings.Repeat("a", 64)
+		},
+			`eksnet:addons.demoImage "public.ecr.aws/L6m2t8p7/docker-2048@sha256:aaaa`},
 		{"bad sha", PresetDev, func(c *Config) { c.CNI.Agent.AMD64SHA256 = "abc" },
 			`eksnet:cni.agent.amd64Sha256 "abc": must be 64 hex digits`},
 		{"vpc host bits", PresetDev, func(c *Config) { c.Network.VPCCIDR = "10.0.0.1/16" },

@@ -152,6 +152,9 @@ func (c Config) Validate() error {
 	for _, cidr := range c.Addons.DemoAllowedCIDRs {
 		checkCIDR(&errs, "eksnet:addons.demoAllowedCidrs", cidr)
 	}
+	if err := checkDemoImage(c.Addons.DemoImage); err != nil {
+		errs = append(errs, err)
+	}
 	for _, lt := range cl.LogTypes {
 		oneOf("eksnet:cluster.logTypes", lt, logTypes)
 	}

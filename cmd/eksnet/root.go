@@ -45,6 +45,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newKubeconfigCmd(a),
 		newUserDataCmd(a),
 		newBundleCmd(a),
+		newAMICmd(a),
 		newSimCmd(a),
 	)
 	cli.AddVersion(root, cli.ReadBuildInfo("eksnet", version), a.stdout)

@@ -21,7 +21,7 @@ func newUpCmd(a *app) *cobra.Command {
 It checks the pulumi CLI and PULUMI_CONFIG_PASSPHRASE first, then prints the plan
 (as ` + "`eksnet plan ENV`" + `) and asks for confirmation; --yes skips the question, and
 without a terminal on stdin it refuses unless --yes is given (exit status 2).
-Refuses agent mode until the node bundles (eksnet bundle) are configured, and a public endpoint or demo ALB until eksnet:cluster.publicAccessCidrs / eksnet:addons.demoAllowedCidrs name who may reach them. See ` + "`eksnet preview --help`" + `
+Refuses agent mode until the node bundles (eksnet bundle) are configured, a public endpoint or demo ALB until eksnet:cluster.publicAccessCidrs / eksnet:addons.demoAllowedCidrs name who may reach them, and the demo until eksnet:addons.demoImage pins its image by digest; ` + "`eksnet plan ENV`" + ` lists the same refusals. See ` + "`eksnet preview --help`" + `
 for the CLI, credential and backend requirements.`,
 		Example: `  eksnet up dev
   eksnet up prod --yes   # in CI, after reviewing eksnet plan prod`,

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/eksnet/eksnet/internal/cli"
+	"github.com/eksnet/eksnet/internal/stacktest"
+	"github.com/eksnet/eksnet/stacks"
 )
 
 // fakePulumi is an environment with a pulumi "CLI" in ~/.pulumi/bin that
@@ -33,12 +35,18 @@ func fakePulumi(t *testing.T) map[string]string {
 func TestUpDestroyConfirm(t *testing.T) {
 	dir := newProject(t)
 	pd := []string{"--project-dir", dir}
-	for _, args := range [][]string{
+	args := [][]string{
 		{"stack", "new", "dev", "--preset", "dev", "--region", "us-west-2"},
 		{"stack", "set", "dev", "cni.mode", "aws-vpc-cni"},
-		{"stack", "set", "dev", "cluster.publicAccessCidrs[0]", "203.0.113.7/32"},
-		{"stack", "set", "dev", "addons.demoAllowedCidrs[0]", "203.0.113.7/32"},
-	} {
+	}
+	devPreset, err := stacks.Preset(stacks.PresetDev, "dev", "us-west-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stacktest.Settings(devPreset) {
+		args = append(args, []string{"stack", "set", "dev", s.Key, s.Value})
+	}
+	for _, args := range args {
 		if _, stderr, code := runCLI(t, nil, "", append(args, pd...)...); code != 0 {
 			t.Fatalf("%v: %s", args, stderr)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/eksnet/eksnet/infra"
 	"github.com/eksnet/eksnet/stacks"
 )
 
@@ -17,9 +18,11 @@ type Exposure struct {
 }
 
 // exposures reads the cluster endpoint and every internet-facing Ingress
-// from the registrations, and lists what an update would refuse.
-func exposures(cfg stacks.Config, regs []Registration) ([]Exposure, []string) {
-	var out []Exposure
+// from the registrations; closed lists the surfaces the stack keeps shut
+// until configured, refusals what an update would refuse
+// (infra.RequireDeployable, the one definition).
+func exposures(cfg stacks.Config, regs []Registration) (out []Exposure, closed, refusals []string) {
+	alb := false
 	for _, r := range regs {
 		switch r.Type {
 		case "eks:index:Cluster":
@@ -29,21 +32,24 @@ func exposures(cfg stacks.Config, regs []Registration) ([]Exposure, []string) {
 		case "kubernetes:networking.k8s.io/v1:Ingress":
 			meta := mapOf(r.Inputs["metadata"])
 			ann := mapOf(meta["annotations"])
-			if ann["alb.ingress.kubernetes.io/scheme"] != "internet-facing" {
+			if ann[infra.AnnotationScheme] != "internet-facing" {
 				continue
 			}
+			alb = true
 			var from []string
-			if s, _ := ann["alb.ingress.kubernetes.io/inbound-cidrs"].(string); s != "" {
+			if s, _ := ann[infra.AnnotationInboundCIDRs].(string); s != "" {
 				from = strings.Split(s, ",")
 			}
 			out = append(out, Exposure{What: fmt.Sprintf("ALB of Ingress %v/%v (internet-facing)", meta["namespace"], meta["name"]), From: from})
 		}
 	}
-	var refusals []string
-	if err := cfg.ValidateExposure(); err != nil {
+	if cfg.Addons.DemoApp && !alb {
+		closed = append(closed, fmt.Sprintf("demo ALB (Ingress %s/game-2048): not created while eksnet:addons.demoAllowedCidrs is empty; set the CIDRs that may reach it to open it to them", infra.DemoNamespace))
+	}
+	if err := infra.RequireDeployable(cfg); err != nil {
 		refusals = strings.Split(err.Error(), "\n")
 	}
-	return out, refusals
+	return out, closed, refusals
 }
 
 func cidrList(v any) []string {

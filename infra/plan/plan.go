@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -45,8 +46,16 @@ type Plan struct {
 	Resources   []Resource              `json:"resources"`
 	// Exposure is every surface reachable from outside the VPC.
 	Exposure []Exposure `json:"exposure"`
+	// Closed are the surfaces the stack would open but keeps shut until
+	// configured (the demo ALB without eksnet:addons.demoAllowedCidrs).
+	Closed []string `json:"closed,omitempty"`
+	// LimitRanges are the namespaces that get the default LimitRange, as
+	// registered: default and every namespace the stack creates.
+	LimitRanges []LimitRange `json:"limitRanges"`
+	// DemoImage is the demo Deployment's image as registered, "" without the demo.
+	DemoImage string `json:"demoImage,omitempty"`
 	// UpRefusals are what `eksnet up` / `pulumi up` would refuse as
-	// configured (see stacks.Config.ValidateExposure); plan still runs.
+	// configured (infra.RequireDeployable); plan still runs.
 	UpRefusals []string `json:"upRefusals,omitempty"`
 }
 
@@ -59,6 +68,15 @@ type Subnet struct {
 	// Reservation is the prefix-type CIDR reservation, or "".
 	Reservation string `json:"reservation,omitempty"`
 	ID          string `json:"id"`
+}
+
+// LimitRange is one registered LimitRange: its namespace and the
+// container defaults it sets ("cpu=100m,memory=128Mi").
+type LimitRange struct {
+	Namespace      string `json:"namespace"`
+	Name           string `json:"name"`
+	DefaultRequest string `json:"defaultRequest"`
+	Default        string `json:"default"`
 }
 
 // NodeGroup is one managed node group as planned.
@@ -182,7 +200,9 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 		}
 		p.Subnets = append(p.Subnets, Subnet{Name: sn.Name, AZ: sn.AZ, CIDR: sn.CIDR, Role: sn.Role, Reservation: sn.Reservation, ID: reg.ID})
 	}
-	p.Exposure, p.UpRefusals = exposures(cfg, regs)
+	p.Exposure, p.Closed, p.UpRefusals = exposures(cfg, regs)
+	p.DemoImage = demoImage(byName)
+	p.LimitRanges = limitRanges(regs)
 	caps, err := cfg.Capacity(st.Network.Layout, st.Pods)
 	if err != nil {
 		return nil, err
@@ -262,6 +282,50 @@ func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, lay
 		ng.CNI.Agent = a
 	}
 	return ng, nil
+}
+
+// limitRanges reads every registered LimitRange's namespace and container
+// defaults, sorted by namespace.
+func limitRanges(regs []Registration) []LimitRange {
+	var out []LimitRange
+	for _, r := range regs {
+		if r.Type != "kubernetes:core/v1:LimitRange" {
+			continue
+		}
+		meta := mapOf(r.Inputs["metadata"])
+		lr := LimitRange{Namespace: fmt.Sprint(meta["namespace"]), Name: fmt.Sprint(meta["name"])}
+		if limits, _ := mapOf(r.Inputs["spec"])["limits"].([]any); len(limits) > 0 {
+			lr.DefaultRequest = quantities(mapOf(limits[0])["defaultRequest"])
+			lr.Default = quantities(mapOf(limits[0])["default"])
+		}
+		out = append(out, lr)
+	}
+	slices.SortFunc(out, func(a, b LimitRange) int { return strings.Compare(a.Namespace, b.Namespace) })
+	return out
+}
+
+// quantities is a resource map as cpu=100m,memory=128Mi.
+func quantities(v any) string {
+	m := stringMap(v)
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// demoImage is the image the registered demo Deployment runs.
+func demoImage(byName map[string]Registration) string {
+	d, ok := byName["kubernetes:apps/v1:Deployment::addons-2048"]
+	if !ok {
+		return ""
+	}
+	containers, _ := mapOf(mapOf(mapOf(d.Inputs["spec"])["template"])["spec"])["containers"].([]any)
+	if len(containers) == 0 {
+		return ""
+	}
+	s, _ := mapOf(containers[0])["image"].(string)
+	return s
 }
 
 func stringMap(v any) map[string]string {

@@ -106,14 +106,14 @@ func WriteText(w io.Writer, p *Plan) error {
 	tw.Flush()
 
 	ew.printf("\nNode groups:\n")
-	for _, ng := range p.NodeGroups {
+	for i, ng := range p.NodeGroups {
 		ew.printf("  %s: %s (%s, %s, %s), min %d / desired %d / max %d in %s\n", ng.Name, strings.Join(ng.InstanceTypes, ","),
 			ng.Arch, ng.OS, ng.CapacityType, ng.MinSize, ng.DesiredSize, ng.MaxSize, strings.Join(ng.Subnets, ", "))
 		ew.printf("    max pods %d: %s; kube-reserved memory %d MiB\n", ng.MaxPods, ng.MaxPodsReason, ng.KubeReservedMemoryMiB)
 		if ng.AMIPinned {
-			ew.printf("    AMI %s pinned by eksnet:nodeGroups.amiId (recommended: %s)\n", ng.AMI, ng.AMIParameter)
+			ew.printf("    AMI %s pinned by eksnet:nodeGroups[%d].amiId (moves only with `eksnet ami update %s`; recommended one: %s)\n", ng.AMI, i, p.Stack, ng.AMIParameter)
 		} else {
-			ew.printf("    AMI %s from %s (floats: read at every up, a new release rolls the group; pin with eksnet:nodeGroups[].amiId)\n", ng.AMI, ng.AMIParameter)
+			ew.printf("    AMI not pinned: up refuses; a plan shows %s from %s (placeholder here); pin it with `eksnet ami update %s`\n", ng.AMI, ng.AMIParameter, p.Stack)
 		}
 		mode := "secondary IPs"
 		if ng.CNI.PrefixDelegation {
@@ -142,8 +142,24 @@ func WriteText(w io.Writer, p *Plan) error {
 	for _, e := range p.Exposure {
 		ew.printf("  %s: reachable from %s\n", e.What, fromText(e.From))
 	}
+	for _, c := range p.Closed {
+		ew.printf("  closed: %s\n", c)
+	}
+	ew.printf("\nDefault LimitRange (container defaults for pods that set none):\n")
+	for _, lr := range p.LimitRanges {
+		ew.printf("  %s: %s, requests %s, limits %s\n", lr.Namespace, lr.Name, lr.DefaultRequest, lr.Default)
+	}
+	ew.printf("  %s\n", LaterNamespaces)
+	if p.DemoImage != "" {
+		ew.printf("\nDemo app: image %s\n", p.DemoImage)
+	}
+
+	ew.printf("\nUp refuses until fixed:\n")
+	if len(p.UpRefusals) == 0 {
+		ew.printf("  nothing: an update would proceed as planned\n")
+	}
 	for _, r := range p.UpRefusals {
-		ew.printf("  up refuses until fixed: %s\n", r)
+		ew.printf("  %s\n", r)
 	}
 
 	ew.printf("\nIP capacity (every node full: max nodes per AZ x max pods):\n")
@@ -163,6 +179,10 @@ func WriteText(w io.Writer, p *Plan) error {
 	tw.Flush()
 	return ew.err
 }
+
+// LaterNamespaces says what the stack does not cover; plan prints it and
+// docs/provisioning.md says the same.
+const LaterNamespaces = "namespaces created later, outside the stack (kubectl create namespace, helm --create-namespace), get no LimitRange: their pods run without default requests or limits; add them to eksnet:addons.namespaces and the stack creates them with it"
 
 func formatInputs(in map[string]any) string {
 	if len(in) == 0 {
