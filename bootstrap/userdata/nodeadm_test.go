@@ -125,3 +125,16 @@ func mustRender(t *testing.T, c Config) string {
 	}
 	return ud
 }
+
+// TestAL2023AgentWaitsForNodeadm: AL2023 agent user data makes the agent
+// attach after nodeadm's run marker and mark its ENIs unmanaged; AL2 (no
+// nodeadm) does neither.
+func TestAL2023AgentWaitsForNodeadm(t *testing.T) {
+	for _, os := range []OS{OSAL2023, OSAL2} {
+		env := strings.Join(AgentEnv(baseConfig(t, os, CNIAgent, false)), "\n")
+		has := strings.Contains(env, "EKSNET_ATTACH_AFTER=/run/nodeadm/init") && strings.Contains(env, "EKSNET_NETWORKD_DIR=/etc/systemd/network")
+		if has != (os == OSAL2023) {
+			t.Errorf("%s agent.env:\n%s\nwant the nodeadm marker and networkd dir only on AL2023", os, env)
+		}
+	}
+}

@@ -68,7 +68,7 @@ func TestAttachLimitsPerNetworkCard(t *testing.T) {
 	}{
 		{multi.ID, 0, 1, "", ""},
 		{multi.ID, 0, 2, "AttachmentLimitExceeded", "on network card 0"}, // primary + 1 = card 0's 2
-		{multi.ID, 1, 1, "", ""},                                         // device 1 again: another card
+		{multi.ID, 1, 1, "", ""}, // device 1 again: another card
 		{multi.ID, 1, 2, "", ""},
 		{multi.ID, 1, 3, "AttachmentLimitExceeded", "on network card 1"},
 		{multi.ID, 2, 1, "InvalidParameterValue", "2 network card(s), 0 to 1"},
