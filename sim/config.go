@@ -156,5 +156,5 @@ func TableLimits(instanceType string) (fakeec2.Limits, error) {
 	if err != nil {
 		return fakeec2.Limits{}, err
 	}
-	return fakeec2.Limits{MaxENIs: t.MaxENIs, IPv4PerENI: t.IPv4PerENI, PrefixDelegation: t.SupportsPrefixDelegation()}, nil
+	return fakeec2.Limits{MaxENIs: t.MaxENIs, NetworkCards: t.NetworkCards, IPv4PerENI: t.IPv4PerENI, PrefixDelegation: t.SupportsPrefixDelegation()}, nil
 }

@@ -296,7 +296,7 @@ func metadataOf(st fakeec2.State) map[netip.Addr]fakeimds.Instance {
 		p := inst.Primary()
 		m := fakeimds.Instance{ID: inst.ID, Type: inst.Type, AZ: inst.AZ, Region: st.Region, MAC: p.MAC, LocalIPv4: p.PrimaryIP}
 		for _, e := range inst.ENIs {
-			ifc := fakeimds.Interface{MAC: e.MAC, DeviceNumber: e.DeviceIndex, InterfaceID: e.ID, SubnetID: e.SubnetID,
+			ifc := fakeimds.Interface{MAC: e.MAC, DeviceNumber: e.DeviceIndex, NetworkCard: e.NetworkCardIndex, InterfaceID: e.ID, SubnetID: e.SubnetID,
 				VPCID: st.VPCID, SecurityGroupIDs: e.SecurityGroups, SubnetCIDR: e.SubnetCIDR,
 				VPCCIDRs: []netip.Prefix{st.VPCCIDR}, IPv4Prefixes: e.Prefixes}
 			ifc.LocalIPv4s = append([]netip.Addr{e.PrimaryIP}, e.Secondary...)

@@ -342,6 +342,10 @@ func (f fabric) node(instanceID string) (*Node, error) {
 
 // AttachENI plugs a new ethN into the node (see plugENI).
 func (f fabric) AttachENI(_ context.Context, ref fakeec2.ENIRef) error {
+	if ref.NetworkCard != 0 {
+		// Its ethN names and router ports count device indexes of card 0.
+		return fmt.Errorf("attaching %s on network card %d: the simulated fabric wires network card 0 only", ref.ENIID, ref.NetworkCard)
+	}
 	n, err := f.node(ref.InstanceID)
 	if err != nil {
 		return err

@@ -21,8 +21,13 @@ const (
 	AgentBinaryPath  = NodeBinDir + "/" + bundle.AgentMember
 	PluginBinaryPath = NodeBinDir + "/" + bundle.PluginMember
 	AgentEnvFile     = "/etc/eksnet/agent.env"
-	AgentUnitName    = "eksnet-agent.service"
-	AgentUnitPath    = "/etc/systemd/system/" + AgentUnitName
+	// NodeadmMarker is written by nodeadm's run phase (amazon-eks-ami
+	// nodeadm/internal/system/marker.go); NetworkdDir is where the agent
+	// marks its ENIs Unmanaged for systemd-networkd.
+	NodeadmMarker = "/run/nodeadm/init"
+	NetworkdDir   = "/etc/systemd/network"
+	AgentUnitName = "eksnet-agent.service"
+	AgentUnitPath = "/etc/systemd/system/" + AgentUnitName
 	// kubeletDropInPath makes kubelet pull in and wait for the agent even when
 	// it is started on its own (Before= alone only orders one transaction).
 	kubeletDropInPath = "/etc/systemd/system/kubelet.service.d/10-eksnet-agent.conf"
@@ -48,6 +53,11 @@ func AgentEnv(c Config) []string {
 		if kv.v > 0 {
 			env = append(env, fmt.Sprintf("%s=%d", kv.key, kv.v))
 		}
+	}
+	if c.OS == OSAL2023 {
+		// nodeadm's udev net manager hands ENIs that appear before its run
+		// marker to systemd-networkd (docs/node-bootstrap.md).
+		env = append(env, "EKSNET_ATTACH_AFTER="+NodeadmMarker, "EKSNET_NETWORKD_DIR="+NetworkdDir)
 	}
 	env = append(env, fmt.Sprintf("EKSNET_EXTERNAL_SNAT=%t", a.ExternalSNAT))
 	if len(a.SNATExcludeCIDRs) > 0 {

@@ -155,7 +155,7 @@ func TestAgentInstallScriptInstalls(t *testing.T) {
 	assertMode(t, filepath.Join(root, AgentEnvFile), 0o600)
 
 	env, _ := os.ReadFile(filepath.Join(root, AgentEnvFile))
-	wantEnv := "EKSNET_CLUSTER=dev-eksnet\nEKSNET_MODE=secondary\nEKSNET_MAX_PODS=17\nEKSNET_WARM_IP_TARGET=5\nEKSNET_MINIMUM_IP_TARGET=10\nEKSNET_EXTERNAL_SNAT=false\nEKSNET_SNAT_EXCLUDE_CIDRS=192.168.0.0/16\n"
+	wantEnv := "EKSNET_CLUSTER=dev-eksnet\nEKSNET_MODE=secondary\nEKSNET_MAX_PODS=17\nEKSNET_WARM_IP_TARGET=5\nEKSNET_MINIMUM_IP_TARGET=10\nEKSNET_ATTACH_AFTER=/run/nodeadm/init\nEKSNET_NETWORKD_DIR=/etc/systemd/network\nEKSNET_EXTERNAL_SNAT=false\nEKSNET_SNAT_EXCLUDE_CIDRS=192.168.0.0/16\n"
 	if string(env) != wantEnv {
 		t.Errorf("agent.env =\n%s\nwant\n%s", env, wantEnv)
 	}

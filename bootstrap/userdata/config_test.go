@@ -108,6 +108,8 @@ func TestAgentEnv(t *testing.T) {
 		"EKSNET_WARM_PREFIX_TARGET=1",
 		"EKSNET_MAX_ENI=2",
 		"EKSNET_HOST_NETWORK_DAEMONSETS=2",
+		"EKSNET_ATTACH_AFTER=/run/nodeadm/init",
+		"EKSNET_NETWORKD_DIR=/etc/systemd/network",
 		"EKSNET_EXTERNAL_SNAT=true",
 		"EKSNET_SNAT_EXCLUDE_CIDRS=192.168.0.0/16,10.200.0.0/16",
 	}, "\n")

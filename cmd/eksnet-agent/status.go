@@ -60,7 +60,12 @@ func printStatus(a *app, st rpc.Status, list []rpc.Allocation) error {
 		ready += " (" + st.Reason + ")"
 	}
 	fmt.Fprintf(a.stdout, "agent: %s, mode %s, max pods %d, capacity %d\n", ready, st.Mode, st.MaxPods, st.Capacity)
-	fmt.Fprintf(a.stdout, "pool: %d total, %d assigned, %d cooling down, %d free\n\n", st.Total, st.Assigned, st.Cooldown, st.Free)
+	fmt.Fprintf(a.stdout, "pool: %d total, %d assigned, %d cooling down, %d free\n", st.Total, st.Assigned, st.Cooldown, st.Free)
+	fmt.Fprintln(a.stdout, networkCardLine(st))
+	if st.AttachWaitingFor != "" {
+		fmt.Fprintf(a.stdout, "attach: waiting for %s before attaching an ENI\n", st.AttachWaitingFor)
+	}
+	fmt.Fprintln(a.stdout)
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ENI\tDEVICE\tTOTAL\tASSIGNED\tCOOLDOWN\tPREFIXES")
 	for _, e := range st.ENIs {
@@ -93,4 +98,13 @@ func printStatus(a *app, st rpc.Status, list []rpc.Allocation) error {
 		}
 	}
 	return nil
+}
+
+// networkCardLine says which network card the agent uses, and that the
+// others of a multi-card type carry no pods.
+func networkCardLine(st rpc.Status) string {
+	if st.NetworkCards <= 1 {
+		return fmt.Sprintf("network cards: card %d only (the instance type has 1)", st.NetworkCard)
+	}
+	return fmt.Sprintf("network cards: card %d only of %d; the other %d carry no pod ENIs", st.NetworkCard, st.NetworkCards, st.NetworkCards-1)
 }

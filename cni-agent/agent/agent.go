@@ -87,6 +87,8 @@ type Agent struct {
 	instance cloud.Instance
 	primary  cloud.Interface
 	maxPods  int
+	// networkCards is the instance type's count; the agent uses card 0.
+	networkCards int
 	// hostNetworkPods take max-pods slots and no address (kube-proxy
 	// and the user's host-network DaemonSets).
 	hostNetworkPods int
@@ -114,6 +116,9 @@ type Agent struct {
 	// syncFromEC2 makes the next reconcile ask EC2 even when IMDS agrees:
 	// the ENIs were loaded from IMDS, which knows no attachment IDs.
 	syncFromEC2 bool
+	// attachWaiting: the pool wants an ENI and --attach-after's marker is
+	// missing; attachOpen: the marker was seen, so no more checks.
+	attachWaiting, attachOpen bool
 }
 
 // New checks the options and returns an agent ready to Run.
@@ -299,8 +304,16 @@ func (a *Agent) computeLimits() error {
 		}
 		return fmt.Errorf("instance type %s in %s mode (--mode/EKSNET_MODE, --max-eni/EKSNET_MAX_ENI): %w", a.instance.Type, a.cfg.Mode, err)
 	}
+	it, _ := table.Lookup(a.instance.Type) // Calculate found it
+	a.networkCards = it.NetworkCards
 	a.maxPods = res.MaxPods
 	if a.cfg.MaxPods > 0 {
+		if a.cfg.MaxPods > res.Uncapped && it.NetworkCards > 1 {
+			// Addresses beyond card 0's ENIs would need ENIs on the
+			// other cards, which the agent does not attach.
+			return fmt.Errorf("--max-pods (EKSNET_MAX_PODS) %d on %s needs ENIs on its other network cards: the type has %d network cards and eksnet-agent uses card 0 only (%d ENIs x %d addresses: %d pods in %s mode): accepted: at most %d, or 0 (computed)",
+				a.cfg.MaxPods, a.instance.Type, it.NetworkCards, res.ENIs, res.IPsPerENI, res.Uncapped, a.cfg.Mode, res.Uncapped)
+		}
 		a.maxPods = a.cfg.MaxPods
 	}
 	a.hostNetworkPods = a.hostNetwork().Pods()

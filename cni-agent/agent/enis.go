@@ -50,6 +50,11 @@ func (a *Agent) describeAttached(ctx context.Context) ([]attached, error) {
 	}
 	out := make([]attached, 0, len(enis))
 	for _, e := range enis {
+		if e.NetworkCard != 0 {
+			// Another card's ENI (EFA, a user's): not the agent's, and
+			// its device index is another card's.
+			continue
+		}
 		out = append(out, attached{
 			info: eniInfo{ID: e.ID, MAC: e.MAC, DeviceNumber: e.DeviceIndex, AttachmentID: e.AttachmentID, PrimaryIP: e.PrimaryIP,
 				// The primary ENI is the instance's own business.
@@ -78,6 +83,11 @@ func fromIMDS(ifaces []cloud.Interface) []attached {
 // addresses of the agent's mode.
 func (a *Agent) adopt(ctx context.Context, e attached) error {
 	if e.info.DeviceNumber != 0 {
+		// Attached before (a restart, a reboot, an older agent): the file
+		// keeps networkd off it at the next boot too.
+		if err := a.markUnmanaged(e.info.ID, e.info.MAC); err != nil {
+			return err
+		}
 		setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		name, err := hostnet.SetupENI(setupCtx, a.hostENI(e.info), a.cfg.MTU)
 		cancel()

@@ -130,7 +130,11 @@ func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
 	st := rpc.Status{
 		Mode: string(a.cfg.Mode), MaxPods: a.maxPods, Capacity: snap.Capacity,
 		Total: snap.Total, Assigned: snap.Assigned, Cooldown: snap.Cooldown, Free: snap.Free(),
-		LastErrors: append([]string(nil), a.lastErrors...),
+		LastErrors:  append([]string(nil), a.lastErrors...),
+		NetworkCard: 0, NetworkCards: a.networkCards,
+	}
+	if a.attachWaiting {
+		st.AttachWaitingFor = a.cfg.AttachAfter
 	}
 	for _, e := range snap.ENIs {
 		es := rpc.ENIStatus{ID: e.ID, DeviceNumber: e.DeviceNumber, Primary: e.Primary,

@@ -76,7 +76,7 @@ func (a *Agent) poolLoop(ctx context.Context) {
 			a.mu.Lock()
 			paused := act.Grows() && a.now().Before(a.pausedUntil)
 			a.mu.Unlock()
-			if paused {
+			if paused || act.Kind == ipam.CreateENI && !a.attachAllowed() {
 				break
 			}
 			err := a.execute(ctx, act)
@@ -221,9 +221,14 @@ func (a *Agent) createENI(ctx context.Context, n int) error {
 	if err != nil {
 		return err
 	}
-	attachment, err := a.ec2.AttachENI(ctx, eni.ID, a.instance.ID, dev)
+	// Before the attach: networkd must find the file when the link appears.
+	attachment := ""
+	if err = a.markUnmanaged(eni.ID, eni.MAC); err == nil {
+		attachment, err = a.ec2.AttachENI(ctx, eni.ID, a.instance.ID, dev)
+	}
 	if err != nil && attachment == "" {
 		// Not attached: delete it now rather than leave it to collection.
+		a.unmarkUnmanaged(eni.ID)
 		if derr := a.ec2.DeleteENI(context.WithoutCancel(ctx), eni.ID); derr != nil {
 			a.log.Warn("deleting an ENI that failed to attach; leaked-ENI collection will retry", "eni", eni.ID, "err", derr)
 		}
@@ -300,6 +305,7 @@ func (a *Agent) dropENI(ctx context.Context, info eniInfo) error {
 	if err := hostnet.TeardownENI(a.hostENI(info)); err != nil {
 		a.log.Warn("tearing down ENI on the host", "eni", info.ID, "err", err)
 	}
+	a.unmarkUnmanaged(info.ID)
 	a.mu.Lock()
 	delete(a.enis, info.ID)
 	a.store.RemoveENI(info.ID)

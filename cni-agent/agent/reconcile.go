@@ -79,6 +79,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 		}
 		a.mu.Unlock()
 		a.log.Warn("ENI gone from the instance", "eni", info.ID, "dropped", len(dropped))
+		a.unmarkUnmanaged(info.ID)
 	}
 	// adopt added the rules of new units; the rules of units that left go.
 	a.syncUnitRules()

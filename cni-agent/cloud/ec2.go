@@ -39,6 +39,9 @@ type ENI struct {
 	Status       string // available, in-use, ...
 	AttachmentID string
 	DeviceIndex  int
+	// NetworkCard is the attachment's network card index (0 on
+	// single-card types); device indexes count per card.
+	NetworkCard int
 	// DeleteOnTermination is the attachment's flag.
 	DeleteOnTermination bool
 	PrimaryIP           netip.Addr
@@ -112,6 +115,7 @@ func eniFromSDK(ni types.NetworkInterface) ENI {
 	if ni.Attachment != nil {
 		e.AttachmentID = aws.ToString(ni.Attachment.AttachmentId)
 		e.DeviceIndex = int(aws.ToInt32(ni.Attachment.DeviceIndex))
+		e.NetworkCard = int(aws.ToInt32(ni.Attachment.NetworkCardIndex))
 		e.DeleteOnTermination = aws.ToBool(ni.Attachment.DeleteOnTermination)
 	}
 	for _, ip := range ni.PrivateIpAddresses {

@@ -78,6 +78,13 @@ type Config struct {
 	// ReconcileInterval paces the periodic check against IMDS/EC2 and the
 	// leaked-ENI collection.
 	ReconcileInterval time.Duration
+	// AttachAfter, when set, is a file that must exist before the agent
+	// attaches an ENI: on AL2023 nodeadm's run marker, so nodeadm's udev
+	// net manager leaves the agent's ENIs unmanaged (docs/node-bootstrap.md).
+	AttachAfter string
+	// NetworkdDir, when set, is where the agent writes a systemd-networkd
+	// file marking each of its ENIs Unmanaged, before attaching it.
+	NetworkdDir string
 }
 
 // maxHostNetworkDaemonSets leaves one pod address under the largest kubelet
@@ -204,17 +211,15 @@ var settings = []Setting{
 	{"cni-conf-dir", "EKSNET_CNI_CONF_DIR", "/etc/cni/net.d", "an absolute directory path", "where the CNI conflist is written once the agent is ready", pathInto(func(c *Config) *string { return &c.CNIConfDir })},
 	{"cni-bin-dir", "EKSNET_CNI_BIN_DIR", "/opt/cni/bin", "an absolute directory path", "where the eksnet-cni plugin binary is installed", pathInto(func(c *Config) *string { return &c.CNIBinDir })},
 	{"cni-plugin-source", "EKSNET_CNI_PLUGIN_SOURCE", "", "an absolute file path, or empty for eksnet-cni beside the agent binary", "the plugin binary copied into the CNI bin dir",
-		func(c *Config, v string) error {
-			if v != "" && !strings.HasPrefix(v, "/") {
-				return fmt.Errorf("%q is not an absolute path", v)
-			}
-			c.CNIPluginSource = v
-			return nil
-		}},
+		optionalPathInto(func(c *Config) *string { return &c.CNIPluginSource })},
 	{"imds-endpoint", "EKSNET_IMDS_ENDPOINT", "http://169.254.169.254", "an http:// or https:// URL", "instance metadata service endpoint", urlInto(func(c *Config) *string { return &c.IMDSEndpoint }, false)},
 	{"ec2-endpoint", "EKSNET_EC2_ENDPOINT", "", "an http:// or https:// URL, or empty for the regional endpoint", "EC2 API endpoint override", urlInto(func(c *Config) *string { return &c.EC2Endpoint }, true)},
 	{"cooldown", "EKSNET_COOLDOWN", "30s", "a duration from 0s to 1h, e.g. 30s", "how long a freed address rests before reuse", durInto(func(c *Config) *time.Duration { return &c.Cooldown }, 0, time.Hour)},
 	{"reconcile-interval", "EKSNET_RECONCILE_INTERVAL", "60s", "a duration from 1s to 1h", "period of the IMDS/EC2 reconciliation and leaked-ENI collection", durInto(func(c *Config) *time.Duration { return &c.ReconcileInterval }, time.Second, time.Hour)},
+	{"attach-after", "EKSNET_ATTACH_AFTER", "", "an absolute file path, or empty to attach at once", "attach ENIs only once this file exists (AL2023 user data: nodeadm's run marker /run/nodeadm/init)",
+		optionalPathInto(func(c *Config) *string { return &c.AttachAfter })},
+	{"networkd-dir", "EKSNET_NETWORKD_DIR", "", "an absolute directory path, or empty for none", "where a systemd-networkd file marking each agent ENI Unmanaged is written before it is attached (AL2023 user data: /etc/systemd/network)",
+		optionalPathInto(func(c *Config) *string { return &c.NetworkdDir })},
 }
 
 // All returns every setting, in the order help shows them.
@@ -277,6 +282,17 @@ func pathInto(field func(*Config) *string) func(*Config, string) error {
 		}
 		*field(c) = v
 		return nil
+	}
+}
+
+// optionalPathInto is pathInto that also accepts empty (the feature off).
+func optionalPathInto(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if v == "" {
+			*field(c) = ""
+			return nil
+		}
+		return pathInto(field)(c, v)
 	}
 }
 

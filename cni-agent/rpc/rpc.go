@@ -123,6 +123,14 @@ type Status struct {
 	Free       int         `json:"free"`
 	ENIs       []ENIStatus `json:"enis,omitempty"`
 	LastErrors []string    `json:"lastErrors,omitempty"`
+	// NetworkCard is the network card whose ENIs the agent uses: always
+	// 0. NetworkCards is how many the instance type has; ENIs on the
+	// others are neither attached nor used for pods.
+	NetworkCard  int `json:"networkCard"`
+	NetworkCards int `json:"networkCards"`
+	// AttachWaitingFor is the marker file (--attach-after) the agent waits
+	// for before it attaches an ENI; empty when it is not waiting.
+	AttachWaitingFor string `json:"attachWaitingFor,omitempty"`
 }
 
 // VethRef names a host veth the plugin has already cut off (no route, no

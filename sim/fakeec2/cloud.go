@@ -27,8 +27,13 @@ import (
 
 // Limits are the instance type figures EC2 enforces on network interfaces.
 type Limits struct {
-	// MaxENIs is how many ENIs the instance may have attached, the primary included.
+	// MaxENIs is how many ENIs the instance may have attached to each
+	// network card, the primary (card 0) included. Every multi-card type
+	// in the AWS VPC CNI's table has the same count on each card.
 	MaxENIs int
+	// NetworkCards is how many network cards the type has; 0 means 1.
+	// AttachNetworkInterface takes NetworkCardIndex 0 to NetworkCards-1.
+	NetworkCards int
 	// IPv4PerENI counts the address slots of one ENI: the primary address, each
 	// secondary address and each /28 prefix take one slot.
 	IPv4PerENI int
@@ -41,6 +46,8 @@ type ENIRef struct {
 	InstanceID  string
 	ENIID       string
 	DeviceIndex int
+	// NetworkCard is the attachment's card; device indexes count per card.
+	NetworkCard int
 	MAC         net.HardwareAddr
 	PrimaryIP   netip.Addr
 	SubnetID    string
@@ -125,6 +132,7 @@ type attachment struct {
 	id                  string
 	instanceID          string
 	deviceIndex         int
+	networkCard         int
 	deleteOnTermination bool
 	at                  time.Time
 }
@@ -326,7 +334,7 @@ func (c *Cloud) refLocked(e *eni) ENIRef {
 	sn := c.subnetByID(e.subnetID)
 	r := ENIRef{ENIID: e.id, MAC: e.mac, PrimaryIP: e.primary, SubnetID: e.subnetID, SubnetCIDR: sn.pool.cidr}
 	if e.att != nil {
-		r.InstanceID, r.DeviceIndex = e.att.instanceID, e.att.deviceIndex
+		r.InstanceID, r.DeviceIndex, r.NetworkCard = e.att.instanceID, e.att.deviceIndex, e.att.networkCard
 	}
 	return r
 }

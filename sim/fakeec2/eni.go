@@ -168,9 +168,6 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	if card != 0 {
-		return nil, apiErr("InvalidParameterValue", "NetworkCardIndex %d: the instance has one network card (0)", card)
-	}
 	c.mu.Lock()
 	defer c.unlockChanged()
 	e, err := c.eniLocked(eniID)
@@ -187,9 +184,12 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 	if c.subnetByID(e.subnetID).az != inst.az {
 		return nil, apiErr("InvalidParameterValue", "network interface %s is in a different availability zone than instance %s", e.id, inst.id)
 	}
-	attached := 0
+	if cards := max(inst.limits.NetworkCards, 1); card < 0 || card >= cards {
+		return nil, apiErr("InvalidParameterValue", "NetworkCardIndex %d: %s has %d network card(s), 0 to %d", card, inst.typ, cards, cards-1)
+	}
+	attached := 0 // on this card: the limit and the device indexes are per card
 	for _, o := range c.enis {
-		if o.att == nil || o.att.instanceID != inst.id {
+		if o.att == nil || o.att.instanceID != inst.id || o.att.networkCard != card {
 			continue
 		}
 		attached++
@@ -201,7 +201,7 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 		return nil, apiErr("InvalidParameterValue", "DeviceIndex %d: must be between 1 and %d", dev, inst.limits.MaxENIs+7)
 	}
 	if attached >= inst.limits.MaxENIs {
-		return nil, apiErr("AttachmentLimitExceeded", "interface count %d exceeds the limit for %s", attached+1, inst.typ)
+		return nil, apiErr("AttachmentLimitExceeded", "interface count %d on network card %d exceeds the limit for %s", attached+1, card, inst.typ)
 	}
 	if e.slots() > inst.limits.IPv4PerENI {
 		return nil, apiErr("PrivateIpAddressLimitExceeded", "interface %s has %d addresses; %s allows %d per interface", e.id, e.slots(), inst.typ, inst.limits.IPv4PerENI)
@@ -209,7 +209,7 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 	if len(e.prefixes) > 0 && !inst.limits.PrefixDelegation {
 		return nil, apiErr("InvalidParameterValue", "instance type %s does not support IPv4 prefixes", inst.typ)
 	}
-	e.att = &attachment{id: newID("eni-attach"), instanceID: inst.id, deviceIndex: dev, at: time.Now().UTC()}
+	e.att = &attachment{id: newID("eni-attach"), instanceID: inst.id, deviceIndex: dev, networkCard: card, at: time.Now().UTC()}
 	if c.cfg.Fabric != nil {
 		ref := c.refLocked(e)
 		err := c.cfg.Fabric.AttachENI(ctx, ref)
@@ -227,7 +227,7 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 	return struct {
 		AttachmentID     string `xml:"attachmentId"`
 		NetworkCardIndex int    `xml:"networkCardIndex"`
-	}{e.att.id, 0}, nil
+	}{e.att.id, card}, nil
 }
 
 // DetachNetworkInterface: AttachmentId, Force.

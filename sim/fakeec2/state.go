@@ -69,6 +69,7 @@ type ENIState struct {
 	InstanceID          string            `json:"instanceId,omitempty"`
 	AttachmentID        string            `json:"attachmentId,omitempty"`
 	DeviceIndex         int               `json:"deviceIndex"`
+	NetworkCardIndex    int               `json:"networkCardIndex"`
 	DeleteOnTermination bool              `json:"deleteOnTermination"`
 	AttachTime          time.Time         `json:"attachTime,omitzero"`
 }
@@ -126,7 +127,7 @@ func (c *Cloud) eniStateLocked(e *eni) ENIState {
 		Tags: maps.Clone(e.tags), SecurityGroups: slices.Clone(e.sgs), SourceDestCheck: e.sourceDestCheck, Status: "available"}
 	if e.att != nil {
 		st.Status = "in-use"
-		st.InstanceID, st.AttachmentID, st.DeviceIndex = e.att.instanceID, e.att.id, e.att.deviceIndex
+		st.InstanceID, st.AttachmentID, st.DeviceIndex, st.NetworkCardIndex = e.att.instanceID, e.att.id, e.att.deviceIndex, e.att.networkCard
 		st.DeleteOnTermination, st.AttachTime = e.att.deleteOnTermination, e.att.at
 	}
 	return st

@@ -142,7 +142,7 @@ func toXENI(e ENIState, vpcID string) xENI {
 	}
 	if e.AttachmentID != "" {
 		x.Attachment = &xAttachment{AttachmentID: e.AttachmentID, InstanceID: e.InstanceID, InstanceOwnerID: ownerID,
-			DeviceIndex: e.DeviceIndex, Status: "attached", AttachTime: awsTime(e.AttachTime),
+			DeviceIndex: e.DeviceIndex, NetworkCardIndex: e.NetworkCardIndex, Status: "attached", AttachTime: awsTime(e.AttachTime),
 			DeleteOnTermination: e.DeleteOnTermination}
 	}
 	return x

@@ -16,9 +16,11 @@ func TestEC2Limits(t *testing.T) {
 		typ  string
 		want fakeec2.Limits
 	}{
-		{"t3.medium", fakeec2.Limits{MaxENIs: 2, IPv4PerENI: 6, PrefixDelegation: true}},
-		{"m5.large", fakeec2.Limits{MaxENIs: 1, IPv4PerENI: 4, PrefixDelegation: true}},
-		{"m5.xlarge", fakeec2.Limits{MaxENIs: 4, IPv4PerENI: 15, PrefixDelegation: true}}, // the table's
+		{"t3.medium", fakeec2.Limits{MaxENIs: 2, NetworkCards: 1, IPv4PerENI: 6, PrefixDelegation: true}},
+		{"m5.large", fakeec2.Limits{MaxENIs: 1, NetworkCards: 1, IPv4PerENI: 4, PrefixDelegation: true}},
+		{"m5.xlarge", fakeec2.Limits{MaxENIs: 4, NetworkCards: 1, IPv4PerENI: 15, PrefixDelegation: true}}, // the table's
+		// The table's per-card ENIs and its 32 cards (the simulated EC2 limits each card).
+		{"p5.48xlarge", fakeec2.Limits{MaxENIs: 2, NetworkCards: 32, IPv4PerENI: 50, PrefixDelegation: true}},
 	} {
 		got, err := limits(tc.typ)
 		if err != nil || got != tc.want {
