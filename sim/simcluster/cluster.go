@@ -153,6 +153,9 @@ func (c *Cluster) AddNode(ctx context.Context, spec NodeSpec) (*Node, error) {
 	if err := n.writeEnvFile(); err != nil {
 		return nil, err
 	}
+	if err := n.writeNodeadmMarker(); err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	c.nodes = append(c.nodes, n)
 	c.mu.Unlock()

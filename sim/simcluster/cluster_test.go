@@ -269,3 +269,40 @@ func TestWaitReadyReportsAnAgentThatExits(t *testing.T) {
 		t.Fatal("WaitServing waited out its context instead of noticing the exit")
 	}
 }
+
+// An AL2023 node's user data points the agent at nodeadm's marker and at
+// /etc/systemd/network. On the simulation's shared filesystem those are
+// the host's: the node gets its own, the simulation writes the marker as
+// nodeadm would, and the agent attaches ENIs with its networkd files in the
+// node's directory, never the host's.
+func TestAL2023NodePathsStayInTheNode(t *testing.T) {
+	c := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	n, err := c.StartNode(ctx, NodeSpec{Name: "al2023", InstanceType: "t3.medium", Env: map[string]string{
+		"EKSNET_ATTACH_AFTER": "/run/nodeadm/init", "EKSNET_NETWORKD_DIR": "/etc/systemd/network"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := n.Env()
+	for _, k := range []string{"EKSNET_ATTACH_AFTER", "EKSNET_NETWORKD_DIR"} {
+		if !strings.HasPrefix(env[k], n.Dir()+"/") {
+			t.Errorf("%s = %q, want a path in the node's directory %s", k, env[k], n.Dir())
+		}
+	}
+	if _, err := os.Stat(env["EKSNET_ATTACH_AFTER"]); err != nil {
+		t.Fatalf("the nodeadm marker the agent waits for: %v", err)
+	}
+	// Past the marker the agent may attach ENIs: its status says it waits
+	// for nothing.
+	st, err := n.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.AttachWaitingFor != "" {
+		t.Fatalf("agent status: attach waiting for %s, want the marker seen", st.AttachWaitingFor)
+	}
+	if _, err := os.Stat("/etc/systemd/network/10-eksnet-" + st.ENIs[0].ID + ".network"); err == nil {
+		t.Fatal("the agent wrote a networkd file into the host's /etc/systemd/network")
+	}
+}

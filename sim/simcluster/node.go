@@ -59,7 +59,33 @@ func newNode(c *Cluster, sn *sim.Node, dir string, env map[string]string) *Node 
 		"EKSNET_CNI_BIN_DIR":       filepath.Join(dir, "bin"),
 		"EKSNET_CNI_PLUGIN_SOURCE": c.bins.Plugin,
 	})
+	// AL2023 user data points the agent at nodeadm's marker and at
+	// /etc/systemd/network: on the shared host filesystem those are the
+	// host's, so the node gets its own. The simulated node has no nodeadm;
+	// AddNode writes the marker at boot, as nodeadm's run phase would.
+	if full["EKSNET_ATTACH_AFTER"] != "" {
+		full["EKSNET_ATTACH_AFTER"] = filepath.Join(dir, "nodeadm", "init")
+	}
+	if full["EKSNET_NETWORKD_DIR"] != "" {
+		full["EKSNET_NETWORKD_DIR"] = filepath.Join(dir, "systemd-network")
+	}
 	return &Node{c: c, sim: sn, dir: dir, env: full}
+}
+
+// writeNodeadmMarker plays nodeadm for a node whose agent waits for its
+// marker (EKSNET_ATTACH_AFTER): nodeadm writes it once its run phase is done.
+func (n *Node) writeNodeadmMarker() error {
+	marker := n.env["EKSNET_ATTACH_AFTER"]
+	if marker == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(marker), 0o755); err != nil {
+		return fmt.Errorf("node %s: nodeadm marker: %w", n.Name(), err)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		return fmt.Errorf("node %s: nodeadm marker: %w", n.Name(), err)
+	}
+	return nil
 }
 
 // Name is the node's name.
