@@ -3,7 +3,6 @@ package fakeec2
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -31,12 +30,7 @@ func TestAttachLimitsPerNetworkCard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(cloud.Handler())
-	defer srv.Close()
-	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil
-		})})
+	c := sdkClient(t, cloud)
 	ctx := context.Background()
 	multi, err := cloud.LaunchInstance(LaunchSpec{InstanceType: "p5.test"})
 	if err != nil {

@@ -78,6 +78,18 @@ func code(err error) string {
 	return ""
 }
 
+// sdkClient serves cloud on loopback for the test's duration and returns
+// the real SDK's EC2 client for it, with no retries.
+func sdkClient(t *testing.T, cloud *Cloud) *ec2.Client {
+	t.Helper()
+	srv := httptest.NewServer(cloud.Handler())
+	t.Cleanup(srv.Close)
+	return ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil
+		})})
+}
+
 // TestFabricFollowsEC2 drives the fake with the real SDK over loopback (no
 // root needed) and checks the fabric holds exactly what EC2 says is routed.
 func TestFabricFollowsEC2(t *testing.T) {
@@ -87,12 +99,7 @@ func TestFabricFollowsEC2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(cloud.Handler())
-	defer srv.Close()
-	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil
-		})})
+	c := sdkClient(t, cloud)
 	ctx := context.Background()
 	nitro, err := cloud.LaunchInstance(LaunchSpec{InstanceType: "t3.medium"})
 	if err != nil {

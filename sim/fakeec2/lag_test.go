@@ -2,7 +2,6 @@ package fakeec2
 
 import (
 	"context"
-	"net/http/httptest"
 	"net/netip"
 	"testing"
 	"time"
@@ -30,12 +29,7 @@ func TestDescribeIsEventuallyConsistent(t *testing.T) {
 		Subnets: []SubnetSpec{{AZ: "us-east-1a", CIDR: netip.MustParsePrefix("10.0.0.0/24")}}}); err == nil {
 		t.Fatal("a negative describe delay was accepted")
 	}
-	srv := httptest.NewServer(cloud.Handler())
-	defer srv.Close()
-	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil
-		})})
+	c := sdkClient(t, cloud)
 	ctx := context.Background()
 	inst, err := cloud.LaunchInstance(LaunchSpec{InstanceType: "t3.medium"})
 	if err != nil {
@@ -95,12 +89,7 @@ func TestLostAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(cloud.Handler())
-	defer srv.Close()
-	c := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), Retryer: aws.NopRetryer{},
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "s"}, nil
-		})})
+	c := sdkClient(t, cloud)
 	ctx := context.Background()
 	inst, err := cloud.LaunchInstance(LaunchSpec{InstanceType: "t3.medium"})
 	if err != nil {
