@@ -293,6 +293,9 @@ func (v *VPC) publish() {
 func metadataOf(st fakeec2.State) map[netip.Addr]fakeimds.Instance {
 	out := map[netip.Addr]fakeimds.Instance{}
 	for _, inst := range st.Instances {
+		if inst.State == fakeec2.InstanceTerminated {
+			continue // EC2 keeps showing it; nothing asks its IMDS any more
+		}
 		p := inst.Primary()
 		m := fakeimds.Instance{ID: inst.ID, Type: inst.Type, AZ: inst.AZ, Region: st.Region, MAC: p.MAC, LocalIPv4: p.PrimaryIP}
 		for _, e := range inst.ENIs {

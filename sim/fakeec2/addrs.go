@@ -87,7 +87,7 @@ func (c *Cloud) assignPrivateIPAddresses(ctx context.Context, p params) (any, er
 	}
 	e.secondary = append(e.secondary, addrs...)
 	e.prefixes = append(e.prefixes, pfxs...)
-	if e.att != nil && c.cfg.Fabric != nil {
+	if e.plugged() && c.cfg.Fabric != nil {
 		ref := c.refLocked(e)
 		var errs []error
 		for _, a := range addrs {
@@ -158,14 +158,14 @@ func (c *Cloud) unassignPrivateIPAddresses(ctx context.Context, p params) (any, 
 	for _, a := range addrs {
 		e.secondary = slices.DeleteFunc(e.secondary, func(x netip.Addr) bool { return x == a })
 		sn.pool.release(a)
-		if e.att != nil && c.cfg.Fabric != nil {
+		if e.plugged() && c.cfg.Fabric != nil {
 			errs = append(errs, c.cfg.Fabric.Unroute(ctx, netip.PrefixFrom(a, 32), ref))
 		}
 	}
 	for _, pf := range pfxs {
 		e.prefixes = slices.DeleteFunc(e.prefixes, func(x netip.Prefix) bool { return x == pf })
 		sn.pool.releasePrefix(pf)
-		if e.att != nil && c.cfg.Fabric != nil {
+		if e.plugged() && c.cfg.Fabric != nil {
 			errs = append(errs, c.cfg.Fabric.Unroute(ctx, pf, ref))
 		}
 	}

@@ -4,7 +4,10 @@
 // enough for aws-sdk-go-v2's ec2 client. It enforces what the node agent must
 // respect on AWS: the instance type's ENI and per-ENI address limits (a /28
 // prefix takes one address slot), subnet free space and /28 alignment with
-// fragmentation. Every change that matters to packets goes through a Fabric,
+// fragmentation. Instances and ENIs go through EC2's lifecycle (lifecycle.go):
+// detaches take time, stopped instances keep their ENIs, termination
+// deletes or releases them, and a subnet with an ENI in it cannot be
+// deleted. Every change that matters to packets goes through a Fabric,
 // so in the simulation a wrong EC2 request breaks connectivity, not only an
 // assertion.
 package fakeec2
@@ -92,7 +95,11 @@ type Config struct {
 	// before it. 0 answers from the current state. Other calls always act
 	// on the current state.
 	DescribeDelay time.Duration
-	Logger        *slog.Logger
+	// DetachDelay is how long a detach takes: EC2 answers the call at once
+	// and the ENI shows "detaching" until it is "available" (see
+	// lifecycle.go). 0 completes the detach within the call.
+	DetachDelay time.Duration
+	Logger      *slog.Logger
 }
 
 // Cloud is one simulated VPC's EC2 state. It is safe for concurrent use.
@@ -112,6 +119,8 @@ type Cloud struct {
 	// change, seen DescribeDelay late. pubMu orders its versions.
 	described *lag.History[State]
 	pubMu     sync.Mutex
+	// detachDelay is Config.DetachDelay, settable at run time (under mu).
+	detachDelay time.Duration
 }
 
 type subnet struct {
@@ -126,6 +135,10 @@ type instance struct {
 	limits                Limits
 	launched              time.Time
 	tags                  map[string]string
+	// state is InstanceRunning, InstanceStopped or InstanceTerminated.
+	state string
+	// impaired: the host fails detaches that are not forced (lifecycle.go).
+	impaired bool
 }
 
 type attachment struct {
@@ -135,6 +148,11 @@ type attachment struct {
 	networkCard         int
 	deleteOnTermination bool
 	at                  time.Time
+	// detaching is set once a detach began; the attachment goes when it
+	// completes. unplugged: the kernel side is already gone.
+	// completing: the detach will complete (it was not held up by an
+	// impaired instance); it does after the detach delay.
+	detaching, unplugged, completing bool
 }
 
 type eni struct {
@@ -150,6 +168,10 @@ type eni struct {
 }
 
 func (e *eni) slots() int { return 1 + len(e.secondary) + len(e.prefixes) }
+
+// plugged reports whether the ENI's kernel side is in an instance, so its
+// addresses are routed to it.
+func (e *eni) plugged() bool { return e.att != nil && !e.att.unplugged }
 
 // New builds the VPC's state: the VPC, its subnets and a default security group.
 func New(cfg Config) (*Cloud, error) {
@@ -177,8 +199,11 @@ func New(cfg Config) (*Cloud, error) {
 	if cfg.DescribeDelay < 0 {
 		return nil, fmt.Errorf("describe delay %v: must not be negative", cfg.DescribeDelay)
 	}
+	if cfg.DetachDelay < 0 {
+		return nil, fmt.Errorf("detach delay %v: must not be negative", cfg.DetachDelay)
+	}
 	c := &Cloud{cfg: cfg, log: cfg.Logger, instances: map[string]*instance{}, enis: map[string]*eni{},
-		vpcID: newID("vpc"), sgID: newID("sg"), described: lag.New[State](cfg.DescribeDelay, nil)}
+		vpcID: newID("vpc"), sgID: newID("sg"), described: lag.New[State](cfg.DescribeDelay, nil), detachDelay: cfg.DetachDelay}
 	_, _ = rand.Read(c.macBase[:])
 	for i, s := range cfg.Subnets {
 		if !s.CIDR.IsValid() || s.CIDR.Bits() > 28 || s.CIDR.Bits() < 16 {
@@ -271,6 +296,10 @@ func (c *Cloud) LaunchInstance(spec LaunchSpec) (InstanceState, error) {
 		return InstanceState{}, fmt.Errorf("instance type %q: limits %+v allow no network interface", spec.InstanceType, lim)
 	}
 	c.mu.Lock()
+	if len(c.subnets) == 0 {
+		c.mu.Unlock()
+		return InstanceState{}, errors.New("subnets: every subnet was deleted")
+	}
 	sn := c.subnets[0]
 	if spec.SubnetID != "" {
 		sn = c.subnetByID(spec.SubnetID)
@@ -280,7 +309,7 @@ func (c *Cloud) LaunchInstance(spec LaunchSpec) (InstanceState, error) {
 		}
 	}
 	inst := &instance{id: newID("i"), typ: spec.InstanceType, az: sn.az, subnetID: sn.id, limits: lim,
-		launched: time.Now().UTC(), tags: map[string]string{}}
+		launched: time.Now().UTC(), tags: map[string]string{}, state: InstanceRunning}
 	e := &eni{id: newID("eni"), subnetID: sn.id, mac: c.nextMAC(), tags: map[string]string{}, sgs: []string{c.sgID},
 		sourceDestCheck: true, description: "primary network interface"}
 	addrs, ok := sn.pool.takeAddrs(e.id, 1)
@@ -297,37 +326,6 @@ func (c *Cloud) LaunchInstance(spec LaunchSpec) (InstanceState, error) {
 	c.mu.Unlock()
 	c.changed()
 	return st, nil
-}
-
-// TerminateInstance removes the instance, deletes the ENIs marked
-// delete-on-termination and detaches the others, as EC2 does.
-func (c *Cloud) TerminateInstance(ctx context.Context, id string) error {
-	c.mu.Lock()
-	inst, ok := c.instances[id]
-	if !ok {
-		c.mu.Unlock()
-		return fmt.Errorf("instance %q: not found", id)
-	}
-	var errs []error
-	for _, eid := range append([]string(nil), c.order...) {
-		e := c.enis[eid]
-		if e == nil || e.att == nil || e.att.instanceID != inst.id {
-			continue
-		}
-		deleteToo := e.att.deviceIndex == 0 || e.att.deleteOnTermination
-		if e.att.deviceIndex > 0 {
-			errs = append(errs, c.detachLocked(ctx, e))
-		} else {
-			e.att = nil
-		}
-		if deleteToo {
-			c.deleteLocked(e)
-		}
-	}
-	delete(c.instances, id)
-	c.mu.Unlock()
-	c.changed()
-	return errors.Join(errs...)
 }
 
 func (c *Cloud) refLocked(e *eni) ENIRef {
@@ -349,9 +347,19 @@ func routesOf(e *eni) []netip.Prefix {
 	return append(out, e.prefixes...)
 }
 
-// detachLocked unroutes and removes the ENI from its instance.
+// detachLocked unplugs the ENI and removes it from its instance at once:
+// the undo of an attach that failed half way. A detach asked through the
+// API takes time instead (beginDetachLocked).
 func (c *Cloud) detachLocked(ctx context.Context, e *eni) error {
-	if e.att == nil {
+	err := c.unplugLocked(ctx, e)
+	e.att = nil
+	return err
+}
+
+// unplugLocked unroutes the ENI's addresses and takes its link out of the
+// instance (the kernel side of a secondary ENI), once.
+func (c *Cloud) unplugLocked(ctx context.Context, e *eni) error {
+	if e.att == nil || e.att.unplugged {
 		return nil
 	}
 	ref := c.refLocked(e)
@@ -364,7 +372,7 @@ func (c *Cloud) detachLocked(ctx context.Context, e *eni) error {
 			errs = append(errs, c.cfg.Fabric.DetachENI(ctx, ref))
 		}
 	}
-	e.att = nil
+	e.att.unplugged = true
 	return errors.Join(errs...)
 }
 

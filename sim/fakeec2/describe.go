@@ -35,9 +35,14 @@ func (c *Cloud) describeInstances(_ context.Context, p params) (any, error) {
 			case name == "vpc-id":
 				return []string{st.VPCID}, true
 			case name == "private-ip-address":
-				return []string{inst.Primary().PrimaryIP.String()}, true
+				if p := inst.Primary(); p.PrimaryIP.IsValid() {
+					return []string{p.PrimaryIP.String()}, true
+				}
+				return nil, true
 			case name == "instance-state-name":
-				return []string{"running"}, true
+				return []string{inst.State}, true
+			case name == "instance-state-code":
+				return []string{strconv.Itoa(instanceStateCode(inst.State))}, true
 			}
 			return tagFilter(name, inst.Tags)
 		})
@@ -121,7 +126,7 @@ func eniField(e ENIState, vpcID, name string) ([]string, bool) {
 		if e.AttachmentID == "" {
 			return nil, true
 		}
-		return []string{"attached"}, true
+		return []string{e.AttachmentStatus}, true
 	case "private-ip-address", "addresses.private-ip-address":
 		v := []string{e.PrimaryIP.String()}
 		for _, a := range e.Secondary {

@@ -181,6 +181,9 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 	if e.att != nil {
 		return nil, apiErr("InvalidNetworkInterface.InUse", "interface %s is currently in use by %s", e.id, e.att.instanceID)
 	}
+	if inst.state == InstanceTerminated {
+		return nil, apiErr("IncorrectInstanceState", "the instance '%s' is not in a valid state for this operation", inst.id)
+	}
 	if c.subnetByID(e.subnetID).az != inst.az {
 		return nil, apiErr("InvalidParameterValue", "network interface %s is in a different availability zone than instance %s", e.id, inst.id)
 	}
@@ -230,9 +233,16 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 	}{e.att.id, card}, nil
 }
 
-// DetachNetworkInterface: AttachmentId, Force.
+// DetachNetworkInterface: AttachmentId, Force. EC2 answers at once and
+// detaches in the background (beginDetachLocked); asking again while the
+// detach is under way is accepted, and Force then completes a detach an
+// impaired instance holds up.
 func (c *Cloud) detachNetworkInterface(ctx context.Context, p params) (any, error) {
 	attID, err := p.require("AttachmentId")
+	if err != nil {
+		return nil, err
+	}
+	force, _, err := p.boolean("Force")
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +255,7 @@ func (c *Cloud) detachNetworkInterface(ctx context.Context, p params) (any, erro
 		if e.att.deviceIndex == 0 {
 			return nil, apiErr("OperationNotPermitted", "the network interface at device index 0 cannot be detached")
 		}
-		if err := c.detachLocked(ctx, e); err != nil {
+		if err := c.beginDetachLocked(ctx, e, force); err != nil {
 			return nil, err
 		}
 		return struct {
@@ -255,7 +265,10 @@ func (c *Cloud) detachNetworkInterface(ctx context.Context, p params) (any, erro
 	return nil, apiErr("InvalidAttachmentID.NotFound", "the attachment ID '%s' does not exist", attID)
 }
 
-// DeleteNetworkInterface: NetworkInterfaceId; the ENI must be detached.
+// DeleteNetworkInterface: NetworkInterfaceId; the ENI must be detached
+// (a detach under way counts as attached). EC2 answers an ENI in use with
+// InvalidParameterValue, not with InvalidNetworkInterface.InUse (which is
+// the attach's refusal).
 func (c *Cloud) deleteNetworkInterface(_ context.Context, p params) (any, error) {
 	id, err := p.require("NetworkInterfaceId")
 	if err != nil {
@@ -268,7 +281,7 @@ func (c *Cloud) deleteNetworkInterface(_ context.Context, p params) (any, error)
 		return nil, err
 	}
 	if e.att != nil {
-		return nil, apiErr("InvalidNetworkInterface.InUse", "interface %s is currently in use", id)
+		return nil, apiErr("InvalidParameterValue", "Network interface '%s' is currently in use.", id)
 	}
 	c.deleteLocked(e)
 	return struct {

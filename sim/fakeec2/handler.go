@@ -43,6 +43,7 @@ func (c *Cloud) actions() map[string]actionFunc {
 		"DescribeInstances":               c.describeInstances,
 		"DescribeNetworkInterfaces":       c.describeNetworkInterfaces,
 		"DescribeSubnets":                 c.describeSubnets,
+		"DeleteSubnet":                    c.deleteSubnet,
 		"CreateNetworkInterface":          c.createNetworkInterface,
 		"AttachNetworkInterface":          c.attachNetworkInterface,
 		"DetachNetworkInterface":          c.detachNetworkInterface,

@@ -31,14 +31,16 @@ type SubnetState struct {
 
 // InstanceState is one instance and its attached ENIs by device index.
 type InstanceState struct {
-	ID         string            `json:"id"`
-	Type       string            `json:"type"`
-	AZ         string            `json:"az"`
-	SubnetID   string            `json:"subnetId"`
-	Limits     Limits            `json:"limits"`
-	LaunchTime time.Time         `json:"launchTime"`
-	ENIs       []ENIState        `json:"enis"`
-	Tags       map[string]string `json:"tags,omitempty"`
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	AZ         string    `json:"az"`
+	SubnetID   string    `json:"subnetId"`
+	Limits     Limits    `json:"limits"`
+	LaunchTime time.Time `json:"launchTime"`
+	// State is InstanceRunning, InstanceStopped or InstanceTerminated.
+	State string            `json:"state"`
+	ENIs  []ENIState        `json:"enis"`
+	Tags  map[string]string `json:"tags,omitempty"`
 }
 
 // Primary returns the instance's device-0 ENI.
@@ -53,25 +55,28 @@ func (s InstanceState) Primary() ENIState {
 
 // ENIState is one network interface.
 type ENIState struct {
-	ID                  string            `json:"id"`
-	SubnetID            string            `json:"subnetId"`
-	SubnetCIDR          netip.Prefix      `json:"subnetCidr"`
-	AZ                  string            `json:"az"`
-	Description         string            `json:"description,omitempty"`
-	MAC                 string            `json:"mac"`
-	PrimaryIP           netip.Addr        `json:"primaryIp"`
-	Secondary           []netip.Addr      `json:"secondaryIps,omitempty"`
-	Prefixes            []netip.Prefix    `json:"prefixes,omitempty"`
-	Tags                map[string]string `json:"tags,omitempty"`
-	SecurityGroups      []string          `json:"securityGroups"`
-	SourceDestCheck     bool              `json:"sourceDestCheck"`
-	Status              string            `json:"status"`
-	InstanceID          string            `json:"instanceId,omitempty"`
-	AttachmentID        string            `json:"attachmentId,omitempty"`
-	DeviceIndex         int               `json:"deviceIndex"`
-	NetworkCardIndex    int               `json:"networkCardIndex"`
-	DeleteOnTermination bool              `json:"deleteOnTermination"`
-	AttachTime          time.Time         `json:"attachTime,omitzero"`
+	ID              string            `json:"id"`
+	SubnetID        string            `json:"subnetId"`
+	SubnetCIDR      netip.Prefix      `json:"subnetCidr"`
+	AZ              string            `json:"az"`
+	Description     string            `json:"description,omitempty"`
+	MAC             string            `json:"mac"`
+	PrimaryIP       netip.Addr        `json:"primaryIp"`
+	Secondary       []netip.Addr      `json:"secondaryIps,omitempty"`
+	Prefixes        []netip.Prefix    `json:"prefixes,omitempty"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	SecurityGroups  []string          `json:"securityGroups"`
+	SourceDestCheck bool              `json:"sourceDestCheck"`
+	// Status is available, in-use or detaching (EC2's names).
+	Status string `json:"status"`
+	// AttachmentStatus is attached or detaching; "" without an attachment.
+	AttachmentStatus    string    `json:"attachmentStatus,omitempty"`
+	InstanceID          string    `json:"instanceId,omitempty"`
+	AttachmentID        string    `json:"attachmentId,omitempty"`
+	DeviceIndex         int       `json:"deviceIndex"`
+	NetworkCardIndex    int       `json:"networkCardIndex"`
+	DeleteOnTermination bool      `json:"deleteOnTermination"`
+	AttachTime          time.Time `json:"attachTime,omitzero"`
 }
 
 // State returns a copy of the VPC's state.
@@ -109,7 +114,7 @@ func (c *Cloud) subnetStateLocked(s *subnet) SubnetState {
 
 func (c *Cloud) instanceStateLocked(inst *instance) InstanceState {
 	st := InstanceState{ID: inst.id, Type: inst.typ, AZ: inst.az, SubnetID: inst.subnetID, Limits: inst.limits,
-		LaunchTime: inst.launched, Tags: maps.Clone(inst.tags)}
+		LaunchTime: inst.launched, State: inst.state, Tags: maps.Clone(inst.tags)}
 	for _, id := range c.order {
 		e := c.enis[id]
 		if e.att != nil && e.att.instanceID == inst.id {
@@ -126,7 +131,10 @@ func (c *Cloud) eniStateLocked(e *eni) ENIState {
 		MAC: e.mac.String(), PrimaryIP: e.primary, Secondary: slices.Clone(e.secondary), Prefixes: slices.Clone(e.prefixes),
 		Tags: maps.Clone(e.tags), SecurityGroups: slices.Clone(e.sgs), SourceDestCheck: e.sourceDestCheck, Status: "available"}
 	if e.att != nil {
-		st.Status = "in-use"
+		st.Status, st.AttachmentStatus = "in-use", "attached"
+		if e.att.detaching {
+			st.Status, st.AttachmentStatus = "detaching", "detaching"
+		}
 		st.InstanceID, st.AttachmentID, st.DeviceIndex, st.NetworkCardIndex = e.att.instanceID, e.att.id, e.att.deviceIndex, e.att.networkCard
 		st.DeleteOnTermination, st.AttachTime = e.att.deleteOnTermination, e.att.at
 	}

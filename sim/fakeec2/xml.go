@@ -121,6 +121,9 @@ func xTags(m map[string]string) []xTag {
 }
 
 func privateDNS(e ENIState) string {
+	if !e.PrimaryIP.Is4() {
+		return "" // a terminated instance has no primary ENI any more
+	}
 	a := e.PrimaryIP.As4()
 	return fmt.Sprintf("ip-%d-%d-%d-%d.ec2.internal", a[0], a[1], a[2], a[3])
 }
@@ -142,7 +145,7 @@ func toXENI(e ENIState, vpcID string) xENI {
 	}
 	if e.AttachmentID != "" {
 		x.Attachment = &xAttachment{AttachmentID: e.AttachmentID, InstanceID: e.InstanceID, InstanceOwnerID: ownerID,
-			DeviceIndex: e.DeviceIndex, NetworkCardIndex: e.NetworkCardIndex, Status: "attached", AttachTime: awsTime(e.AttachTime),
+			DeviceIndex: e.DeviceIndex, NetworkCardIndex: e.NetworkCardIndex, Status: e.AttachmentStatus, AttachTime: awsTime(e.AttachTime),
 			DeleteOnTermination: e.DeleteOnTermination}
 	}
 	return x
@@ -150,11 +153,13 @@ func toXENI(e ENIState, vpcID string) xENI {
 
 func toXInstance(i InstanceState, vpcID string) xInstance {
 	p := i.Primary()
-	x := xInstance{InstanceID: i.ID, ImageID: "ami-0eksnetsim000000", State: xState{Code: 16, Name: "running"},
+	x := xInstance{InstanceID: i.ID, ImageID: "ami-0eksnetsim000000", State: xState{Code: instanceStateCode(i.State), Name: i.State},
 		PrivateDNSName: privateDNS(p), InstanceType: i.Type, LaunchTime: awsTime(i.LaunchTime),
 		Placement: xPlacement{AvailabilityZone: i.AZ, Tenancy: "default"}, SubnetID: i.SubnetID, VPCID: vpcID,
-		PrivateIPAddress: p.PrimaryIP.String(), SourceDestCheck: p.SourceDestCheck, Architecture: "x86_64",
-		Tags: xTags(i.Tags)}
+		SourceDestCheck: p.SourceDestCheck, Architecture: "x86_64", Tags: xTags(i.Tags)}
+	if p.PrimaryIP.IsValid() {
+		x.PrivateIPAddress = p.PrimaryIP.String()
+	}
 	for _, g := range p.SecurityGroups {
 		x.Groups = append(x.Groups, xGroup{GroupID: g, GroupName: "default"})
 	}
