@@ -308,3 +308,66 @@ func addDNAT(t *testing.T, ns *netnstest.NS, addr string, port uint16, to string
 		t.Fatalf("adding the test's NodePort DNAT: %v", err)
 	}
 }
+
+// TestSecondaryVPCCIDRKeepsPodAddresses is custom networking's layout: the
+// VPC has a secondary block (100.64.0.0/16) whose subnets hold pod ENIs,
+// beside the primary block the nodes live in. The agent hands SNAT every
+// block IMDS lists (vpc-ipv4-cidr-blocks), so pod-to-pod traffic between
+// the two ranges keeps the pods' addresses in both directions, and only
+// traffic leaving the VPC takes the primary IP.
+func TestSecondaryVPCCIDRKeepsPodAddresses(t *testing.T) {
+	netnstest.RequireRoot(t)
+	const (
+		secondaryENI  = "100.64.0.10"
+		podSecondary  = "100.64.0.20" // a pod on the pod-subnet ENI
+		podPrimary    = "10.0.1.5"    // a pod on the primary ENI
+		peerPrimary   = "10.0.0.1:8080"
+		peerSecondary = "100.64.0.1:8080"
+	)
+	node, vpc := netnstest.New(t, "node"), netnstest.New(t, "vpc")
+	podS, podP := netnstest.New(t, "pods"), netnstest.New(t, "podp")
+	netnstest.Veth(t, node, "eth0", primaryIP+"/24", vpc, "r0", "10.0.0.1/24")
+	// As the agent sets a secondary ENI up (hostnet): its address as a
+	// /32, its subnet reached only through its own table.
+	netnstest.Veth(t, node, "eth1", secondaryENI+"/32", vpc, "r1", "100.64.0.1/24")
+	node.Sysctl(t, "net/ipv4/ip_forward", "1")
+	for _, k := range []string{"all", "r0", "r1"} {
+		vpc.Sysctl(t, "net/ipv4/conf/"+k+"/rp_filter", "1")
+	}
+	hn, hv := node.Handle(t), vpc.Handle(t)
+	netnstest.Route(t, hn, "default", "10.0.0.1", "eth0", 0)
+	netnstest.Route(t, hn, "100.64.0.1/32", "", "eth1", 2)
+	netnstest.Route(t, hn, "default", "100.64.0.1", "eth1", 2)
+	lo, err := hv.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	netnstest.AddAddr(t, hv, lo, "203.0.113.1/32")
+	netnstest.Route(t, hv, podPrimary+"/32", primaryIP, "r0", 0)
+	netnstest.Route(t, hv, podSecondary+"/32", secondaryENI, "r1", 0)
+	for _, addr := range []string{internet, peerPrimary, peerSecondary} {
+		netnstest.EchoServer(t, vpc, addr)
+	}
+	for _, p := range []datapath.Pod{
+		{Netns: podP.Path, IfName: "eth0", HostVeth: "eni" + netnstest.UniqueSuffix(), Address: netip.MustParseAddr(podPrimary), RouteTable: 254},
+		{Netns: podS.Path, IfName: "eth0", HostVeth: "eni" + netnstest.UniqueSuffix(), Address: netip.MustParseAddr(podSecondary), RouteTable: 2},
+	} {
+		unit := datapath.Unit{Prefix: netip.PrefixFrom(p.Address, 32), Table: p.RouteTable}
+		node.Do(t, func() error { return datapath.AddUnitRules([]datapath.Unit{unit}) })
+		node.Do(t, func() error { _, err := datapath.Setup(p); return err })
+	}
+
+	// The blocks as IMDS lists them for a VPC with a secondary CIDR.
+	cfg := snat.Config{
+		PrimaryIP: netip.MustParseAddr(primaryIP), PrimaryLink: "eth0",
+		VPCCIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("100.64.0.0/16")},
+		Netns:    node.Path,
+	}
+	if err := snat.Apply(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	expectSource(t, podS, peerPrimary, podSecondary)
+	expectSource(t, podP, peerSecondary, podPrimary)
+	expectSource(t, podS, internet, primaryIP)
+	expectSource(t, podP, internet, primaryIP)
+}
