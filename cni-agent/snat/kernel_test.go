@@ -12,6 +12,7 @@ import (
 	"github.com/eksnet/eksnet/cni-agent/snat"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -52,12 +53,7 @@ func newTopology(t *testing.T) *topology {
 	hn, hi := tp.node.Handle(t), tp.inet.Handle(t)
 	netnstest.Route(t, hn, "default", "10.0.0.1", "eth0", 0)
 	netnstest.Route(t, hn, "default", "10.0.2.1", "eth1", 2)
-	lo, err := hi.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	netnstest.AddAddr(t, hi, lo, "203.0.113.1/32")
-	netnstest.AddAddr(t, hi, lo, "192.168.50.1/32")
+	addLoopback(t, hi, "203.0.113.1/32", "192.168.50.1/32")
 	netnstest.Route(t, hi, podAIP+"/32", primaryIP, "r0", 0)
 	netnstest.Route(t, hi, podBIP+"/32", "10.0.2.10", "r1", 0)
 	netnstest.EchoServer(t, tp.inet, internet)
@@ -76,6 +72,18 @@ func newTopology(t *testing.T) *topology {
 	}
 	netnstest.EchoServer(t, tp.podB, "0.0.0.0:8080")
 	return tp
+}
+
+// addLoopback gives the router's lo the addresses its echo servers answer on.
+func addLoopback(t *testing.T, h *netlink.Handle, cidrs ...string) {
+	t.Helper()
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cidrs {
+		netnstest.AddAddr(t, h, lo, c)
+	}
 }
 
 func (tp *topology) config(external bool) snat.Config {
@@ -338,11 +346,7 @@ func TestSecondaryVPCCIDRKeepsPodAddresses(t *testing.T) {
 	netnstest.Route(t, hn, "default", "10.0.0.1", "eth0", 0)
 	netnstest.Route(t, hn, "100.64.0.1/32", "", "eth1", 2)
 	netnstest.Route(t, hn, "default", "100.64.0.1", "eth1", 2)
-	lo, err := hv.LinkByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	netnstest.AddAddr(t, hv, lo, "203.0.113.1/32")
+	addLoopback(t, hv, "203.0.113.1/32")
 	netnstest.Route(t, hv, podPrimary+"/32", primaryIP, "r0", 0)
 	netnstest.Route(t, hv, podSecondary+"/32", secondaryENI, "r1", 0)
 	for _, addr := range []string{internet, peerPrimary, peerSecondary} {
