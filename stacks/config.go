@@ -55,6 +55,23 @@ type Network struct {
 	PodCIDR string `json:"podCidr,omitempty"`
 	// PodSubnetBits is the pod subnet prefix length under custom networking.
 	PodSubnetBits int `json:"podSubnetBits,omitempty"`
+
+	// VPCID, when set, is an existing VPC the stack runs in instead of
+	// creating one (bring your own VPC): the stack then creates no VPC,
+	// subnets, gateways, route tables or endpoints, looks the VPC and the
+	// subnets below up, and checks capacity on their real CIDRs. The
+	// layout keys above (vpcCidr, azCount, availabilityZones, *SubnetBits,
+	// podCidr) do not apply; nat says what the VPC gives private subnets.
+	VPCID string `json:"vpcId,omitempty"`
+	// PrivateSubnetIDs are the existing VPC's node subnets (at least two
+	// zones); required with VPCID.
+	PrivateSubnetIDs []string `json:"privateSubnetIds,omitempty"`
+	// PublicSubnetIDs are its public subnets, for internet-facing load
+	// balancers; optional.
+	PublicSubnetIDs []string `json:"publicSubnetIds,omitempty"`
+	// PodSubnetIDs are its pod subnets for custom networking, one per zone
+	// of the private subnets; optional.
+	PodSubnetIDs []string `json:"podSubnetIds,omitempty"`
 }
 
 // Cluster is the EKS control plane.
@@ -109,7 +126,13 @@ type CNI struct {
 }
 
 // CustomNetworking reports whether pods use the secondary CIDR's subnets.
-func (c Config) CustomNetworking() bool { return c.Network.PodCIDR != "" }
+func (c Config) CustomNetworking() bool {
+	return c.Network.PodCIDR != "" || len(c.Network.PodSubnetIDs) > 0
+}
+
+// ExistingVPC reports whether the stack runs in a VPC it does not create
+// (eksnet:network.vpcId).
+func (c Config) ExistingVPC() bool { return c.Network.VPCID != "" }
 
 // AgentBinaries are the node bundles (eksnet-agent + eksnet-cni per arch,
 // written by `eksnet bundle`) uploaded to the stack's bucket. When a path is

@@ -98,8 +98,12 @@ func TestBadPresets(t *testing.T) {
 			`eksnet:nodeGroups[0].instanceTypes: m5.large is amd64 but m6g.large is arm64`},
 		{"sizes", PresetDev, func(c *Config) { c.NodeGroups[0].DesiredSize = 9 },
 			`eksnet:nodeGroups[0]: sizes min 1, desired 9, max 3`},
-		{"nat none", PresetDev, func(c *Config) { c.Network.NAT = NATNone },
-			`eksnet:network.nat none: private nodes need VPC endpoints`},
+		{"nat none, public endpoint only", PresetDev, func(c *Config) { c.Network.NAT = NATNone },
+			`eksnet:cluster.endpointPrivateAccess false with eksnet:network.nat none: nodes without outbound internet access register with the cluster only through the private endpoint`},
+		{"nat none with the load balancer controller", PresetStaging, func(c *Config) { c.Network.NAT = NATNone },
+			`eksnet:addons.loadBalancerController true with eksnet:network.nat none: `},
+		{"nat none with the demo", PresetDev, func(c *Config) { c.Network.NAT = NATNone },
+			`eksnet:addons.demoApp true with eksnet:network.nat none: the demo's image is pulled from public.ecr.aws/l6m2t8p7/docker-2048`},
 		{"no endpoint", PresetProd, func(c *Config) { c.Cluster.EndpointPrivateAccess, c.Cluster.EndpointPublicAccess = false, false },
 			`eksnet:cluster: endpointPublicAccess and endpointPrivateAccess are both false`},
 		{"private only, deployer outside", PresetProd, func(c *Config) { c.Cluster.EndpointPublicAccess = false },
@@ -303,5 +307,20 @@ func TestRegionTable(t *testing.T) {
 	c.Region = "ca-central-1"
 	if got := strings.Join(c.AZs(), ","); got != "ca-central-1a,ca-central-1b,ca-central-1d" {
 		t.Errorf("ca-central-1 zones %s (there is no ca-central-1c)", got)
+	}
+}
+
+// TestNATNoneValidates: a private-only stack is accepted once it has the
+// private endpoint and nothing that needs the internet.
+func TestNATNoneValidates(t *testing.T) {
+	c := mustPreset(t, PresetStaging)
+	c.Network.NAT = NATNone
+	c.Addons.LoadBalancerController = false
+	if err := c.Validate(); err != nil {
+		t.Fatalf("staging with nat none and no load balancer controller: %v", err)
+	}
+	c.Cluster.EndpointPrivateAccess = false
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "eksnet:cluster.endpointPrivateAccess false") {
+		t.Fatalf("without the private endpoint: %v", err)
 	}
 }

@@ -105,13 +105,10 @@ func (c Config) Validate() error {
 	}
 	oneOf("eksnet:network.nat", n.NAT, natModes)
 	if n.NAT == NATNone {
-		// Private nodes then reach nothing outside the VPC: image pulls
-		// (ECR api/dkr, S3), STS, EC2 (the agent), EKS auth and CloudWatch
-		// logs all need interface or gateway endpoints, which this stack
-		// does not create, so the nodes would never join.
-		bad("eksnet:network.nat none: private nodes need VPC endpoints (ECR api and dkr, S3 gateway, STS, EC2, EKS auth, CloudWatch logs) to join without NAT, and this stack does not create them; accepted values here are single, per-az")
+		errs = append(errs, c.validatePrivateOnly()...)
 	}
-	if n.NAT != NATNone && n.PublicSubnetBits == 0 {
+	errs = append(errs, c.validateExistingVPC()...)
+	if n.NAT != NATNone && n.PublicSubnetBits == 0 && !c.ExistingVPC() {
 		bad("eksnet:network.nat %q: NAT gateways live in public subnets but eksnet:network.publicSubnetBits is 0 (no public subnets); set publicSubnetBits (e.g. 24)", n.NAT)
 	}
 	podOK := n.PodCIDR == "" || checkCIDR(&errs, "eksnet:network.podCidr", n.PodCIDR)
@@ -184,7 +181,9 @@ func (c Config) Validate() error {
 	}
 
 	errs = append(errs, c.validateNodeGroups()...)
-	if len(errs) == 0 {
+	if len(errs) == 0 && !c.ExistingVPC() {
+		// An existing VPC's subnets are checked by the program, on the
+		// CIDRs it looks up (infra.NewNetwork).
 		errs = append(errs, c.validateCapacity()...)
 	}
 	return errors.Join(errs...)
@@ -312,6 +311,14 @@ func (c Config) validateCapacity() []error {
 	if err != nil {
 		return []error{fmt.Errorf("eksnet:network: %w", err)}
 	}
+	return c.CheckCapacity(layout)
+}
+
+// CheckCapacity returns an error for every subnet of layout too small for
+// the node groups when every node is full, naming the key that sizes it:
+// the prefix length of a planned subnet, or the ID list an existing
+// subnet came from (whose layout the program built from its lookups).
+func (c Config) CheckCapacity(layout cidrplan.Layout) []error {
 	pods, err := c.NodeGroupPods()
 	if err != nil {
 		return []error{err}
@@ -325,16 +332,22 @@ func (c Config) validateCapacity() []error {
 		if sc.Fits {
 			continue
 		}
-		key := "eksnet:network.privateSubnetBits"
+		key, fix := "eksnet:network.privateSubnetBits", "use a larger subnet (smaller prefix length) or lower nodeGroups maxSize"
 		if sc.Subnet.Role == cidrplan.Pod {
 			key = "eksnet:network.podSubnetBits"
+		}
+		if c.ExistingVPC() {
+			key, fix = "eksnet:network.privateSubnetIds", "list larger or more subnets, or lower nodeGroups maxSize"
+			if sc.Subnet.Role == cidrplan.Pod {
+				key = "eksnet:network.podSubnetIds"
+			}
 		}
 		msg := fmt.Sprintf("%s: subnet %s %s is too small for max nodes x max pods: %d nodes need %d addresses, it has %d",
 			key, sc.Subnet.Name, sc.Subnet.CIDR, sc.MaxNodes, sc.AddressesNeeded, sc.Addresses)
 		if sc.PrefixesNeeded > 0 {
 			msg += fmt.Sprintf(" and %d /28 prefixes, it has room for %d", sc.PrefixesNeeded, sc.PrefixRoom)
 		}
-		errs = append(errs, errors.New(msg+"; use a larger subnet (smaller prefix length) or lower nodeGroups maxSize"))
+		errs = append(errs, errors.New(msg+"; "+fix))
 	}
 	return errs
 }
