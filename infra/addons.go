@@ -87,7 +87,7 @@ func NewKubernetes(ctx *pulumi.Context, name string, cfg stacks.Config, cluster 
 				Kind:       pulumi.String("ENIConfig"),
 				Metadata:   metav1.ObjectMetaArgs{Name: pulumi.String(sn.AZ)},
 				OtherFields: map[string]any{"spec": pulumi.Map{
-					"subnet": network.Subnets[sn.Name].ID(),
+					"subnet": network.SubnetID(sn.Name),
 					// The nodes' group (EKS's cluster security group, see
 					// NewCluster), so pods reach nodes and each other.
 					"securityGroups": pulumi.StringArray{cluster.EKS.ClusterSecurityGroupId},
@@ -214,7 +214,7 @@ func (a *Addons) loadBalancerController(ctx *pulumi.Context, name string, cfg st
 			// Region and VPC are given so the controller never needs IMDS
 			// (the node's hop limit of 1 keeps pods off it).
 			"region": pulumi.String(cfg.Region),
-			"vpcId":  args.Network.VPC.ID(),
+			"vpcId":  args.Network.VPCID,
 			"serviceAccount": pulumi.Map{
 				"create":      pulumi.Bool(true),
 				"name":        pulumi.String(LBCAccount),

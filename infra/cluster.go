@@ -110,7 +110,7 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 	eargs := &eks.ClusterArgs{
 		Name:                 pulumi.String(cfg.ClusterName),
 		Version:              pulumi.String(cfg.KubernetesVersion),
-		VpcId:                args.Network.VPC.ID(),
+		VpcId:                args.Network.VPCID,
 		PublicSubnetIds:      args.Network.PublicSubnetIDs,
 		PrivateSubnetIds:     args.Network.PrivateSubnetIDs,
 		SkipDefaultNodeGroup: pulumi.BoolRef(true),

@@ -10,9 +10,16 @@ import (
 	"github.com/eksnet/eksnet/stacks"
 )
 
-// Network is the VPC and everything routed in it.
+// Network is the VPC and everything routed in it: created by the stack, or
+// an existing VPC looked up (eksnet:network.vpcId), whose VPC, Subnets,
+// gateways and route tables are then nil and whose Layout is built from
+// the lookups (each subnet named by its ID).
 type Network struct {
 	pulumi.ResourceState
+	// VPCID is the VPC's ID either way.
+	VPCID pulumi.StringOutput
+	// CIDRs are the VPC's IPv4 blocks: the planned ones, or those AWS reports.
+	CIDRs            []string
 	VPC              *ec2.Vpc
 	SecondaryCIDR    *ec2.VpcIpv4CidrBlockAssociation
 	InternetGateway  *ec2.InternetGateway
@@ -24,6 +31,10 @@ type Network struct {
 	PublicSubnetIDs  pulumi.StringArray
 	PrivateSubnetIDs pulumi.StringArray
 	PodSubnetIDs     pulumi.StringArray
+	// Endpoints are the VPC endpoints of a stack without NAT
+	// (PrivateEndpoints), behind EndpointSecurityGroup; nil otherwise.
+	Endpoints             []*ec2.VpcEndpoint
+	EndpointSecurityGroup *ec2.SecurityGroup
 }
 
 // SubnetTags returns the tags of a planned subnet: the cluster tag on all,
@@ -45,11 +56,21 @@ func NewNetwork(ctx *pulumi.Context, name string, cfg stacks.Config, opts ...pul
 	if err := ctx.RegisterComponentResource("eksnet:infra:Network", name, n, opts...); err != nil {
 		return nil, fmt.Errorf("register network %s: %w", name, err)
 	}
+	if cfg.ExistingVPC() {
+		if err := n.adopt(ctx, cfg); err != nil {
+			return nil, err
+		}
+		return n, n.registerOutputs(ctx)
+	}
 	layout, err := cfg.Layout()
 	if err != nil {
 		return nil, fmt.Errorf("network layout: %w", err)
 	}
 	n.Layout = layout
+	n.CIDRs = []string{cfg.Network.VPCCIDR}
+	if cfg.Network.PodCIDR != "" {
+		n.CIDRs = append(n.CIDRs, cfg.Network.PodCIDR)
+	}
 	parent := pulumi.Parent(n)
 	tags := func(extra map[string]string) pulumi.StringMap {
 		m := pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env)}
@@ -67,6 +88,7 @@ func NewNetwork(ctx *pulumi.Context, name string, cfg stacks.Config, opts ...pul
 	if err != nil {
 		return nil, fmt.Errorf("vpc: %w", err)
 	}
+	n.VPCID = n.VPC.ID().ToStringOutput()
 	subnetDeps := []pulumi.Resource{}
 	if cfg.Network.PodCIDR != "" {
 		n.SecondaryCIDR, err = ec2.NewVpcIpv4CidrBlockAssociation(ctx, name+"-pods", &ec2.VpcIpv4CidrBlockAssociationArgs{
@@ -113,15 +135,39 @@ func NewNetwork(ctx *pulumi.Context, name string, cfg stacks.Config, opts ...pul
 	if err := n.routes(ctx, name, cfg, tags, parent); err != nil {
 		return nil, err
 	}
+	if cfg.Network.NAT == stacks.NATNone {
+		var rts pulumi.StringArray
+		for _, az := range cfg.AZs() {
+			rts = append(rts, n.RouteTables["private-"+az].ID())
+		}
+		if err := n.privateEndpoints(ctx, name, cfg.ClusterName, privateEndpointsArgs{
+			Region: cfg.Region, VPCID: n.VPCID, CIDRs: pulumi.ToStringArray(n.CIDRs), SubnetIDs: n.PrivateSubnetIDs, RouteTableIDs: rts, Tags: tags,
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+	return n, n.registerOutputs(ctx)
+}
+
+func (n *Network) registerOutputs(ctx *pulumi.Context) error {
 	if err := ctx.RegisterResourceOutputs(n, pulumi.Map{
-		"vpcId":            n.VPC.ID(),
+		"vpcId":            n.VPCID,
 		"publicSubnetIds":  n.PublicSubnetIDs,
 		"privateSubnetIds": n.PrivateSubnetIDs,
 		"podSubnetIds":     n.PodSubnetIDs,
 	}); err != nil {
-		return nil, fmt.Errorf("register network outputs: %w", err)
+		return fmt.Errorf("register network outputs: %w", err)
 	}
-	return n, nil
+	return nil
+}
+
+// SubnetID is the ID of the layout's subnet name: the created subnet's, or
+// the name itself in an existing VPC.
+func (n *Network) SubnetID(name string) pulumi.StringOutput {
+	if s, ok := n.Subnets[name]; ok {
+		return s.ID().ToStringOutput()
+	}
+	return pulumi.String(name).ToStringOutput()
 }
 
 // routes wires the internet gateway, the NAT gateways and the route

@@ -95,7 +95,7 @@ func Build(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		return nil, err
 	}
 	agentMode := cfg.CNI.Mode == stacks.CNIAgent
-	iamArgs := NodeIAMArgs{ClusterName: cfg.ClusterName, Region: cfg.Region, VPCID: s.Network.VPC.ID().ToStringOutput(), Agent: agentMode}
+	iamArgs := NodeIAMArgs{ClusterName: cfg.ClusterName, Region: cfg.Region, VPCID: s.Network.VPCID, Agent: agentMode}
 	before := []pulumi.Resource{}
 	if agentMode {
 		if s.Agent, err = NewAgentBundle(ctx, "agent", cfg); err != nil {
@@ -148,7 +148,7 @@ func Build(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	}
 	ctx.Export("clusterName", s.Cluster.Name)
 	ctx.Export("kubeconfig", pulumi.ToSecret(s.Cluster.EKS.KubeconfigJson))
-	ctx.Export("vpcId", s.Network.VPC.ID())
+	ctx.Export("vpcId", s.Network.VPCID)
 	ctx.Export("privateSubnetIds", s.Network.PrivateSubnetIDs)
 	ctx.Export("publicSubnetIds", s.Network.PublicSubnetIDs)
 	maxPods := pulumi.IntMap{}

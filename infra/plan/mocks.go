@@ -51,6 +51,11 @@ type Mocks struct {
 	// Project and Stack name the URNs, as the mock monitor builds them.
 	Project, Stack string
 
+	// Existing is the VPC and subnets a bring-your-own-VPC stack looks up
+	// (eksnet:network.vpcId): the mock engine answers getVpc and getSubnet
+	// from it. Nil, it answers none, since `eksnet plan` runs offline.
+	Existing *ExistingNetwork
+
 	mu   sync.Mutex
 	regs []Registration
 	// Calls records invoke tokens with their arguments.
@@ -95,13 +100,68 @@ func (m *Mocks) ByType(token string) []Registration {
 	return out
 }
 
-// Call answers invokes: the SSM AMI parameter lookup.
+// ExistingNetwork is an existing VPC as the mock engine's lookups see it.
+type ExistingNetwork struct {
+	VPCID string
+	// CIDRs are the VPC's associated IPv4 blocks, the primary first.
+	CIDRs []string
+	// DNS is enableDnsSupport and enableDnsHostnames.
+	DNS     bool
+	Subnets []ExistingSubnet
+}
+
+// ExistingSubnet is one subnet of an ExistingNetwork.
+type ExistingSubnet struct {
+	ID, VPCID, AZ, CIDR string
+	Tags                map[string]string
+}
+
+// lookup answers getVpc and getSubnet from m.Existing.
+func (m *Mocks) lookup(token string, a map[string]any) (resource.PropertyMap, error) {
+	id, _ := a["id"].(string)
+	e := m.Existing
+	if e == nil {
+		return nil, fmt.Errorf("mock engine: %s %s: eksnet plan runs offline and cannot look up an existing VPC; `eksnet preview` reads it from AWS", token, id)
+	}
+	if token == "aws:ec2/getVpc:getVpc" {
+		if id != e.VPCID {
+			return nil, fmt.Errorf("InvalidVpcID.NotFound: The vpc ID '%s' does not exist", id)
+		}
+		var assoc []any
+		for i, c := range e.CIDRs {
+			assoc = append(assoc, map[string]any{"associationId": fmt.Sprintf("vpc-cidr-assoc-%d", i), "cidrBlock": c, "state": "associated"})
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": id, "arn": fmt.Sprintf("arn:aws:ec2:%s:%s:vpc/%s", m.Region, m.Account, id), "cidrBlock": e.CIDRs[0],
+			"cidrBlockAssociations": assoc, "enableDnsSupport": e.DNS, "enableDnsHostnames": e.DNS, "state": "available",
+		}), nil
+	}
+	for _, s := range e.Subnets {
+		if s.ID != id {
+			continue
+		}
+		tags := map[string]any{}
+		for k, v := range s.Tags {
+			tags[k] = v
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": id, "arn": fmt.Sprintf("arn:aws:ec2:%s:%s:subnet/%s", m.Region, m.Account, id),
+			"vpcId": s.VPCID, "availabilityZone": s.AZ, "cidrBlock": s.CIDR, "tags": tags, "state": "available",
+		}), nil
+	}
+	return nil, fmt.Errorf("InvalidSubnetID.NotFound: The subnet ID '%s' does not exist", id)
+}
+
+// Call answers invokes: the SSM AMI parameter lookup, and the VPC and
+// subnet lookups of a stack in an existing VPC.
 func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	a := plain(args.Args)
 	m.mu.Lock()
 	m.calls = append(m.calls, Call{Token: args.Token, Args: a})
 	m.mu.Unlock()
 	switch args.Token {
+	case "aws:ec2/getVpc:getVpc", "aws:ec2/getSubnet:getSubnet":
+		return m.lookup(args.Token, a)
 	case "aws:ssm/getParameter:getParameter":
 		name, _ := a["name"].(string)
 		return resource.NewPropertyMapFromMap(map[string]any{

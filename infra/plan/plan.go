@@ -36,6 +36,9 @@ type Plan struct {
 	ClusterName       string `json:"clusterName"`
 	KubernetesVersion string `json:"kubernetesVersion"`
 	VPCCIDR           string `json:"vpcCidr"`
+	// ExistingVPC says what a stack in an existing VPC (eksnet:network.vpcId)
+	// leaves to it; "" when the stack creates its VPC.
+	ExistingVPC string `json:"existingVpc,omitempty"`
 	// PodCIDR is the secondary block under custom networking, or "".
 	PodCIDR     string                  `json:"podCidr,omitempty"`
 	ServiceCIDR string                  `json:"serviceCidr"`
@@ -54,6 +57,8 @@ type Plan struct {
 	LimitRanges []LimitRange `json:"limitRanges"`
 	// DemoImage is the demo Deployment's image as registered, "" without the demo.
 	DemoImage string `json:"demoImage,omitempty"`
+	// Endpoints are the registered VPC endpoints (a stack without NAT).
+	Endpoints []Endpoint `json:"endpoints,omitempty"`
 	// UpRefusals are what `eksnet up` / `pulumi up` would refuse as
 	// configured (infra.RequireDeployable); plan still runs.
 	UpRefusals []string `json:"upRefusals,omitempty"`
@@ -68,6 +73,15 @@ type Subnet struct {
 	// Reservation is the prefix-type CIDR reservation, or "".
 	Reservation string `json:"reservation,omitempty"`
 	ID          string `json:"id"`
+}
+
+// Endpoint is one registered VPC endpoint.
+type Endpoint struct {
+	ServiceName string `json:"serviceName"`
+	Type        string `json:"type"`
+	PrivateDNS  bool   `json:"privateDns,omitempty"`
+	// Why is what private nodes use it for.
+	Why string `json:"why"`
 }
 
 // LimitRange is one registered LimitRange: its namespace and the
@@ -178,7 +192,10 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 	p := &Plan{
 		Stack: cfg.Env, Preset: cfg.Preset, Region: cfg.Region, ClusterName: cfg.ClusterName,
 		KubernetesVersion: cfg.KubernetesVersion, VPCCIDR: cfg.Network.VPCCIDR, PodCIDR: cfg.Network.PodCIDR,
-		ServiceCIDR: cfg.Cluster.ServiceCIDR, NAT: cfg.Network.NAT,
+		ServiceCIDR: cfg.Cluster.ServiceCIDR, NAT: cfg.Network.NAT, ExistingVPC: cfg.ExistingVPCNote(),
+	}
+	if cfg.ExistingVPC() {
+		p.VPCCIDR = strings.Join(st.Network.CIDRs, ",")
 	}
 	regs := mocks.Registrations()
 	byName := map[string]Registration{}
@@ -191,6 +208,10 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 	}
 	slices.SortFunc(p.Resources, func(a, b Resource) int { return strings.Compare(a.URN, b.URN) })
 	for _, sn := range st.Network.Layout.Subnets {
+		if cfg.ExistingVPC() {
+			p.Subnets = append(p.Subnets, Subnet{Name: sn.Name, AZ: sn.AZ, CIDR: sn.CIDR, Role: sn.Role, ID: sn.Name})
+			continue
+		}
 		reg, ok := byName["aws:ec2/subnet:Subnet::network-"+sn.Name]
 		if !ok {
 			return nil, fmt.Errorf("plan: subnet %s was planned but not registered", sn.Name)
@@ -203,6 +224,7 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 	p.Exposure, p.Closed, p.UpRefusals = exposures(cfg, regs)
 	p.DemoImage = demoImage(byName)
 	p.LimitRanges = limitRanges(regs)
+	p.Endpoints = endpoints(cfg.Region, regs)
 	caps, err := cfg.Capacity(st.Network.Layout, st.Pods)
 	if err != nil {
 		return nil, err
@@ -254,7 +276,10 @@ func nodeGroup(cfg stacks.Config, spec stacks.NodeGroup, g *infra.NodeGroup, lay
 	}
 	ids, _ := mng.Inputs["subnetIds"].([]any)
 	for _, sn := range layout.ByRole(cidrplan.Private) {
-		id := byName["aws:ec2/subnet:Subnet::network-"+sn.Name].ID
+		id := sn.Name // an existing VPC's subnet is named by its ID
+		if !cfg.ExistingVPC() {
+			id = byName["aws:ec2/subnet:Subnet::network-"+sn.Name].ID
+		}
 		if slices.Contains(ids, any(id)) {
 			ng.Subnets = append(ng.Subnets, sn.Name)
 			ng.AZs = append(ng.AZs, sn.AZ)
@@ -301,6 +326,25 @@ func limitRanges(regs []Registration) []LimitRange {
 		out = append(out, lr)
 	}
 	slices.SortFunc(out, func(a, b LimitRange) int { return strings.Compare(a.Namespace, b.Namespace) })
+	return out
+}
+
+// endpoints reads the registered VPC endpoints, sorted by service name.
+func endpoints(region string, regs []Registration) []Endpoint {
+	why := map[string]string{}
+	for _, e := range stacks.PrivateEndpoints {
+		why[stacks.EndpointServiceName(region, e.Service)] = e.Why
+	}
+	var out []Endpoint
+	for _, r := range regs {
+		if r.Type != "aws:ec2/vpcEndpoint:VpcEndpoint" {
+			continue
+		}
+		name := fmt.Sprint(r.Inputs["serviceName"])
+		dns, _ := r.Inputs["privateDnsEnabled"].(bool)
+		out = append(out, Endpoint{ServiceName: name, Type: fmt.Sprint(r.Inputs["vpcEndpointType"]), PrivateDNS: dns, Why: why[name]})
+	}
+	slices.SortFunc(out, func(a, b Endpoint) int { return strings.Compare(a.ServiceName, b.ServiceName) })
 	return out
 }
 

@@ -23,6 +23,7 @@ var keyFields = map[string][]string{
 	"eks:index:Cluster": {"name", "version", "endpointPublicAccess", "endpointPrivateAccess", "enabledClusterLogTypes",
 		"kubernetesServiceIpAddressRange", "encryptionConfigKeyArn", "vpcCniOptions", "publicAccessCidrs", "accessEntries"},
 	"aws:kms/key:Key":                                   {"enableKeyRotation"},
+	"aws:ec2/vpcEndpoint:VpcEndpoint":                   {"serviceName", "vpcEndpointType", "privateDnsEnabled"},
 	"aws:s3/bucketObjectv2:BucketObjectv2":              {"key", "metadata"},
 	"kubernetes:helm.sh/v3:Release":                     {"chart", "version", "namespace"},
 	"kubernetes:core/v1:Namespace":                      {"metadata"},
@@ -98,12 +99,29 @@ func WriteText(w io.Writer, p *Plan) error {
 		ew.printf(", pod CIDR %s", p.PodCIDR)
 	}
 	ew.printf(", service CIDR %s, NAT %s\n", p.ServiceCIDR, p.NAT)
+	if p.ExistingVPC != "" {
+		ew.printf("  %s\n", p.ExistingVPC)
+	}
 	tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SUBNET\tAZ\tROLE\tCIDR\tPREFIX RESERVATION")
 	for _, s := range p.Subnets {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Name, s.AZ, s.Role, s.CIDR, dash(s.Reservation))
 	}
 	tw.Flush()
+	if len(p.Endpoints) > 0 {
+		ew.printf("  VPC endpoints (no NAT: private nodes reach AWS only through these):\n")
+		tw := tabwriter.NewWriter(ew, 2, 4, 2, ' ', 0)
+		for _, e := range p.Endpoints {
+			kind := e.Type
+			if e.PrivateDNS {
+				kind += ", private DNS"
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\n", e.ServiceName, kind, e.Why)
+		}
+		tw.Flush()
+	} else if p.NAT == "none" {
+		ew.printf("  VPC endpoints: none registered\n")
+	}
 
 	ew.printf("\nNode groups:\n")
 	for i, ng := range p.NodeGroups {
