@@ -28,7 +28,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/eksnet/eksnet/cni-agent/cniconf"
 	"github.com/eksnet/eksnet/internal/atomicfile"
@@ -71,6 +76,33 @@ func ExitFromEnv(getenv func(string) string) Exit {
 // systemd, such as the simulation).
 func (e Exit) Env() []string {
 	return []string{"SERVICE_RESULT=" + e.Result, "EXIT_CODE=" + e.Code, "EXIT_STATUS=" + e.Status}
+}
+
+// ExitOf describes a process that ended as systemd does: an exit status 0
+// or death by SIGHUP, SIGINT, SIGTERM or SIGPIPE is "success" (systemd's
+// clean exits for a service), any other status "exit-code", any other
+// signal "signal" ("core-dump" with a core).
+func ExitOf(ps *os.ProcessState) Exit {
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	if !ok {
+		return Exit{Result: "exit-code", Code: "exited", Status: strconv.Itoa(ps.ExitCode())}
+	}
+	if ws.Signaled() {
+		sig := ws.Signal()
+		e := Exit{Result: "signal", Code: "killed", Status: strings.TrimPrefix(unix.SignalName(sig), "SIG")}
+		switch {
+		case ws.CoreDump():
+			e.Result, e.Code = "core-dump", "dumped"
+		case sig == syscall.SIGHUP || sig == syscall.SIGINT || sig == syscall.SIGTERM || sig == syscall.SIGPIPE:
+			e.Result = "success"
+		}
+		return e
+	}
+	e := Exit{Result: "success", Code: "exited", Status: strconv.Itoa(ws.ExitStatus())}
+	if ws.ExitStatus() != 0 {
+		e.Result = "exit-code"
+	}
+	return e
 }
 
 func (e Exit) String() string {

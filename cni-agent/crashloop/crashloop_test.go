@@ -2,6 +2,7 @@ package crashloop
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -95,5 +96,24 @@ func TestHookWithdrawsOnTheThirdCrash(t *testing.T) {
 	}
 	if _, err := hook.Run(crash); err != nil {
 		t.Errorf("hook with a torn history: %v", err)
+	}
+}
+
+// TestExitOf: real processes, described as systemd describes them.
+func TestExitOf(t *testing.T) {
+	for _, tt := range []struct {
+		script string
+		want   Exit
+	}{
+		{"exit 0", clean},
+		{"exit 2", Exit{Result: "exit-code", Code: "exited", Status: "2"}},
+		{"kill -TERM $$", Exit{Result: "success", Code: "killed", Status: "TERM"}},
+		{"kill -KILL $$", crash},
+	} {
+		cmd := exec.Command("sh", "-c", tt.script)
+		_ = cmd.Run()
+		if got := ExitOf(cmd.ProcessState); got != tt.want {
+			t.Errorf("sh -c %q: ExitOf = %+v, want %+v", tt.script, got, tt.want)
+		}
 	}
 }
