@@ -75,6 +75,10 @@ func AgentEnv(c Config) []string {
 
 // agentUnit is the systemd unit that runs the agent: install (CNI plugin and
 // config, host setup) before run, both before kubelet, restarted on failure.
+// ExecStopPost runs after every exit (systemd passes SERVICE_RESULT and
+// EXIT_CODE): `withdraw` removes the conflist on a clean stop or a crash
+// loop, so a node whose agent is down turns NotReady (containerd 1.6/1.7
+// never ask the plugin for STATUS).
 const agentUnit = `[Unit]
 Description=eksnet node agent: pod addresses from the node's ENIs, host routing and SNAT
 Documentation=https://github.com/eksnet/eksnet
@@ -87,6 +91,7 @@ Type=simple
 EnvironmentFile=` + AgentEnvFile + `
 ExecStartPre=` + AgentBinaryPath + ` install
 ExecStart=` + AgentBinaryPath + ` run
+ExecStopPost=` + AgentBinaryPath + ` withdraw
 Restart=always
 RestartSec=2
 LimitNOFILE=65536

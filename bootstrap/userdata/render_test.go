@@ -195,7 +195,7 @@ func TestRenderedPartsAreWellFormed(t *testing.T) {
 				if m.os == OSAL2 {
 					agentPart = parts[0].Body // AL2: before bootstrap.sh starts kubelet
 				}
-				for _, w := range []string{"EKSNET_CLUSTER=dev-eksnet\n", "EKSNET_MODE=" + m.mode() + "\n", fmt.Sprintf("EKSNET_MAX_PODS=%d\n", c.MaxPods), "Before=kubelet.service", "ExecStartPre=/usr/local/bin/eksnet-agent install", "systemctl enable --now eksnet-agent.service"} {
+				for _, w := range []string{"EKSNET_CLUSTER=dev-eksnet\n", "EKSNET_MODE=" + m.mode() + "\n", fmt.Sprintf("EKSNET_MAX_PODS=%d\n", c.MaxPods), "Before=kubelet.service", "ExecStartPre=/usr/local/bin/eksnet-agent install", "ExecStopPost=/usr/local/bin/eksnet-agent withdraw", "systemctl enable --now eksnet-agent.service"} {
 					if !strings.Contains(agentPart, w) {
 						t.Errorf("agent part lacks %q", w)
 					}

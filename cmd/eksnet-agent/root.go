@@ -57,6 +57,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newRunCmd(a),
 		newStatusCmd(a),
 		newInstallCmd(a), newUninstallCmd(a),
+		newWithdrawCmd(a),
 	)
 	cli.AddVersion(root, cli.ReadBuildInfo("eksnet-agent", version), a.stdout)
 	return root

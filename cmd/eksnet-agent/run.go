@@ -70,6 +70,10 @@ func runAgent(ctx context.Context, a *app, cfg config.Config, debug bool) error 
 				VethPrefix: cfg.VethPrefix, MTU: cfg.MTU,
 			})
 		},
+		WithdrawCNI: func() error {
+			_, err := cniconf.Withdraw(cfg.CNIConfDir)
+			return err
+		},
 	})
 	if err != nil {
 		return err

@@ -55,6 +55,11 @@ type Options struct {
 	// InstallCNI installs the plugin and its conflist; called once, when the
 	// agent serves and has a free address.
 	InstallCNI func(ctx context.Context) error
+	// WithdrawCNI removes the conflist when the agent is stopped (ctx ends,
+	// on SIGTERM), so the runtime reports the network not ready and the
+	// node turns NotReady while nothing serves its pods; the next Run
+	// installs it again once it serves. nil leaves the conflist in place.
+	WithdrawCNI func() error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -146,6 +151,7 @@ func New(o Options) (*Agent, error) {
 
 // Run starts the agent and blocks until ctx ends or a fatal error occurs.
 func (a *Agent) Run(ctx context.Context) error {
+	defer a.withdrawOnStop(ctx)
 	if err := a.start(ctx); err != nil {
 		return err
 	}
@@ -198,6 +204,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	a.log.Info("agent stopped")
 	return runErr
+}
+
+// withdrawOnStop withdraws the CNI configuration when the agent was told
+// to stop (ctx ended), not when it failed: a failure is a crash, which the
+// unit's stop hook (crashloop) judges.
+func (a *Agent) withdrawOnStop(ctx context.Context) {
+	if ctx.Err() == nil || a.opts.WithdrawCNI == nil {
+		return
+	}
+	if err := a.opts.WithdrawCNI(); err != nil {
+		a.log.Error("withdrawing the CNI configuration on stop", "err", err)
+		return
+	}
+	a.log.Info("CNI configuration withdrawn: the node reports its network not ready until the agent serves again")
 }
 
 // start learns the node, rebuilds the pool and prepares the host; nothing

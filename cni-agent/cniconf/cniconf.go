@@ -264,6 +264,44 @@ func copyCompanion(src, dst string) error {
 	return nil
 }
 
+// Withdraw removes the conflist (and a staged one an interrupted Install
+// left), keeping the plugin: the runtime then reports the network not ready
+// and kubelet marks the node NotReady, so no pod is sent to a node whose
+// agent is down (containerd 1.6 and 1.7 never ask the plugin for STATUS;
+// the conflist's presence is all they check). Only eksnet's conflist goes:
+// a file under ConflistName whose first plugin is not eksnet-cni is
+// somebody else's and is refused, and every other file in ConfDir is left.
+// Each removal is one unlink, which is atomic; what is already gone is not
+// an error, so Withdraw after Withdraw is a no-op. The agent installs the
+// conflist again once it serves.
+func Withdraw(confDir string) (removed bool, err error) {
+	if !filepath.IsAbs(confDir) {
+		return false, fmt.Errorf("cniconf: ConfDir %q: must be an absolute path", confDir)
+	}
+	for _, name := range []string{stagingName, ConflistName} {
+		p := filepath.Join(confDir, name)
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("cniconf: reading %s: %w", p, err)
+		}
+		var list Conflist
+		if err := json.Unmarshal(b, &list); err != nil || len(list.Plugins) == 0 || list.Plugins[0].Type != PluginType {
+			return removed, fmt.Errorf("cniconf: %s is not eksnet's conflist (its first plugin is not %q); left in place", p, PluginType)
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("cniconf: removing %s: %w", p, err)
+		}
+		removed = removed || name == ConflistName
+	}
+	if err := atomicfile.SyncDir(confDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return removed, fmt.Errorf("cniconf: %w", err)
+	}
+	return removed, nil
+}
+
 // Uninstall removes the conflist (and a staged one an interrupted Install
 // left), then the binary; what is already gone is not an error.
 func Uninstall(c Config) error {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,8 +17,8 @@ import (
 
 // TestLifecycleWithTheRealAgent walks a node through what kubelet and the
 // runtime do around pods: STATUS, ADD, CHECK on a healthy and a broken pod,
-// DEL twice, DEL while the agent is down (unwired from the cached result),
-// an agent restart from its checkpoint, and a GC that reclaims the address
+// DEL twice, DEL while the agent is down after a crash (unwired from the
+// cached result), an agent restart from its checkpoint, and a GC that reclaims the address
 // the agent-down DEL could not release.
 func TestLifecycleWithTheRealAgent(t *testing.T) {
 	ctx := context.Background()
@@ -59,8 +60,13 @@ func TestLifecycleWithTheRealAgent(t *testing.T) {
 		t.Fatalf("agent after DEL of p1: %v, want NotFound", err)
 	}
 
-	if err := n.Stop(ctx); err != nil {
+	// A crash (SIGKILL), not a stop: systemd restarts the agent, so the
+	// stop hook leaves the conflist and the runtime still calls the plugin.
+	if err := n.Kill(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(n.ConflistPath()); err != nil {
+		t.Fatalf("the conflist after one crash: %v, want it kept (only a crash loop withdraws it)", err)
 	}
 	if _, _, err := n.Exec(ctx, "STATUS", none, nil); cniError(err) == nil || cniError(err).Code != 50 {
 		t.Fatalf("STATUS with the agent down: %v, want code 50", err)

@@ -123,7 +123,7 @@ var cliCases = []cliCase{
 	{"run with a stray argument", []string{"run", "now"}, nil, "eksnet-agent: unexpected argument \"now\": eksnet-agent run takes no arguments\nusage: eksnet-agent run [flags] (see `eksnet-agent run --help`)", 2},
 	{"install with relative bin dir", []string{"install", "--cni-bin-dir=opt/cni/bin"}, nil, "eksnet-agent: invalid eksnet-agent configuration:\n--cni-bin-dir (EKSNET_CNI_BIN_DIR): \"opt/cni/bin\" is not an absolute path; accepted: an absolute directory path", 2},
 	{"install with a bad wait", []string{"install", "--wait=soon"}, nil, "eksnet-agent: invalid argument \"soon\" for \"--wait\" flag: time: invalid duration \"soon\"\nusage: eksnet-agent install [flags] (see `eksnet-agent install --help`)", 2},
-	{"unknown command", []string{"start"}, nil, "eksnet-agent: unknown command \"start\" for \"eksnet-agent\"; accepted commands are completion, install, run, status, uninstall, version\nusage: eksnet-agent [flags] (see `eksnet-agent --help`)", 2},
+	{"unknown command", []string{"start"}, nil, "eksnet-agent: unknown command \"start\" for \"eksnet-agent\"; accepted commands are completion, install, run, status, uninstall, version, withdraw\nusage: eksnet-agent [flags] (see `eksnet-agent --help`)", 2},
 	{"status with unknown flag", []string{"status", "--yaml"}, nil, "eksnet-agent: unknown flag: --yaml\nusage: eksnet-agent status [flags] (see `eksnet-agent status --help`)", 2},
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/eksnet/eksnet/cni-agent/cniconf"
+	"github.com/eksnet/eksnet/cni-agent/crashloop"
 	"github.com/eksnet/eksnet/cni-agent/datapath"
 	"github.com/eksnet/eksnet/cni-agent/rpc"
 	"github.com/eksnet/eksnet/sim"
@@ -187,12 +188,32 @@ func (n *Node) Start(ctx context.Context) error {
 	n.starts++
 	go func() {
 		err := run.Wait()
+		// As systemd runs ExecStopPost, the stop hook runs after every
+		// exit and before anything may start the agent again.
+		n.stopPost(ctx, crashloop.ExitOf(run.ProcessState))
 		n.mu.Lock()
 		n.exit = err
 		n.mu.Unlock()
 		close(done)
 	}()
 	return nil
+}
+
+// stopPost runs the unit's ExecStopPost, `eksnet-agent withdraw`, with
+// systemd's account of the exit in its environment; its output goes to
+// the agent log, as the journal would hold it.
+func (n *Node) stopPost(ctx context.Context, exit crashloop.Exit) {
+	logf, err := os.OpenFile(n.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	defer logf.Close()
+	hook := n.command(context.WithoutCancel(ctx), "withdraw")
+	hook.Env = append(hook.Env, exit.Env()...)
+	hook.Stdout, hook.Stderr = logf, logf
+	if err := hook.Run(); err != nil {
+		fmt.Fprintf(logf, "simcluster: ExecStopPost eksnet-agent withdraw on %s (%s): %v\n", n.Name(), exit, err)
+	}
 }
 
 // exited reports whether the current process has exited; n.mu held.
@@ -319,8 +340,9 @@ func (n *Node) LogTail(lines int) string {
 }
 
 // WaitServing waits until the agent answers Status on its socket: after a
-// restart the conflist is already in place, so WaitReady returns at once
-// while the new process may not serve yet.
+// crash the conflist may still be in place (the stop hook withdraws it only
+// on a clean stop or a crash loop), so WaitReady returns at once while the
+// new process may not serve yet.
 func (n *Node) WaitServing(ctx context.Context) error {
 	done := n.Done()
 	if done == nil {
