@@ -143,13 +143,22 @@ func Sweep(ctx context.Context, api SweepAPI, o SweepOptions) (SweepReport, erro
 	defer cancel()
 	s := &sweeper{api: api, o: o, rep: SweepReport{Cluster: o.Cluster, DryRun: o.DryRun},
 		seen: map[string]time.Time{}, done: map[string]bool{}, detached: map[string]bool{}, forced: map[string]bool{}}
+	var left []SweptENI
 	for {
-		left, err := s.pass(ctx)
+		now, err := s.pass(ctx)
+		if err == nil {
+			left, s.looked = now, true
+		}
 		if o.DryRun {
 			// What a sweep would wait for (and maybe force) before deleting.
 			s.rep.Left = left
 		}
-		if err != nil || len(left) == 0 || o.DryRun {
+		switch {
+		case err != nil && ctx.Err() != nil:
+			// The timeout ended a call in flight: report it as the timeout,
+			// naming what the last full look left.
+			return s.rep, s.timedOut(ctx, left, err)
+		case err != nil || len(left) == 0 || o.DryRun:
 			return s.rep, err
 		}
 		t := time.NewTimer(o.Poll)
@@ -157,15 +166,28 @@ func Sweep(ctx context.Context, api SweepAPI, o SweepOptions) (SweepReport, erro
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			s.rep.Left = left
-			ids := make([]string, len(left))
-			for i, e := range left {
-				ids[i] = e.ID
-			}
-			return s.rep, fmt.Errorf("sweep of cluster %s: %d ENIs still in their subnets after %v: %s: %w",
-				o.Cluster, len(left), o.Timeout, strings.Join(ids, ", "), context.Cause(ctx))
+			return s.rep, s.timedOut(ctx, left, nil)
 		}
 	}
+}
+
+// timedOut records left in the report and returns the timeout error naming
+// them; last is the error of a call the timeout cut short, if any.
+func (s *sweeper) timedOut(ctx context.Context, left []SweptENI, last error) error {
+	if !s.looked {
+		return fmt.Errorf("sweep of cluster %s: no complete look at its ENIs within %v: %w", s.o.Cluster, s.o.Timeout, last)
+	}
+	s.rep.Left = left
+	ids := make([]string, len(left))
+	for i, e := range left {
+		ids[i] = e.ID
+	}
+	err := fmt.Errorf("sweep of cluster %s: %d ENIs still in their subnets when it stopped (timeout %v): %s: %w",
+		s.o.Cluster, len(left), s.o.Timeout, strings.Join(ids, ", "), context.Cause(ctx))
+	if last != nil {
+		err = fmt.Errorf("%w (cut short: %w)", err, last)
+	}
+	return err
 }
 
 func cmpOr(d, def time.Duration) time.Duration {
@@ -182,6 +204,7 @@ type sweeper struct {
 	seen map[string]time.Time // first seen attached or detaching
 	// done: reported as deleted or skipped; detached/forced: asked for.
 	done, detached, forced map[string]bool
+	looked                 bool // one pass completed
 }
 
 // pass looks at EC2 once, acts on every ENI, and returns those it waits for.

@@ -34,12 +34,13 @@ type leftovers struct {
 
 const sweepCluster = "eksnet-dev"
 
-func newLeftovers(t *testing.T) *leftovers {
+// newLeftovers builds it with detaches taking detachDelay.
+func newLeftovers(t *testing.T, detachDelay time.Duration) *leftovers {
 	t.Helper()
 	limits := func(string) (fakeec2.Limits, error) { return fakeec2.Limits{MaxENIs: 4, IPv4PerENI: 6}, nil }
 	f := faults.New(7)
 	cloud, err := fakeec2.New(fakeec2.Config{VPCCIDR: netip.MustParsePrefix("10.0.0.0/16"), Limits: limits, Faults: f,
-		DetachDelay: 100 * time.Millisecond,
+		DetachDelay: detachDelay,
 		Subnets: []fakeec2.SubnetSpec{{AZ: "us-east-1a", CIDR: netip.MustParsePrefix("10.0.0.0/24")},
 			{AZ: "us-east-1a", CIDR: netip.MustParsePrefix("10.0.1.0/24")}}})
 	if err != nil {
@@ -139,7 +140,7 @@ func sorted(s ...string) []string { slices.Sort(s); return s }
 // answered DependencyViolation before; the foreign ENI and the tagged
 // primary are untouched.
 func TestSweepLetsTheSubnetGo(t *testing.T) {
-	l := newLeftovers(t)
+	l := newLeftovers(t, 50*time.Millisecond)
 	ctx := context.Background()
 	if _, err := l.ec2.DeleteSubnet(ctx, &ec2.DeleteSubnetInput{SubnetId: aws.String(l.podSubnet)}); Code(err) != "DependencyViolation" {
 		t.Fatalf("DeleteSubnet before the sweep: %v, want DependencyViolation", err)
@@ -147,7 +148,7 @@ func TestSweepLetsTheSubnetGo(t *testing.T) {
 	if err := l.throttled.Set(faults.Settings{ThrottleRatio: 0.3, ServerErrorRatio: 0.1}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Sweep(ctx, l.ec2, SweepOptions{Cluster: sweepCluster, StuckAfter: 300 * time.Millisecond, Poll: 50 * time.Millisecond, Timeout: time.Minute})
+	rep, err := Sweep(ctx, l.ec2, SweepOptions{Cluster: sweepCluster, StuckAfter: 2 * time.Second, Poll: 50 * time.Millisecond, Timeout: time.Minute})
 	if err != nil {
 		t.Fatalf("sweep: %v\nreport %+v", err, rep)
 	}
@@ -187,7 +188,8 @@ func TestSweepLetsTheSubnetGo(t *testing.T) {
 // TestSweepDryRunChangesNothing: a dry run reports what a sweep would do
 // and leaves every ENI as it was.
 func TestSweepDryRunChangesNothing(t *testing.T) {
-	l := newLeftovers(t)
+	// Detaches take longer than the test: nothing changes by itself.
+	l := newLeftovers(t, time.Hour)
 	before := l.enis()
 	rep, err := Sweep(context.Background(), l.ec2, SweepOptions{Cluster: sweepCluster, DryRun: true})
 	if err != nil {
@@ -217,15 +219,33 @@ func TestSweepDryRunChangesNothing(t *testing.T) {
 	}
 }
 
-// TestSweepTimesOutNamingWhatIsLeft: a detach that does not complete in
-// time ends the sweep at its timeout with an error naming the ENI.
-func TestSweepTimesOutNamingWhatIsLeft(t *testing.T) {
-	l := newLeftovers(t)
-	// A detach that takes longer than the sweep may.
-	l.cloud.SetDetachDelay(time.Hour)
-	rep, err := Sweep(context.Background(), l.ec2, SweepOptions{Cluster: sweepCluster, StuckAfter: time.Hour, Poll: 20 * time.Millisecond, Timeout: 300 * time.Millisecond})
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), l.onStopped) {
-		t.Fatalf("sweep with a detach that never completes: %v, want a deadline naming %s", err, l.onStopped)
+// stopAfterLooks cancels the sweep's context once it has looked at EC2
+// looks times, so a test ends it after complete passes, whatever the load.
+type stopAfterLooks struct {
+	*ec2.Client
+	looks  int
+	cancel context.CancelFunc
+}
+
+func (s *stopAfterLooks) DescribeNetworkInterfaces(ctx context.Context, in *ec2.DescribeNetworkInterfacesInput, opts ...func(*ec2.Options)) (*ec2.DescribeNetworkInterfacesOutput, error) {
+	if s.looks--; s.looks < 0 {
+		s.cancel()
+		return nil, context.Cause(ctx)
+	}
+	return s.Client.DescribeNetworkInterfaces(ctx, in, opts...)
+}
+
+// TestSweepStopsNamingWhatIsLeft: a sweep ended while a detach is still
+// under way (by its timeout or its caller) returns an error naming the ENI
+// and lists it as left.
+func TestSweepStopsNamingWhatIsLeft(t *testing.T) {
+	l := newLeftovers(t, time.Hour) // the stopped instance's ENI stays detaching
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	api := &stopAfterLooks{Client: l.ec2, looks: 3, cancel: cancel}
+	rep, err := Sweep(ctx, api, SweepOptions{Cluster: sweepCluster, StuckAfter: time.Hour, Poll: 10 * time.Millisecond})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), l.onStopped) || !strings.Contains(err.Error(), "still in their subnets") {
+		t.Fatalf("sweep stopped with a detach under way: %v, want an error naming %s", err, l.onStopped)
 	}
 	if !slices.Contains(ids(rep.Left), l.onStopped) {
 		t.Errorf("left %v lacks %s", ids(rep.Left), l.onStopped)
