@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/spf13/cobra"
@@ -55,28 +53,6 @@ first); AWS_ENDPOINT_URL_SSM points it at another endpoint.`,
 	pf.register(update)
 	cmd.AddCommand(update)
 	return cmd
-}
-
-// ssmClient is an SSM client in the stack's region, with the stack's
-// aws:profile, static credentials from the app's environment when given,
-// and AWS_ENDPOINT_URL_SSM when set.
-func (a *app) ssmClient(ctx context.Context, cfg stacks.Config) (*ssm.Client, error) {
-	opts := []func(*config.LoadOptions) error{config.WithRegion(cfg.Region)}
-	if p := cfg.Cluster.KubeconfigProfile; p != "" {
-		opts = append(opts, config.WithSharedConfigProfile(p))
-	}
-	if id, secret := a.getenv("AWS_ACCESS_KEY_ID"), a.getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
-		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret, a.getenv("AWS_SESSION_TOKEN"))))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("aws config for stack %s: %w", cfg.Env, err)
-	}
-	return ssm.NewFromConfig(awsCfg, func(o *ssm.Options) {
-		if ep := a.getenv("AWS_ENDPOINT_URL_SSM"); ep != "" {
-			o.BaseEndpoint = aws.String(ep)
-		}
-	}), nil
 }
 
 // amiUpdate reads every node group's recommended AMI and writes them all

@@ -41,8 +41,8 @@ func (a *app) checkPulumi() error {
 // terminal to ask on, it refuses (bad usage: --yes was needed), so a
 // script never hangs on a prompt or applies what nobody read.
 func (a *app) confirmPlan(ctx context.Context, cfg stacks.Config, verb string, yes bool) error {
-	if !yes && !a.interactive {
-		return cli.Usagef("%s %s: stdin is not a terminal, so eksnet cannot ask for confirmation; review `eksnet plan %s` and pass --yes", verb, cfg.Env, cfg.Env)
+	if err := a.requireTerminal(verb, cfg.Env, "review `eksnet plan "+cfg.Env+"`", yes); err != nil {
+		return err
 	}
 	p, err := plan.Run(ctx, cfg)
 	if err != nil {
@@ -54,17 +54,32 @@ func (a *app) confirmPlan(ctx context.Context, cfg stacks.Config, verb string, y
 	if err := plan.WriteText(a.stdout, p); err != nil {
 		return err
 	}
+	return a.confirm(verb, cfg.Env, fmt.Sprintf("%s stack %s in %s (account of the current AWS credentials)?", verb, cfg.Env, cfg.Region), yes)
+}
+
+// requireTerminal refuses verb (bad usage) when it would have to ask and
+// stdin is no terminal; review says what to read before passing --yes.
+func (a *app) requireTerminal(verb, env, review string, yes bool) error {
+	if !yes && !a.interactive {
+		return cli.Usagef("%s %s: stdin is not a terminal, so eksnet cannot ask for confirmation; %s and pass --yes", verb, env, review)
+	}
+	return nil
+}
+
+// confirm asks question on stdin and accepts only yes (or y); yes skips
+// the question and says so.
+func (a *app) confirm(verb, env, question string, yes bool) error {
 	if yes {
-		fmt.Fprintf(a.stdout, "\n%s stack %s in %s: confirmed by --yes\n", verb, cfg.Env, cfg.Region)
+		fmt.Fprintf(a.stdout, "\n%s: confirmed by --yes\n", strings.TrimSuffix(question, "?"))
 		return nil
 	}
-	fmt.Fprintf(a.stdout, "\n%s stack %s in %s (account of the current AWS credentials)? Type yes to continue: ", verb, cfg.Env, cfg.Region)
+	fmt.Fprintf(a.stdout, "\n%s Type yes to continue: ", question)
 	line, err := bufio.NewReader(a.stdin).ReadString('\n')
 	if err != nil && line == "" {
-		return fmt.Errorf("%s %s: reading the answer: %w", verb, cfg.Env, err)
+		return fmt.Errorf("%s %s: reading the answer: %w", verb, env, err)
 	}
 	if answer := strings.TrimSpace(strings.ToLower(line)); answer != "yes" && answer != "y" {
-		return fmt.Errorf("%s %s: %w", verb, cfg.Env, errNotConfirmed)
+		return fmt.Errorf("%s %s: %w", verb, env, errNotConfirmed)
 	}
 	return nil
 }

@@ -42,6 +42,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newPreviewCmd(a),
 		newUpCmd(a),
 		newDestroyCmd(a),
+		newENIsCmd(a),
 		newKubeconfigCmd(a),
 		newUserDataCmd(a),
 		newBundleCmd(a),

@@ -39,10 +39,12 @@ func TestExitCodesAndUsageMessages(t *testing.T) {
 		{[]string{"up"}, cli.ExitUsage, []string{"missing ENV"}},
 		{[]string{"destroy"}, cli.ExitUsage, []string{"missing ENV"}},
 		{[]string{"kubeconfig"}, cli.ExitUsage, []string{"missing ENV"}},
+		{[]string{"enis", "sweep"}, cli.ExitUsage, []string{"missing ENV: the stack name (stacks/Pulumi.ENV.yaml); one of dev", "usage: eksnet enis sweep ENV"}},
+		{[]string{"enis", "swep"}, cli.ExitUsage, []string{`unknown command "swep" for "eksnet enis" (did you mean sweep?); accepted commands are sweep`}},
 		{[]string{"stack", "new", "--preset", "dev"}, cli.ExitUsage, []string{"missing ENV: the name of the new stack"}},
 		{[]string{"stack", "new", "qa"}, cli.ExitUsage, []string{`required flag(s) "preset" not set`}},
 		{[]string{"plan", "dev", "--bogus"}, cli.ExitUsage, []string{"unknown flag: --bogus", "usage: eksnet plan ENV | plan --preset dev|staging|prod [--region R] [flags] (see `eksnet plan --help`)"}},
-		{[]string{"plna"}, cli.ExitUsage, []string{`unknown command "plna" for "eksnet" (did you mean plan?)`, "accepted commands are"}},
+		{[]string{"plna"}, cli.ExitUsage, []string{`unknown command "plna" for "eksnet" (did you mean plan?)`, "accepted commands are", ", destroy, enis, kubeconfig,"}},
 		{[]string{"stack", "nwe"}, cli.ExitUsage, []string{`unknown command "nwe" for "eksnet stack" (did you mean new?)`}},
 		{[]string{"maxpods"}, cli.ExitUsage, []string{"missing TYPE: give one or more EC2 instance types"}},
 		{[]string{"maxpods", "t3.mediun"}, cli.ExitUsage, []string{"did you mean t3.medium"}},
@@ -58,7 +60,7 @@ func TestExitCodesAndUsageMessages(t *testing.T) {
 		case "maxpods", "version", "userdata", "plna":
 			args = tt.args
 		}
-		if tt.args[0] == "stack" && tt.args[1] == "nwe" {
+		if (tt.args[0] == "stack" && tt.args[1] == "nwe") || (tt.args[0] == "enis" && tt.args[1] == "swep") {
 			args = tt.args
 		}
 		_, stderr, code := runCLI(t, nil, "", args...)

@@ -36,9 +36,11 @@ type ENI struct {
 	ID           string
 	MAC          string
 	SubnetID     string
-	Status       string // available, in-use, ...
+	Status       string // available, in-use, detaching, ...
 	AttachmentID string
-	DeviceIndex  int
+	// InstanceID is the instance the attachment is to ("" when detached).
+	InstanceID  string
+	DeviceIndex int
 	// NetworkCard is the attachment's network card index (0 on
 	// single-card types); device indexes count per card.
 	NetworkCard int
@@ -80,19 +82,37 @@ func (c *EC2) InstanceENIs(ctx context.Context, instanceID string) ([]ENI, error
 // a previous run created and lost track of.
 func (c *EC2) LeakedENIs(ctx context.Context, cluster string) ([]ENI, error) {
 	return c.describe(ctx, "leaked ENIs of cluster "+cluster,
-		types.Filter{Name: aws.String("tag:" + TagCluster), Values: []string{cluster}},
-		types.Filter{Name: aws.String("status"), Values: []string{"available"}})
+		clusterFilter(cluster), types.Filter{Name: aws.String("status"), Values: []string{"available"}})
+}
+
+// clusterFilter selects the ENIs carrying cluster's TagCluster.
+func clusterFilter(cluster string) types.Filter {
+	return types.Filter{Name: aws.String("tag:" + TagCluster), Values: []string{cluster}}
 }
 
 func (c *EC2) describe(ctx context.Context, what string, filters ...types.Filter) ([]ENI, error) {
-	var out []ENI
-	in := &ec2.DescribeNetworkInterfacesInput{Filters: filters}
-	for {
+	out, err := describeENIs(ctx, filters, func(ctx context.Context, in *ec2.DescribeNetworkInterfacesInput) (*ec2.DescribeNetworkInterfacesOutput, error) {
 		start := time.Now()
 		resp, err := c.API.DescribeNetworkInterfaces(ctx, in)
 		c.observe("DescribeNetworkInterfaces", start, err)
+		return resp, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describing ENIs of %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// describeENIs pages through DescribeNetworkInterfaces, each page asked
+// through page (which observes or retries as its caller needs).
+func describeENIs(ctx context.Context, filters []types.Filter,
+	page func(context.Context, *ec2.DescribeNetworkInterfacesInput) (*ec2.DescribeNetworkInterfacesOutput, error)) ([]ENI, error) {
+	var out []ENI
+	in := &ec2.DescribeNetworkInterfacesInput{Filters: filters}
+	for {
+		resp, err := page(ctx, in)
 		if err != nil {
-			return nil, fmt.Errorf("describing ENIs of %s: %w", what, err)
+			return nil, err
 		}
 		for _, ni := range resp.NetworkInterfaces {
 			out = append(out, eniFromSDK(ni))
@@ -114,6 +134,7 @@ func eniFromSDK(ni types.NetworkInterface) ENI {
 	}
 	if ni.Attachment != nil {
 		e.AttachmentID = aws.ToString(ni.Attachment.AttachmentId)
+		e.InstanceID = aws.ToString(ni.Attachment.InstanceId)
 		e.DeviceIndex = int(aws.ToInt32(ni.Attachment.DeviceIndex))
 		e.NetworkCard = int(aws.ToInt32(ni.Attachment.NetworkCardIndex))
 		e.DeleteOnTermination = aws.ToBool(ni.Attachment.DeleteOnTermination)

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
 )
 
@@ -61,6 +63,20 @@ func IsServerError(err error) bool {
 		return true
 	}
 	return httpStatus(err) >= http.StatusInternalServerError
+}
+
+// IsConnectionError reports a failure of the connection rather than an
+// answer (reset, refused, closed under a read, a network timeout), by the
+// SDK's own rule, so what its standard retryer would retry is retried by
+// callers that pace themselves too.
+func IsConnectionError(err error) bool {
+	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary
+}
+
+// IsTransient reports an error worth retrying the same call for:
+// throttling, a server-side failure or a broken connection.
+func IsTransient(err error) bool {
+	return IsThrottled(err) || IsServerError(err) || IsConnectionError(err)
 }
 
 // httpStatus returns the HTTP status of an SDK response error (EC2's and

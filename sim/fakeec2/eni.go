@@ -16,6 +16,17 @@ func (c *Cloud) eniLocked(id string) (*eni, error) {
 	return e, nil
 }
 
+// instanceLocked returns the instance id, or EC2's InvalidInstanceID.NotFound;
+// the caller holds c.mu. The API (AttachNetworkInterface) and the lifecycle
+// methods tests and the simulation call (Stop, Impair, Terminate) share it.
+func (c *Cloud) instanceLocked(id string) (*instance, error) {
+	inst, ok := c.instances[id]
+	if !ok {
+		return nil, apiErr("InvalidInstanceID.NotFound", "the instance ID '%s' does not exist", id)
+	}
+	return inst, nil
+}
+
 // CreateNetworkInterface: SubnetId, Description, SecurityGroupId.N,
 // PrivateIpAddress, SecondaryPrivateIpAddressCount, Ipv4PrefixCount,
 // Ipv4Prefix.N, TagSpecification.N.
@@ -174,9 +185,9 @@ func (c *Cloud) attachNetworkInterface(ctx context.Context, p params) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	inst, ok := c.instances[instID]
-	if !ok {
-		return nil, apiErr("InvalidInstanceID.NotFound", "the instance ID '%s' does not exist", instID)
+	inst, err := c.instanceLocked(instID)
+	if err != nil {
+		return nil, err
 	}
 	if e.att != nil {
 		return nil, apiErr("InvalidNetworkInterface.InUse", "interface %s is currently in use by %s", e.id, e.att.instanceID)

@@ -64,10 +64,10 @@ func (c *Cloud) SetDetachDelay(d time.Duration) {
 // StopInstance stops a running instance. Its ENIs stay attached and in use.
 func (c *Cloud) StopInstance(id string) error {
 	c.mu.Lock()
-	inst, ok := c.instances[id]
-	if !ok {
+	inst, err := c.instanceLocked(id)
+	if err != nil {
 		c.mu.Unlock()
-		return fmt.Errorf("instance %q: not found", id)
+		return err
 	}
 	if inst.state == InstanceTerminated {
 		c.mu.Unlock()
@@ -83,10 +83,10 @@ func (c *Cloud) StopInstance(id string) error {
 // secondary ENIs attached (see the lifecycle above).
 func (c *Cloud) ImpairInstance(id string) error {
 	c.mu.Lock()
-	inst, ok := c.instances[id]
-	if !ok {
+	inst, err := c.instanceLocked(id)
+	if err != nil {
 		c.mu.Unlock()
-		return fmt.Errorf("instance %q: not found", id)
+		return err
 	}
 	inst.impaired = true
 	c.unlockChanged()
@@ -97,10 +97,10 @@ func (c *Cloud) ImpairInstance(id string) error {
 // above); terminating a terminated instance changes nothing.
 func (c *Cloud) TerminateInstance(ctx context.Context, id string) error {
 	c.mu.Lock()
-	inst, ok := c.instances[id]
-	if !ok {
+	inst, err := c.instanceLocked(id)
+	if err != nil {
 		c.mu.Unlock()
-		return fmt.Errorf("instance %q: not found", id)
+		return err
 	}
 	if inst.state == InstanceTerminated {
 		c.mu.Unlock()
