@@ -54,6 +54,8 @@ type Plan struct {
 	LimitRanges []LimitRange `json:"limitRanges"`
 	// DemoImage is the demo Deployment's image as registered, "" without the demo.
 	DemoImage string `json:"demoImage,omitempty"`
+	// Addons are the EKS add-ons with their versions and where each came from.
+	Addons []Addon `json:"addons"`
 	// UpRefusals are what `eksnet up` / `pulumi up` would refuse as
 	// configured (infra.RequireDeployable); plan still runs.
 	UpRefusals []string `json:"upRefusals,omitempty"`
@@ -203,6 +205,11 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 	p.Exposure, p.Closed, p.UpRefusals = exposures(cfg, regs)
 	p.DemoImage = demoImage(byName)
 	p.LimitRanges = limitRanges(regs)
+	eksAddons, err := addons(cfg, regs)
+	if err != nil {
+		return nil, err
+	}
+	p.Addons = eksAddons
 	caps, err := cfg.Capacity(st.Network.Layout, st.Pods)
 	if err != nil {
 		return nil, err
