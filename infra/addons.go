@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
@@ -12,6 +13,7 @@ import (
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	storagev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/storage/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/eksnet/eksnet/infra/cidrplan"
@@ -114,6 +116,13 @@ type Addons struct {
 	LBCPolicy   *iam.Policy
 	LBC         *helmv3.Release
 	Demo        *networkingv1.Ingress
+	// EKSAddons are the EKS add-ons created here, by name (coredns...);
+	// vpc-cni and kube-proxy are pulumi-eks's, inside the cluster.
+	EKSAddons map[string]*awseks.Addon
+	// EBSCSIRole is the EBS CSI driver's role and StorageClass the default
+	// gp3 class, with eksnet:addons.ebsCsiDriver.
+	EBSCSIRole   *iam.Role
+	StorageClass *storagev1.StorageClass
 }
 
 // AddonsArgs configure NewAddons.
@@ -128,7 +137,7 @@ type AddonsArgs struct {
 // NewAddons installs the LB controller, the namespaces with their
 // LimitRange and the optional demo app.
 func NewAddons(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsArgs, opts ...pulumi.ResourceOption) (*Addons, error) {
-	a := &Addons{Namespaces: map[string]*corev1.Namespace{}, LimitRanges: map[string]*corev1.LimitRange{}}
+	a := &Addons{Namespaces: map[string]*corev1.Namespace{}, LimitRanges: map[string]*corev1.LimitRange{}, EKSAddons: map[string]*awseks.Addon{}}
 	if err := ctx.RegisterComponentResource("eksnet:infra:Addons", name, a, opts...); err != nil {
 		return nil, fmt.Errorf("register addons %s: %w", name, err)
 	}
@@ -166,6 +175,9 @@ func NewAddons(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsA
 		return nil, fmt.Errorf("limit range in default: %w", err)
 	}
 	a.LimitRanges["default"] = lr
+	if err := a.eksAddons(ctx, name, cfg, args, parent, k8s); err != nil {
+		return nil, err
+	}
 	if cfg.Addons.LoadBalancerController {
 		if err := a.loadBalancerController(ctx, name, cfg, args, parent, k8s); err != nil {
 			return nil, err
@@ -183,12 +195,9 @@ func NewAddons(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsA
 }
 
 func (a *Addons) loadBalancerController(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsArgs, parent, k8s pulumi.ResourceOption) error {
-	trust := pulumi.All(args.Cluster.EKS.OidcProviderArn, args.Cluster.EKS.OidcProviderUrl).ApplyT(func(v []any) string {
-		return IRSATrust(v[0].(string), v[1].(string), LBCNamespace, LBCAccount).JSON()
-	}).(pulumi.StringOutput)
 	var err error
 	a.LBCRole, err = iam.NewRole(ctx, name+"-lbc", &iam.RoleArgs{
-		AssumeRolePolicy: trust,
+		AssumeRolePolicy: args.Cluster.IRSATrust(LBCNamespace, LBCAccount),
 		Description:      pulumi.String("AWS Load Balancer Controller of " + cfg.ClusterName),
 	}, parent)
 	if err != nil {

@@ -76,8 +76,16 @@ func VpcCniAddonValues(cfg stacks.Config) map[string]any {
 	return v
 }
 
-func vpcCniOptions(cfg stacks.Config) *eks.VpcCniOptionsArgs {
-	o := &eks.VpcCniOptionsArgs{ConfigurationValues: pulumi.ToMap(VpcCniAddonValues(cfg))}
+// vpcCniOptions configures pulumi-eks's vpc-cni add-on at version, with
+// the stack's conflict resolution (see AddonResolveOnUpdate).
+func vpcCniOptions(cfg stacks.Config, version string) *eks.VpcCniOptionsArgs {
+	create, update := pulumiEKSConflicts()
+	o := &eks.VpcCniOptionsArgs{
+		ConfigurationValues:      pulumi.ToMap(VpcCniAddonValues(cfg)),
+		AddonVersion:             pulumi.String(version),
+		ResolveConflictsOnCreate: create,
+		ResolveConflictsOnUpdate: update,
+	}
 	if cfg.CNI.Mode == stacks.CNIAgent {
 		return o
 	}
@@ -106,6 +114,10 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 		return nil, fmt.Errorf("register cluster %s: %w", name, err)
 	}
 	parent := pulumi.Parent(c)
+	versions, err := addonVersions(cfg)
+	if err != nil {
+		return nil, err
+	}
 	apiMode := eks.AuthenticationModeApi // access entries; the aws-auth ConfigMap is deprecated
 	eargs := &eks.ClusterArgs{
 		Name:                 pulumi.String(cfg.ClusterName),
@@ -128,7 +140,9 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 		AuthenticationMode:              &apiMode,
 		InstanceRoles:                   iam.RoleArray{args.NodeRole},
 		UseDefaultVpcCni:                pulumi.BoolRef(false),
-		VpcCniOptions:                   vpcCniOptions(cfg),
+		VpcCniOptions:                   vpcCniOptions(cfg, versions[stacks.AddonVPCCNI].Version),
+		KubeProxyAddonOptions:           kubeProxyOptions(versions[stacks.AddonKubeProxy].Version),
+		CorednsAddonOptions:             corednsOptions(),
 		Tags:                            pulumi.StringMap{"eksnet.io/stack": pulumi.String(cfg.Env)},
 	}
 	if cl := cfg.Cluster; cl.KubeconfigProfile != "" || cl.KubeconfigRoleARN != "" {
@@ -180,6 +194,14 @@ func NewCluster(ctx *pulumi.Context, name string, cfg stacks.Config, args Cluste
 		return nil, fmt.Errorf("register cluster outputs: %w", err)
 	}
 	return c, nil
+}
+
+// IRSATrust is the trust policy (JSON) binding a role to one service
+// account through the cluster's OIDC provider.
+func (c *Cluster) IRSATrust(namespace, serviceAccount string) pulumi.StringOutput {
+	return pulumi.All(c.EKS.OidcProviderArn, c.EKS.OidcProviderUrl).ApplyT(func(v []any) string {
+		return IRSATrust(v[0].(string), v[1].(string), namespace, serviceAccount).JSON()
+	}).(pulumi.StringOutput)
 }
 
 // ClusterAdminPolicy is EKS's access policy equal to cluster-admin.

@@ -200,4 +200,18 @@ type Addons struct {
 	DemoAllowedCIDRs []string `json:"demoAllowedCidrs,omitempty"`
 	// Namespaces are created by the stack, each with the default LimitRange.
 	Namespaces []string `json:"namespaces,omitempty"`
+	// PodIdentity installs the EKS Pod Identity agent (eks-pod-identity-agent
+	// add-on); the EBS CSI driver then gets its role through a Pod Identity
+	// association instead of IRSA.
+	PodIdentity bool `json:"podIdentity"`
+	// EBSCSIDriver installs the aws-ebs-csi-driver add-on with its IAM role
+	// (AWS's AmazonEBSCSIDriverPolicy) and a gp3 StorageClass as the
+	// cluster default: without a CSI driver no PersistentVolumeClaim binds.
+	EBSCSIDriver bool `json:"ebsCsiDriver"`
+	// MetricsServer installs metrics-server (EKS community add-on), which
+	// the Horizontal Pod Autoscaler and `kubectl top` need.
+	MetricsServer bool `json:"metricsServer"`
+	// Versions override the EKS add-on versions the stack takes from its
+	// table for the Kubernetes version (stacks.Config.AddonVersion).
+	Versions AddonVersions `json:"versions,omitempty"`
 }

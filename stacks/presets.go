@@ -50,7 +50,9 @@ func Preset(name, env, region string) (Config, error) {
 		},
 		Cluster: Cluster{ServiceCIDR: "172.20.0.0/16"},
 		CNI:     CNI{Mode: CNIAgent, Agent: AgentBinaries{Version: "dev"}},
-		Addons:  Addons{LoadBalancerController: true, Namespaces: []string{"apps"}},
+		// Every preset gets the same capabilities: Pod Identity, EBS volumes
+		// (a default gp3 StorageClass) and metrics-server for the HPA.
+		Addons: Addons{LoadBalancerController: true, PodIdentity: true, EBSCSIDriver: true, MetricsServer: true, Namespaces: []string{"apps"}},
 	}
 	switch name {
 	case PresetDev:

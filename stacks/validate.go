@@ -152,6 +152,7 @@ func (c Config) Validate() error {
 	if err := checkDemoImage(c.Addons.DemoImage); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.validateAddonVersions()...)
 	for _, lt := range cl.LogTypes {
 		oneOf("eksnet:cluster.logTypes", lt, logTypes)
 	}

@@ -59,6 +59,8 @@ type Plan struct {
 	DemoImage string `json:"demoImage,omitempty"`
 	// Endpoints are the registered VPC endpoints (a stack without NAT).
 	Endpoints []Endpoint `json:"endpoints,omitempty"`
+	// Addons are the EKS add-ons with their versions and where each came from.
+	Addons []Addon `json:"addons"`
 	// UpRefusals are what `eksnet up` / `pulumi up` would refuse as
 	// configured (infra.RequireDeployable); plan still runs.
 	UpRefusals []string `json:"upRefusals,omitempty"`
@@ -225,6 +227,11 @@ func build(cfg stacks.Config, st *infra.Stack, mocks *Mocks) (*Plan, error) {
 	p.DemoImage = demoImage(byName)
 	p.LimitRanges = limitRanges(regs)
 	p.Endpoints = endpoints(cfg.Region, regs)
+	eksAddons, err := addons(cfg, regs)
+	if err != nil {
+		return nil, err
+	}
+	p.Addons = eksAddons
 	caps, err := cfg.Capacity(st.Network.Layout, st.Pods)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,8 @@ var keyFields = map[string][]string{
 	"kubernetes:core/v1:LimitRange":                     {"metadata", "spec"},
 	"kubernetes:networking.k8s.io/v1:Ingress":           {"metadata"},
 	"aws:iam/rolePolicyAttachment:RolePolicyAttachment": {"policyArn"},
+	"aws:eks/addon:Addon":                               {"addonName", "addonVersion"},
+	"kubernetes:storage.k8s.io/v1:StorageClass":         {"metadata", "provisioner", "parameters"},
 }
 
 func keyInputs(typ string, in map[string]any) map[string]any {
@@ -171,6 +173,7 @@ func WriteText(w io.Writer, p *Plan) error {
 	if p.DemoImage != "" {
 		ew.printf("\nDemo app: image %s\n", p.DemoImage)
 	}
+	writeAddons(ew, p)
 
 	ew.printf("\nUp refuses until fixed:\n")
 	if len(p.UpRefusals) == 0 {
