@@ -47,7 +47,7 @@ func checkEKSAddons(t *testing.T, m *plan.Mocks, vpcCni, kubeProxy, coredns stri
 	cl := m.ByType(tCluster)[0]
 	resolution := func(what string, in map[string]any) {
 		t.Helper()
-		if c, u := str(in["resolveConflictsOnCreate"]), str(in["resolveConflictsOnUpdate"]); c != infra.AddonResolveOnCreate || u != infra.AddonResolveOnUpdate {
+		if c, u := str(in["resolveConflictsOnCreate"]), str(in["resolveConflictsOnUpdate"]); c != "OVERWRITE" || u != "PRESERVE" {
 			t.Errorf("%s: resolveConflictsOnCreate %q, onUpdate %q; want OVERWRITE (adopt EKS's bootstrap copy) and PRESERVE (never reset user changes)", what, c, u)
 		}
 	}
@@ -168,7 +168,7 @@ func checkCapabilityAddon(t *testing.T, m *plan.Mocks, name, addon string) plan.
 	if str(r.Inputs["addonName"]) != addon || r.Inputs["addonVersion"] != nil {
 		t.Errorf("%s: addonName %v addonVersion %v; want %s at EKS's default", name, r.Inputs["addonName"], r.Inputs["addonVersion"], addon)
 	}
-	if str(r.Inputs["resolveConflictsOnCreate"]) != infra.AddonResolveOnCreate || str(r.Inputs["resolveConflictsOnUpdate"]) != infra.AddonResolveOnUpdate {
+	if str(r.Inputs["resolveConflictsOnCreate"]) != "OVERWRITE" || str(r.Inputs["resolveConflictsOnUpdate"]) != "PRESERVE" {
 		t.Errorf("%s: conflicts %v / %v", name, r.Inputs["resolveConflictsOnCreate"], r.Inputs["resolveConflictsOnUpdate"])
 	}
 	for _, ng := range m.ByType(tMNG) {
