@@ -114,8 +114,11 @@ type Addons struct {
 	LimitRanges map[string]*corev1.LimitRange
 	LBCRole     *iam.Role
 	LBCPolicy   *iam.Policy
-	LBC         *helmv3.Release
-	Demo        *networkingv1.Ingress
+	// LBCPodIdentity binds LBCRole to the controller's service account
+	// (nil without eksnet:addons.podIdentity: IRSA then).
+	LBCPodIdentity *awseks.PodIdentityAssociation
+	LBC            *helmv3.Release
+	Demo           *networkingv1.Ingress
 	// EKSAddons are the EKS add-ons created here, by name (coredns...);
 	// vpc-cni and kube-proxy are pulumi-eks's, inside the cluster.
 	EKSAddons map[string]*awseks.Addon
@@ -194,10 +197,20 @@ func NewAddons(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsA
 	return a, nil
 }
 
+// loadBalancerController installs the controller's chart with its IAM
+// role: through an EKS Pod Identity association when the stack runs the
+// Pod Identity agent (the controller's AWS SDK reads the agent's
+// credentials), else through IRSA (the service account's role-arn
+// annotation and the cluster's OIDC provider).
 func (a *Addons) loadBalancerController(ctx *pulumi.Context, name string, cfg stacks.Config, args AddonsArgs, parent, k8s pulumi.ResourceOption) error {
+	podIdentity := cfg.Addons.PodIdentity
+	var trust pulumi.StringInput = pulumi.String(PodIdentityTrust().JSON())
+	if !podIdentity {
+		trust = args.Cluster.IRSATrust(LBCNamespace, LBCAccount)
+	}
 	var err error
 	a.LBCRole, err = iam.NewRole(ctx, name+"-lbc", &iam.RoleArgs{
-		AssumeRolePolicy: args.Cluster.IRSATrust(LBCNamespace, LBCAccount),
+		AssumeRolePolicy: trust,
 		Description:      pulumi.String("AWS Load Balancer Controller of " + cfg.ClusterName),
 	}, parent)
 	if err != nil {
@@ -212,6 +225,24 @@ func (a *Addons) loadBalancerController(ctx *pulumi.Context, name string, cfg st
 	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-lbc", &iam.RolePolicyAttachmentArgs{Role: a.LBCRole.Name, PolicyArn: a.LBCPolicy.Arn}, parent); err != nil {
 		return fmt.Errorf("lb controller policy attachment: %w", err)
 	}
+	serviceAccount := pulumi.Map{"create": pulumi.Bool(true), "name": pulumi.String(LBCAccount)}
+	after := append([]pulumi.Resource{}, args.NodeGroups...)
+	if podIdentity {
+		a.LBCPodIdentity, err = awseks.NewPodIdentityAssociation(ctx, name+"-lbc", &awseks.PodIdentityAssociationArgs{
+			ClusterName:    args.Cluster.Name,
+			Namespace:      pulumi.String(LBCNamespace),
+			ServiceAccount: pulumi.String(LBCAccount),
+			RoleArn:        a.LBCRole.Arn,
+		}, parent, pulumi.DependsOn([]pulumi.Resource{a.EKSAddons[stacks.AddonPodIdentity]}))
+		if err != nil {
+			return fmt.Errorf("lb controller pod identity association: %w", err)
+		}
+		// The controller's pods must start with the association in place,
+		// or their SDK finds no credentials.
+		after = append(after, a.LBCPodIdentity)
+	} else {
+		serviceAccount["annotations"] = pulumi.StringMap{"eks.amazonaws.com/role-arn": a.LBCRole.Arn}
+	}
 	a.LBC, err = helmv3.NewRelease(ctx, name+"-lbc", &helmv3.ReleaseArgs{
 		Name:           pulumi.String(LBCChart),
 		Chart:          pulumi.String(LBCChart),
@@ -222,15 +253,11 @@ func (a *Addons) loadBalancerController(ctx *pulumi.Context, name string, cfg st
 			"clusterName": args.Cluster.Name,
 			// Region and VPC are given so the controller never needs IMDS
 			// (the node's hop limit of 1 keeps pods off it).
-			"region": pulumi.String(cfg.Region),
-			"vpcId":  args.Network.VPCID,
-			"serviceAccount": pulumi.Map{
-				"create":      pulumi.Bool(true),
-				"name":        pulumi.String(LBCAccount),
-				"annotations": pulumi.StringMap{"eks.amazonaws.com/role-arn": a.LBCRole.Arn},
-			},
+			"region":         pulumi.String(cfg.Region),
+			"vpcId":          args.Network.VPCID,
+			"serviceAccount": serviceAccount,
 		},
-	}, parent, k8s, pulumi.DependsOn(args.NodeGroups))
+	}, parent, k8s, pulumi.DependsOn(after))
 	if err != nil {
 		return fmt.Errorf("lb controller release: %w", err)
 	}

@@ -144,6 +144,7 @@ func TestEKSAddonCapabilities(t *testing.T) {
 			t.Errorf("EBS CSI without Pod Identity: serviceAccountRoleArn %v, podIdentityAssociations %v", ebs.Inputs["serviceAccountRoleArn"], ebs.Inputs["podIdentityAssociations"])
 		}
 		checkEBSPolicyAndClass(t, m, ebs)
+		checkLBCTrust(t, cfg, m)
 	})
 	t.Run("off", func(t *testing.T) {
 		cfg := preset(t, stacks.PresetStaging)

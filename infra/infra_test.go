@@ -85,7 +85,7 @@ func TestPresets(t *testing.T) {
 			checkNAT(t, cfg, m)
 			checkNodeGroups(t, cfg, st, m)
 			checkNodeIAM(t, cfg, m)
-			checkLBCTrust(t, m)
+			checkLBCTrust(t, cfg, m)
 			checkLimitRanges(t, cfg, m)
 			checkCluster(t, cfg, m)
 			checkOrdering(t, m)
@@ -365,16 +365,50 @@ func allDescribe(actions []string) bool {
 	return true
 }
 
-func checkLBCTrust(t *testing.T, m *plan.Mocks) {
+// checkLBCTrust: the controller's role reaches its service account through
+// an EKS Pod Identity association when the stack runs the Pod Identity
+// agent (trust as the EKS User Guide's pod-id-role page gives it), else
+// through IRSA bound to exactly that service account.
+func checkLBCTrust(t *testing.T, cfg stacks.Config, m *plan.Mocks) {
 	t.Helper()
-	cluster := m.ByType(tCluster)[0]
-	_ = cluster
+	if !cfg.Addons.LoadBalancerController {
+		return
+	}
 	role := one(t, m, tRole, "addons-lbc")
 	doc := policy(t, str(role.Inputs["assumeRolePolicy"]))
 	if len(doc.Statement) != 1 {
 		t.Fatalf("LB controller trust has %d statements", len(doc.Statement))
 	}
 	s := doc.Statement[0]
+	rel := m.ByType("kubernetes:helm.sh/v3:Release")
+	if len(rel) != 1 {
+		t.Fatalf("%d helm releases", len(rel))
+	}
+	sa := obj(obj(rel[0].Inputs["values"])["serviceAccount"])
+	assocs := m.ByType("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+	if cfg.Addons.PodIdentity {
+		if s.Principal["Service"] != "pods.eks.amazonaws.com" || !slices.Equal(s.Action, []string{"sts:AssumeRole", "sts:TagSession"}) {
+			t.Errorf("LB controller trust %+v: want pods.eks.amazonaws.com with sts:AssumeRole and sts:TagSession (EKS Pod Identity)", s)
+		}
+		if len(assocs) != 1 {
+			t.Fatalf("%d Pod Identity associations, want 1 for the LB controller", len(assocs))
+		}
+		in := assocs[0].Inputs
+		if str(in["namespace"]) != "kube-system" || str(in["serviceAccount"]) != "aws-load-balancer-controller" ||
+			!strings.HasPrefix(str(in["roleArn"]), "arn:aws:iam::") || str(in["clusterName"]) == "" {
+			t.Errorf("LB controller Pod Identity association %v: want kube-system/aws-load-balancer-controller with the role's ARN", in)
+		}
+		if _, ok := obj(sa["annotations"])["eks.amazonaws.com/role-arn"]; ok || str(sa["name"]) != "aws-load-balancer-controller" {
+			t.Errorf("helm service account values %v: want the controller's account without an IRSA role-arn beside Pod Identity", sa)
+		}
+		if !slices.Contains(rel[0].DependsOn, assocs[0].URN) {
+			t.Errorf("LB controller release does not wait for its Pod Identity association (dependsOn %v)", rel[0].DependsOn)
+		}
+		return
+	}
+	if len(assocs) != 0 {
+		t.Errorf("Pod Identity associations %v without eksnet:addons.podIdentity", assocs)
+	}
 	fed := s.Principal["Federated"]
 	if !strings.Contains(fed, ":oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/") || !slices.Equal(s.Action, []string{"sts:AssumeRoleWithWebIdentity"}) {
 		t.Errorf("trust principal %v action %v", s.Principal, s.Action)
@@ -384,11 +418,6 @@ func checkLBCTrust(t *testing.T, m *plan.Mocks) {
 	if eq[issuer+":sub"] != "system:serviceaccount:kube-system:aws-load-balancer-controller" || eq[issuer+":aud"] != "sts.amazonaws.com" {
 		t.Errorf("trust conditions %v not bound to the controller's service account", s.Condition)
 	}
-	rel := m.ByType("kubernetes:helm.sh/v3:Release")
-	if len(rel) != 1 {
-		t.Fatalf("%d helm releases", len(rel))
-	}
-	sa := obj(obj(rel[0].Inputs["values"])["serviceAccount"])
 	if str(sa["name"]) != "aws-load-balancer-controller" || !strings.HasPrefix(str(obj(sa["annotations"])["eks.amazonaws.com/role-arn"]), "arn:aws:iam::") {
 		t.Errorf("helm service account values %v", sa)
 	}
