@@ -40,6 +40,18 @@ type SubnetConfig struct {
 	CIDR netip.Prefix
 }
 
+// Lags of AWS's read paths that `eksnet sim run` and `sim up` turn on by
+// default. AWS publishes no figure for either: EC2's Describe calls are
+// eventually consistent
+// (https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html)
+// and IMDS shows an attach or an assignment some time after EC2 answered.
+// The values are ours: short enough for a quick run, long enough that an
+// agent trusting a fresh read hands out an address IMDS does not list yet.
+const (
+	DefaultIMDSDelay     = 1500 * time.Millisecond
+	DefaultDescribeDelay = time.Second
+)
+
 // Config describes a simulated VPC. The zero value is a usable default.
 type Config struct {
 	// Name prefixes every namespace of the run (/run/netns/NAME.router, NAME.inet, NAME.node.N, NAME.pod.P). It
@@ -56,7 +68,8 @@ type Config struct {
 	IMDSDelay time.Duration
 	// DescribeDelay is how long an EC2 change takes to show in EC2's own
 	// Describe answers, which are eventually consistent (default 0).
-	// `eksnet sim run` turns both on (DefaultIMDSDelay, DefaultDescribeDelay).
+	// `eksnet sim run` and `sim up` turn both on (DefaultIMDSDelay,
+	// DefaultDescribeDelay).
 	DescribeDelay time.Duration
 	// Limits returns an instance type's ENI limits; it defaults to the
 	// embedded instance table (bootstrap/maxpods).

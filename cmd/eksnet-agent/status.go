@@ -60,14 +60,14 @@ func printStatus(a *app, st rpc.Status, list []rpc.Allocation) error {
 		ready += " (" + st.Reason + ")"
 	}
 	fmt.Fprintf(a.stdout, "agent: %s, mode %s, max pods %d, capacity %d\n", ready, st.Mode, st.MaxPods, st.Capacity)
-	fmt.Fprintf(a.stdout, "pool: %d total, %d assigned, %d cooling down, %d free\n", st.Total, st.Assigned, st.Cooldown, st.Free)
+	fmt.Fprintf(a.stdout, "pool: %d total, %d assigned, %d cooling down, %d waiting for IMDS, %d free\n", st.Total, st.Assigned, st.Cooldown, st.Pending, st.Free)
 	fmt.Fprintln(a.stdout, networkCardLine(st))
 	if st.AttachWaitingFor != "" {
 		fmt.Fprintf(a.stdout, "attach: waiting for %s before attaching an ENI\n", st.AttachWaitingFor)
 	}
 	fmt.Fprintln(a.stdout)
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ENI\tDEVICE\tTOTAL\tASSIGNED\tCOOLDOWN\tPREFIXES")
+	fmt.Fprintln(w, "ENI\tDEVICE\tTOTAL\tASSIGNED\tCOOLDOWN\tPENDING\tPREFIXES")
 	for _, e := range st.ENIs {
 		id := e.ID
 		if e.Primary {
@@ -77,7 +77,7 @@ func printStatus(a *app, st rpc.Status, list []rpc.Allocation) error {
 		for _, p := range e.Prefixes {
 			ps = append(ps, p.String())
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%s\n", id, e.DeviceNumber, e.Total, e.Assigned, e.Cooldown, strings.Join(ps, ","))
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", id, e.DeviceNumber, e.Total, e.Assigned, e.Cooldown, e.Pending, strings.Join(ps, ","))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ADDRESS\tENI\tTABLE\tPOD\tKEY")

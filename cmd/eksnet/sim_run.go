@@ -39,6 +39,7 @@ type simRunOptions struct {
 	cniBin       string
 	name         string
 	stallTimeout time.Duration
+	lag          lagFlags
 	ec2Limits    []string
 	limits       func(string) (fakeec2.Limits, error)
 	kubernetes   bool
@@ -97,6 +98,7 @@ See docs/sim-run.md.`,
 	f.StringVar(&o.name, "name", "", "simulation name, prefix of its namespaces (default: random)")
 	f.StringArrayVar(&o.ec2Limits, "ec2-limit", nil, "TYPE=ENIS[xIPS]: the simulated EC2 gives TYPE these limits instead of the instance table's (repeatable), to see a max-pods promise it cannot keep fail")
 	f.DurationVar(&o.stallTimeout, "stall-timeout", 30*time.Second, "how long one pod may wait for an address before its node counts as full")
+	o.lag.bind(f)
 	f.BoolVar(&o.kubernetes, "kubernetes", true, "run real Kubernetes on the nodes (control plane, containerd, kubelet, kube-proxy; built once into "+kubeCacheHint+"); false: wire pods by exec'ing the plugin directly")
 	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(stacks.PresetNames, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{planOutputText, cli.OutputJSON}, cobra.ShellCompDirectiveNoFileComp))
@@ -123,6 +125,9 @@ func (o *simRunOptions) validate() error {
 	}
 	if o.stallTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--stall-timeout %v: must be positive, e.g. 30s", o.stallTimeout))
+	}
+	if err := o.lag.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(o.ec2Limits) > 0 {
 		var err error
@@ -212,7 +217,8 @@ func runSimRun(ctx context.Context, a *app, cmd *cobra.Command, o *simRunOptions
 		bins.Companions = ko.Bins.CNIDir
 	}
 	rep, kept, err := simrun.Run(ctx, spec, simrun.Options{MaxNodes: o.maxNodes, PodsPerNode: o.podsPerNode, Keep: o.keep,
-		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Limits: o.limits, Progress: progress, Kubernetes: ko})
+		Binaries: bins, SimName: o.name, StallTimeout: o.stallTimeout, Limits: o.limits, Progress: progress, Kubernetes: ko,
+		IMDSDelay: o.lag.imds, DescribeDelay: o.lag.describe})
 	if rep == nil {
 		return err
 	}

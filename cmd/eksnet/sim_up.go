@@ -34,7 +34,7 @@ type simUpOptions struct {
 	nodes        int
 	instanceType string
 	vpcCIDR      string
-	imdsDelay    time.Duration
+	lag          lagFlags
 	timeout      time.Duration
 	// With kubernetes, the daemon is a kept `sim run` of preset or stack.
 	kubernetes    bool
@@ -47,7 +47,7 @@ func (o *simUpOptions) bind(cmd *cobra.Command) {
 	f.IntVar(&o.nodes, "nodes", 2, "number of nodes (node-0, node-1, ...), spread over the subnets")
 	f.StringVar(&o.instanceType, "instance-type", "t3.medium", "EC2 instance type of the nodes (sets ENI and address limits)")
 	f.StringVar(&o.vpcCIDR, "vpc-cidr", "10.0.0.0/16", "VPC CIDR; two /24 subnets are carved from its start")
-	f.DurationVar(&o.imdsDelay, "imds-delay", 0, "how long EC2 changes take to show in IMDS")
+	o.lag.bind(f)
 }
 
 // validate checks the flags before anything is created.
@@ -69,15 +69,15 @@ func (o *simUpOptions) validate() (sim.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--vpc-cidr %q: not a CIDR (e.g. 10.0.0.0/16): %w", o.vpcCIDR, err)
 	}
-	if o.imdsDelay < 0 {
-		return cfg, fmt.Errorf("--imds-delay %v: must not be negative", o.imdsDelay)
+	if err := o.lag.validate(); err != nil {
+		return cfg, err
 	}
-	return sim.Config{Name: o.name, VPCCIDR: p, IMDSDelay: o.imdsDelay}, nil
+	return sim.Config{Name: o.name, VPCCIDR: p, IMDSDelay: o.lag.imds, DescribeDelay: o.lag.describe}, nil
 }
 
 func (o *simUpOptions) args() []string {
-	return []string{"--name", o.name, "--nodes", strconv.Itoa(o.nodes), "--instance-type", o.instanceType,
-		"--vpc-cidr", o.vpcCIDR, "--imds-delay", o.imdsDelay.String()}
+	return append([]string{"--name", o.name, "--nodes", strconv.Itoa(o.nodes), "--instance-type", o.instanceType,
+		"--vpc-cidr", o.vpcCIDR}, o.lag.args()...)
 }
 
 func newSimUpCmd(a *app) *cobra.Command {
@@ -123,7 +123,7 @@ func newSimUpCmd(a *app) *cobra.Command {
 // shows its progress until its cluster is up and published.
 func simUpKubernetes(cmd *cobra.Command, a *app, o simUpOptions) error {
 	f := cmd.Flags()
-	for _, name := range []string{"instance-type", "vpc-cidr", "imds-delay"} {
+	for _, name := range []string{"instance-type", "vpc-cidr"} {
 		if f.Changed(name) {
 			return fmt.Errorf("--%s: not with --kubernetes: the stack's plan sets the VPC and the nodes (use --preset or --stack)", name)
 		}
@@ -134,10 +134,13 @@ func simUpKubernetes(cmd *cobra.Command, a *app, o simUpOptions) error {
 	if err := sim.ValidateName(o.name); err != nil {
 		return fmt.Errorf("--name: %w", err)
 	}
+	if err := o.lag.validate(); err != nil {
+		return err
+	}
 	if err := simNameFree(o.name); err != nil {
 		return err
 	}
-	args := []string{"sim", "run", "--keep", "--name", o.name}
+	args := append([]string{"sim", "run", "--keep", "--name", o.name}, o.lag.args()...)
 	switch {
 	case o.preset != "" && o.stack != "":
 		return fmt.Errorf("--preset %s and --stack %s: give one of them", o.preset, o.stack)

@@ -75,6 +75,9 @@ type eniInfo struct {
 	// delete-on-termination (the call after attach failed); the pool loop
 	// retries it, since such an ENI would outlive its instance.
 	NeedsDeleteOnTermination bool
+	// InIMDS: IMDS lists the ENI at DeviceNumber, so its addresses can be
+	// confirmed (settle).
+	InIMDS bool
 }
 
 // Agent is the running daemon. Create with New, then Run.
@@ -109,8 +112,14 @@ type Agent struct {
 	mu    sync.Mutex
 	store *ipam.Store
 	// ckpt records every change to store on disk before it is answered.
-	ckpt       *checkpoint.Writer
-	enis       map[string]*eniInfo
+	ckpt *checkpoint.Writer
+	enis map[string]*eniInfo
+	// recentUnits and recentENIs are the agent's own changes of the last
+	// settleWindow, which lagging views do not show yet (corrected).
+	recentUnits map[netip.Prefix]change
+	recentENIs  map[string]change
+	// limbo holds ENIs whose attach outcome is unknown (resolveLimbo).
+	limbo      map[string]*limboENI
 	serving    bool
 	lastErrors []string
 	// pausedUntil stops growth after the subnet ran out of addresses.
@@ -142,9 +151,10 @@ func New(o Options) (*Agent, error) {
 	}
 	return &Agent{
 		cfg: o.Config, log: o.Logger, m: o.Metrics, now: o.Now, opts: o,
-		meta:   cloud.Metadata{Client: o.IMDS},
-		nudge:  make(chan struct{}, 1),
-		enis:   map[string]*eniInfo{},
+		meta:        cloud.Metadata{Client: o.IMDS},
+		nudge:       make(chan struct{}, 1),
+		enis:        map[string]*eniInfo{},
+		recentUnits: map[netip.Prefix]change{}, recentENIs: map[string]change{}, limbo: map[string]*limboENI{},
 		reaper: newVethReaper(o.Logger, datapath.DeleteHostVeth),
 	}, nil
 }
@@ -187,8 +197,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.poolLoop(ctx) }()
+	go func() { defer wg.Done(); a.settleLoop(ctx) }()
 	go func() { defer wg.Done(); a.installWhenReady(ctx) }()
 	a.kick()
 

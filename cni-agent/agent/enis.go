@@ -72,17 +72,22 @@ func fromIMDS(ifaces []cloud.Interface) []attached {
 			continue
 		}
 		out = append(out, attached{
-			info: eniInfo{ID: e.ID, MAC: e.MAC, DeviceNumber: e.DeviceNumber, PrimaryIP: e.PrimaryIP},
+			info: eniInfo{ID: e.ID, MAC: e.MAC, DeviceNumber: e.DeviceNumber, PrimaryIP: e.PrimaryIP, InIMDS: true},
 			ips:  e.IPs, prefixes: e.Prefixes,
 		})
 	}
 	return out
 }
 
-// adopt sets up an attached ENI on the host and puts it in the pool with the
-// addresses of the agent's mode.
+// adopt sets up an attached ENI on the host, once, and puts it in the pool
+// with the addresses of the agent's mode; addresses new to the pool wait
+// for IMDS (settle).
 func (a *Agent) adopt(ctx context.Context, e attached) error {
-	if e.info.DeviceNumber != 0 {
+	a.mu.Lock()
+	old, known := a.enis[e.info.ID]
+	setUp := known && old.DeviceNumber == e.info.DeviceNumber
+	a.mu.Unlock()
+	if e.info.DeviceNumber != 0 && !setUp {
 		// Attached before (a restart, a reboot, an older agent): the file
 		// keeps networkd off it at the next boot too.
 		if err := a.markUnmanaged(e.info.ID, e.info.MAC); err != nil {
@@ -109,10 +114,16 @@ func (a *Agent) adopt(ctx context.Context, e attached) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	info := e.info
-	if old, ok := a.enis[info.ID]; ok && info.AttachmentID == "" {
-		// IMDS knows no attachment IDs; keep what EC2 said.
-		info.AttachmentID = old.AttachmentID
-		info.NeedsDeleteOnTermination = old.NeedsDeleteOnTermination
+	if old, ok := a.enis[info.ID]; ok {
+		if info.AttachmentID == "" {
+			// IMDS knows no attachment IDs; keep what EC2 said.
+			info.AttachmentID = old.AttachmentID
+			info.NeedsDeleteOnTermination = old.NeedsDeleteOnTermination
+		}
+		info.InIMDS = info.InIMDS || old.InIMDS && old.DeviceNumber == info.DeviceNumber
+	}
+	if info.DeviceNumber == 0 {
+		info.InIMDS = true // the agent learnt the primary from IMDS
 	}
 	a.enis[info.ID] = &info
 	for _, d := range a.store.PutENI(pe) {
@@ -130,7 +141,7 @@ func (a *Agent) hostENI(info eniInfo) hostnet.ENI {
 func (a *Agent) freeDevice() (int, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	used := map[int]bool{}
+	used := a.reservedDevicesLocked()
 	for _, e := range a.enis {
 		used[e.DeviceNumber] = true
 	}

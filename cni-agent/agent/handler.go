@@ -129,7 +129,7 @@ func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
 	snap := a.store.Snapshot(a.now())
 	st := rpc.Status{
 		Mode: string(a.cfg.Mode), MaxPods: a.maxPods, Capacity: snap.Capacity,
-		Total: snap.Total, Assigned: snap.Assigned, Cooldown: snap.Cooldown, Free: snap.Free(),
+		Total: snap.Total, Assigned: snap.Assigned, Cooldown: snap.Cooldown, Pending: snap.Pending, Free: snap.Free(),
 		LastErrors:  append([]string(nil), a.lastErrors...),
 		NetworkCard: 0, NetworkCards: a.networkCards,
 	}
@@ -138,7 +138,7 @@ func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
 	}
 	for _, e := range snap.ENIs {
 		es := rpc.ENIStatus{ID: e.ID, DeviceNumber: e.DeviceNumber, Primary: e.Primary,
-			Total: e.Total, Assigned: e.Assigned, Cooldown: e.Cooldown}
+			Total: e.Total, Assigned: e.Assigned, Cooldown: e.Cooldown, Pending: e.Pending}
 		for _, u := range e.Units {
 			if u.Unit.Bits() != 32 {
 				es.Prefixes = append(es.Prefixes, u.Unit)
@@ -158,6 +158,8 @@ func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
 		if a.now().Before(a.pausedUntil) {
 			st.Reason = "no addresses yet; growth paused: the subnet is out of addresses"
 		}
+	case snap.Total == snap.Pending:
+		st.Reason = fmt.Sprintf("no addresses yet; %d assigned in EC2, waiting for IMDS to list them", snap.Pending)
 	case snap.Assigned >= snap.Capacity:
 		st.Ready, st.Reason = true, "node full"
 	case snap.Free() == 0:

@@ -66,6 +66,7 @@ func (a *Agent) poolLoop(ctx context.Context) {
 			reconciles++
 		}
 		a.fixDeleteOnTermination(ctx)
+		a.resolveLimbo(ctx)
 		// Each step changes the pool, so a plan repeats only if a step did
 		// nothing; the bound keeps such a bug from spinning the CPU.
 		for steps := 0; steps < maxStepsPerWake && ctx.Err() == nil; steps++ {
@@ -76,7 +77,7 @@ func (a *Agent) poolLoop(ctx context.Context) {
 			a.mu.Lock()
 			paused := act.Grows() && a.now().Before(a.pausedUntil)
 			a.mu.Unlock()
-			if paused || act.Kind == ipam.CreateENI && !a.attachAllowed() {
+			if paused || act.Kind == ipam.CreateENI && (!a.attachAllowed() || a.attachInDoubt()) {
 				break
 			}
 			err := a.execute(ctx, act)
@@ -196,10 +197,11 @@ func (a *Agent) assign(ctx context.Context, eniID string, n int) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.noteUnitsLocked(eniID, units, true)
 	if err := a.store.AddUnits(eniID, units); err != nil {
 		return err
 	}
-	a.log.Info("addresses added", "eni", eniID, "units", len(units))
+	a.log.Info("addresses added, pending until IMDS lists them", "eni", eniID, "units", len(units))
 	return nil
 }
 
@@ -226,6 +228,15 @@ func (a *Agent) createENI(ctx context.Context, n int) error {
 	if err = a.markUnmanaged(eni.ID, eni.MAC); err == nil {
 		attachment, err = a.ec2.AttachENI(ctx, eni.ID, a.instance.ID, dev)
 	}
+	if err != nil && attachment == "" && cloud.AttachOutcomeUnknown(err) {
+		// It may be attached: never attach it again, and keep its device
+		// index until EC2 says (resolveLimbo).
+		a.mu.Lock()
+		a.limbo[eni.ID] = &limboENI{eni: eni, device: dev, since: a.now()}
+		a.mu.Unlock()
+		a.log.Warn("attach outcome unknown; the ENI waits until EC2 shows where it is", "eni", eni.ID, "device", dev, "err", err)
+		return err
+	}
 	if err != nil && attachment == "" {
 		// Not attached: delete it now rather than leave it to collection.
 		a.unmarkUnmanaged(eni.ID)
@@ -240,11 +251,22 @@ func (a *Agent) createENI(ctx context.Context, n int) error {
 		a.noteError("ENI %s: %v", eni.ID, err)
 		a.log.Warn("ENI attached without delete-on-termination, will retry", "eni", eni.ID, "err", err)
 	}
+	return a.adoptAttached(ctx, eni, dev, attachment, err != nil)
+}
+
+// adoptAttached sets up an ENI the agent attached and puts its addresses in
+// the pool, pending until IMDS lists them; unusable on the host, the ENI is
+// given back.
+func (a *Agent) adoptAttached(ctx context.Context, eni cloud.ENI, dev int, attachment string, needsDoT bool) error {
 	e := attached{
 		info: eniInfo{ID: eni.ID, MAC: eni.MAC, DeviceNumber: dev, AttachmentID: attachment, PrimaryIP: eni.PrimaryIP,
-			NeedsDeleteOnTermination: err != nil},
+			NeedsDeleteOnTermination: needsDoT},
 		ips: eni.IPs, prefixes: eni.Prefixes,
 	}
+	a.mu.Lock()
+	a.noteENILocked(eni.ID, true)
+	a.noteUnitsLocked(eni.ID, a.unitsOf(e), true)
+	a.mu.Unlock()
 	if err := a.adopt(ctx, e); err != nil {
 		// Unusable on the host: give it back.
 		a.log.Error("new ENI unusable on the host, detaching it", "eni", eni.ID, "err", err)
@@ -264,9 +286,14 @@ func (a *Agent) release(ctx context.Context, eniID string, units []netip.Prefix)
 	if err := a.ec2.Unassign(ctx, eniID, taken); err != nil {
 		a.mu.Lock()
 		_ = a.store.AddUnits(eniID, taken)
+		// They were confirmed before; EC2 still assigns them.
+		a.store.Confirm(eniID, taken)
 		a.mu.Unlock()
 		return err
 	}
+	a.mu.Lock()
+	a.noteUnitsLocked(eniID, taken, false)
+	a.mu.Unlock()
 	a.log.Info("surplus addresses returned", "eni", eniID, "units", len(taken))
 	a.syncUnitRules()
 	return nil
@@ -309,6 +336,7 @@ func (a *Agent) dropENI(ctx context.Context, info eniInfo) error {
 	a.mu.Lock()
 	delete(a.enis, info.ID)
 	a.store.RemoveENI(info.ID)
+	a.noteENILocked(info.ID, false)
 	a.mu.Unlock()
 	a.syncUnitRules()
 	if info.AttachmentID != "" {

@@ -16,9 +16,11 @@ func (e *imdsError) Error() string { return e.err.Error() }
 func (e *imdsError) Unwrap() error { return e.err }
 
 // reconcile compares the pool with IMDS, which costs no EC2 quota, and only
-// when they differ asks EC2 (authoritative; IMDS can lag a few seconds
-// behind a change) and adopts its view: ENIs attached or detached behind the
-// agent's back, addresses added or removed by someone else.
+// when they differ asks EC2 (authoritative, but eventually consistent) and
+// adopts its view: ENIs attached or detached behind the agent's back,
+// addresses added or removed by someone else. Both views may lag behind the
+// agent's own changes of the last settleWindow, so both are corrected for
+// them first.
 func (a *Agent) reconcile(ctx context.Context) error {
 	ifaces, err := a.meta.Interfaces(ctx)
 	if err != nil {
@@ -30,13 +32,14 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	a.mu.Unlock()
 	have := map[string][]netip.Prefix{}
 	for _, e := range snap.ENIs {
+		have[e.ID] = []netip.Prefix{} // an ENI without units is in the pool too
 		for _, u := range e.Units {
 			have[e.ID] = append(have[e.ID], u.Unit)
 		}
 	}
 	differs := false
 	seen := 0
-	for _, e := range fromIMDS(ifaces) {
+	for _, e := range a.corrected(fromIMDS(ifaces)) {
 		units, ok := have[e.info.ID]
 		if !ok || !sameUnits(units, a.unitsOf(e)) {
 			differs = true
@@ -51,6 +54,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	list = a.corrected(list)
 	a.mu.Lock()
 	a.syncFromEC2 = false
 	a.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 )
@@ -71,6 +72,24 @@ func (c *EC2) observe(action string, start time.Time, err error) {
 		}
 		c.Observe(action, code, time.Since(start))
 	}
+}
+
+// ENIByID describes one ENI. Describe is eventually consistent: an ENI
+// created moments ago may answer InvalidNetworkInterfaceID.NotFound
+// (IsNotFound), and a fresh attachment may not show yet.
+func (c *EC2) ENIByID(ctx context.Context, eniID string) (ENI, error) {
+	start := time.Now()
+	resp, err := c.API.DescribeNetworkInterfaces(ctx, &ec2.DescribeNetworkInterfacesInput{NetworkInterfaceIds: []string{eniID}})
+	c.observe("DescribeNetworkInterfaces", start, err)
+	if err != nil {
+		return ENI{}, fmt.Errorf("describing ENI %s: %w", eniID, err)
+	}
+	for _, ni := range resp.NetworkInterfaces {
+		if aws.ToString(ni.NetworkInterfaceId) == eniID {
+			return eniFromSDK(ni), nil
+		}
+	}
+	return ENI{}, fmt.Errorf("describing ENI %s: EC2 answered without it", eniID)
 }
 
 // InstanceENIs returns the ENIs attached to the instance.
@@ -209,6 +228,11 @@ func (c *EC2) CreateENI(ctx context.Context, s CreateSpec) (ENI, error) {
 
 // AttachENI attaches the ENI at deviceIndex and sets delete-on-termination,
 // so a terminated instance never leaves it behind. It returns the attachment ID.
+//
+// The attach is sent once, without the SDK's retries: an attach whose answer
+// was lost (a timeout, a 5xx after EC2 acted) may have taken effect, and a
+// second one would only meet its own attachment. The caller decides such an
+// outcome with ENIByID (see AttachOutcomeUnknown).
 func (c *EC2) AttachENI(ctx context.Context, eniID, instanceID string, deviceIndex int) (string, error) {
 	start := time.Now()
 	resp, err := c.API.AttachNetworkInterface(ctx, &ec2.AttachNetworkInterfaceInput{
@@ -216,7 +240,7 @@ func (c *EC2) AttachENI(ctx context.Context, eniID, instanceID string, deviceInd
 		InstanceId:         aws.String(instanceID),
 		DeviceIndex:        aws.Int32(int32(deviceIndex)),
 		NetworkCardIndex:   aws.Int32(0),
-	})
+	}, func(o *ec2.Options) { o.Retryer = retry.AddWithMaxAttempts(o.Retryer, 1) })
 	c.observe("AttachNetworkInterface", start, err)
 	if err != nil {
 		return "", fmt.Errorf("attaching ENI %s to %s at device %d: %w", eniID, instanceID, deviceIndex, err)

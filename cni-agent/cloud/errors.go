@@ -8,6 +8,7 @@
 package cloud
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -77,6 +78,16 @@ func IsConnectionError(err error) bool {
 // throttling, a server-side failure or a broken connection.
 func IsTransient(err error) bool {
 	return IsThrottled(err) || IsServerError(err) || IsConnectionError(err)
+}
+
+// AttachOutcomeUnknown reports an attach error that does not say whether
+// the attach took effect: a server error or a broken connection (EC2 may
+// have acted before the answer was lost), the caller's deadline, or
+// InvalidNetworkInterface.InUse (the ENI is attached, perhaps by that very
+// call's lost first attempt). Throttling is a definite no.
+func AttachOutcomeUnknown(err error) bool {
+	return IsServerError(err) || IsConnectionError(err) || errors.Is(err, context.DeadlineExceeded) ||
+		Code(err) == "InvalidNetworkInterface.InUse"
 }
 
 // httpStatus returns the HTTP status of an SDK response error (EC2's and

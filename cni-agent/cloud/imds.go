@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 )
 
@@ -56,11 +58,15 @@ type IMDSClient interface {
 }
 
 // NewIMDS returns an IMDSv2-only client (no fallback to unauthenticated
-// IMDSv1) for endpoint.
+// IMDSv1) for endpoint. Its retryer has no client-side retry quota: the
+// agent polls IMDS while it waits for new addresses to show, and the SDK's
+// quota, drained by a few seconds of slow or failing answers, would then
+// fail every read at once for minutes after IMDS has recovered.
 func NewIMDS(endpoint string) *imds.Client {
 	return imds.New(imds.Options{
 		Endpoint:       endpoint,
 		EnableFallback: aws.FalseTernary,
+		Retryer:        retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None }),
 	})
 }
 
@@ -136,13 +142,12 @@ func (m Metadata) Instance(ctx context.Context) (Instance, error) {
 
 // Interfaces reads every attached interface.
 func (m Metadata) Interfaces(ctx context.Context) ([]Interface, error) {
-	macs, err := m.lines(ctx, "network/interfaces/macs/")
+	macs, err := m.MACs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []Interface
 	for _, mac := range macs {
-		mac = strings.TrimSuffix(mac, "/")
 		e, err := m.Interface(ctx, mac)
 		if err != nil {
 			return nil, err
@@ -160,12 +165,8 @@ func (m Metadata) Interface(ctx context.Context, mac string) (Interface, error) 
 	if e.ID, err = m.get(ctx, base+"interface-id"); err != nil {
 		return e, err
 	}
-	dev, err := m.get(ctx, base+"device-number")
-	if err != nil {
+	if e.DeviceNumber, err = m.DeviceNumber(ctx, mac); err != nil {
 		return e, err
-	}
-	if e.DeviceNumber, err = strconv.Atoi(dev); err != nil {
-		return e, fmt.Errorf("IMDS device-number of %s %q: %w", mac, dev, err)
 	}
 	if card, err := m.get(ctx, base+"network-card"); err == nil {
 		e.NetworkCard, _ = strconv.Atoi(card)
@@ -183,34 +184,73 @@ func (m Metadata) Interface(ctx context.Context, mac string) (Interface, error) 
 	if e.SecurityGroups, err = m.lines(ctx, base+"security-group-ids"); err != nil {
 		return e, err
 	}
-	ips, err := m.lines(ctx, base+"local-ipv4s")
-	if err != nil {
+	if e.PrimaryIP, e.IPs, err = m.LocalIPv4s(ctx, mac); err != nil {
 		return e, err
+	}
+	if e.Prefixes, err = m.IPv4Prefixes(ctx, mac); err != nil {
+		return e, err
+	}
+	return e, nil
+}
+
+// MACs lists the MACs of the attached interfaces: one IMDS read.
+func (m Metadata) MACs(ctx context.Context) ([]string, error) {
+	macs, err := m.lines(ctx, "network/interfaces/macs/")
+	for i := range macs {
+		macs[i] = strings.TrimSuffix(macs[i], "/")
+	}
+	return macs, err
+}
+
+// DeviceNumber reads the device index of the interface with mac.
+func (m Metadata) DeviceNumber(ctx context.Context, mac string) (int, error) {
+	dev, err := m.get(ctx, "network/interfaces/macs/"+mac+"/device-number")
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(dev)
+	if err != nil {
+		return 0, fmt.Errorf("IMDS device-number of %s %q: %w", mac, dev, err)
+	}
+	return n, nil
+}
+
+// LocalIPv4s reads an interface's primary and secondary IPv4 addresses.
+func (m Metadata) LocalIPv4s(ctx context.Context, mac string) (primary netip.Addr, secondary []netip.Addr, err error) {
+	ips, err := m.lines(ctx, "network/interfaces/macs/"+mac+"/local-ipv4s")
+	if err != nil {
+		return primary, nil, err
 	}
 	for i, s := range ips {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return e, fmt.Errorf("IMDS local-ipv4s of %s entry %q: %w", mac, s, err)
+			return primary, nil, fmt.Errorf("IMDS local-ipv4s of %s entry %q: %w", mac, s, err)
 		}
 		if i == 0 {
-			e.PrimaryIP = a // IMDS lists the primary address first
+			primary = a // IMDS lists the primary address first
 		} else {
-			e.IPs = append(e.IPs, a)
+			secondary = append(secondary, a)
 		}
 	}
-	// ipv4-prefix is absent (404) on interfaces without prefixes.
-	pfx, err := m.lines(ctx, base+"ipv4-prefix")
+	return primary, secondary, nil
+}
+
+// IPv4Prefixes reads an interface's delegated IPv4 prefixes; IMDS answers
+// 404 for an interface without any, which is no error.
+func (m Metadata) IPv4Prefixes(ctx context.Context, mac string) ([]netip.Prefix, error) {
+	pfx, err := m.lines(ctx, "network/interfaces/macs/"+mac+"/ipv4-prefix")
 	if err != nil && !isHTTPNotFound(err) {
-		return e, err
+		return nil, err
 	}
+	var out []netip.Prefix
 	for _, s := range pfx {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return e, fmt.Errorf("IMDS ipv4-prefix of %s entry %q: %w", mac, s, err)
+			return nil, fmt.Errorf("IMDS ipv4-prefix of %s entry %q: %w", mac, s, err)
 		}
-		e.Prefixes = append(e.Prefixes, p)
+		out = append(out, p)
 	}
-	return e, nil
+	return out, nil
 }
 
 func isHTTPNotFound(err error) bool {

@@ -17,7 +17,7 @@ func BenchmarkAssignRelease(b *testing.B) {
 	for i := range 16 {
 		ps = append(ps, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i), 0}), 28))
 	}
-	s.PutENI(ENI{ID: "eni-0", Primary: true, Prefixes: ps})
+	putConfirmed(s, ENI{ID: "eni-0", Primary: true, Prefixes: ps})
 	for i := range 240 {
 		if _, err := s.Assign(Owner{Key: rpc.Key{Network: "n", ContainerID: fmt.Sprint(i), IfName: "eth0"}}, t0); err != nil {
 			b.Fatal(err)

@@ -119,7 +119,7 @@ func Plan(s Snapshot, t Targets, l Limits) Action {
 	enis := slices.Clone(s.ENIs)
 	slices.Reverse(enis)
 	for _, e := range enis {
-		if !e.Primary && e.Assigned == 0 && e.Cooldown == 0 && e.Total <= surplus {
+		if !e.Primary && e.Assigned == 0 && e.Cooldown == 0 && e.Pending == 0 && e.Total <= surplus {
 			return Action{Kind: DeleteENI, ENIID: e.ID,
 				Reason: fmt.Sprintf("pool holds %d addresses, wants %d; ENI %s is idle", s.Total, want, e.ID)}
 		}

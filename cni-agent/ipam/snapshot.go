@@ -11,7 +11,10 @@ type UnitState struct {
 	Unit     netip.Prefix
 	Assigned int
 	Cooldown int
-	// Removable is true when nothing in the unit is assigned or cooling down.
+	// Pending is true while the unit waits to be confirmed (Store.Confirm).
+	Pending bool
+	// Removable is true when nothing in the unit is assigned, cooling down
+	// or pending.
 	Removable bool
 }
 
@@ -24,6 +27,8 @@ type ENIState struct {
 	Total        int
 	Assigned     int
 	Cooldown     int
+	// Pending addresses are unconfirmed ones, neither assigned nor free.
+	Pending int
 }
 
 // Snapshot is the pool at one instant, what Plan decides on and what
@@ -33,11 +38,12 @@ type Snapshot struct {
 	Total    int
 	Assigned int
 	Cooldown int
+	Pending  int
 	ENIs     []ENIState // by device number
 }
 
 // Free is the number of addresses that can be handed out right now.
-func (s Snapshot) Free() int { return s.Total - s.Assigned - s.Cooldown }
+func (s Snapshot) Free() int { return s.Total - s.Assigned - s.Cooldown - s.Pending }
 
 // Snapshot captures the pool.
 func (s *Store) Snapshot(now time.Time) Snapshot {
@@ -55,11 +61,14 @@ func (s *Store) Snapshot(now time.Time) Snapshot {
 				switch {
 				case sl.owner != nil:
 					us.Assigned++
+				case sl.pending:
+					us.Pending = true
+					es.Pending++
 				case s.cooling(sl, now):
 					us.Cooldown++
 				}
 			}
-			us.Removable = us.Assigned == 0 && us.Cooldown == 0
+			us.Removable = us.Assigned == 0 && us.Cooldown == 0 && !us.Pending
 			es.Assigned += us.Assigned
 			es.Cooldown += us.Cooldown
 			es.Units = append(es.Units, us)
@@ -68,6 +77,7 @@ func (s *Store) Snapshot(now time.Time) Snapshot {
 		snap.Total += es.Total
 		snap.Assigned += es.Assigned
 		snap.Cooldown += es.Cooldown
+		snap.Pending += es.Pending
 		snap.ENIs = append(snap.ENIs, es)
 	}
 	slices.SortFunc(snap.ENIs, func(x, y ENIState) int { return x.DeviceNumber - y.DeviceNumber })

@@ -7,7 +7,10 @@
 // the answer is an immediate error and the warm pool (Plan) catches up in the
 // background. A released address rests for a cooldown before it is handed out
 // again, so a stale conntrack entry, ARP cache or a peer that still routes to
-// the old pod cannot leak traffic into a new one.
+// the old pod cannot leak traffic into a new one. A unit new to the store is
+// pending until its caller confirms it (Confirm: IMDS lists it, which in AWS
+// lags EC2 by seconds); pending addresses count towards the pool, so the warm
+// pool does not grow twice for them, but are never handed out.
 //
 // The Store is not safe for concurrent use; the agent serialises access
 // because every change must also reach the checkpoint before it is answered.
@@ -64,6 +67,9 @@ func (e *FullError) Error() string {
 // freed addresses are cooling down and the pool may not grow.
 type EmptyError struct {
 	Assigned, Cooldown int
+	// Pending addresses are on the node's ENIs in EC2 but not confirmed
+	// yet (IMDS does not list them yet).
+	Pending int
 	// NextFree is how long until the first cooling address may be handed
 	// out again (zero when none is cooling).
 	NextFree time.Duration
@@ -77,6 +83,9 @@ type EmptyError struct {
 // Error says why nothing is free and when that changes.
 func (e *EmptyError) Error() string {
 	msg := fmt.Sprintf("warm pool empty (%d assigned, %d cooling down)", e.Assigned, e.Cooldown)
+	if e.Pending > 0 {
+		msg = fmt.Sprintf("warm pool empty (%d assigned, %d cooling down, %d added and waiting for IMDS to list them)", e.Assigned, e.Cooldown, e.Pending)
+	}
 	if e.Stuck != "" {
 		msg += " and no address can be added: " + e.Stuck
 	} else {
@@ -96,6 +105,8 @@ type slot struct {
 	prefix  netip.Prefix // zero for a /32 secondary IP
 	owner   *Owner
 	freedAt time.Time // when the last owner released it; zero = never owned
+	// pending: the unit is not confirmed yet (see Confirm); never handed out.
+	pending bool
 }
 
 type eniEntry struct {
@@ -129,7 +140,7 @@ func NewStore(capacity int, cooldown time.Duration) *Store {
 func (s *Store) Capacity() int { return s.capacity }
 
 // PutENI makes the store's view of e exactly what is given: new addresses
-// become free, addresses no longer there are dropped. Dropped addresses that
+// become pending, addresses no longer there are dropped. Dropped addresses that
 // were assigned are returned: EC2 took them away, so their owners must be
 // told (they can no longer be trusted to be unique).
 func (s *Store) PutENI(e ENI) []Assignment {
@@ -160,7 +171,7 @@ func (s *Store) PutENI(e ENI) []Assignment {
 	return dropped
 }
 
-// AddUnits adds secondary IPs (as /32) or prefixes to a known ENI as free.
+// AddUnits adds secondary IPs (as /32) or prefixes to a known ENI as pending.
 func (s *Store) AddUnits(eniID string, units []netip.Prefix) error {
 	entry, ok := s.enis[eniID]
 	if !ok {
@@ -215,9 +226,50 @@ func (s *Store) addUnit(entry *eniEntry, u netip.Prefix) {
 	}
 	for a := u.Addr(); u.Contains(a); a = a.Next() {
 		if _, taken := s.addrs[a]; !taken {
-			s.addrs[a] = &slot{eni: entry.ID, prefix: pfx}
+			s.addrs[a] = &slot{eni: entry.ID, prefix: pfx, pending: true}
 		}
 	}
+}
+
+// Confirm makes the pending units of an ENI that are among seen free to
+// hand out, and returns how many units it confirmed. The agent confirms a
+// unit once IMDS lists it on the ENI: EC2 has then carried the assignment
+// to the instance, which it reports seconds after its API answered.
+func (s *Store) Confirm(eniID string, seen []netip.Prefix) int {
+	entry, ok := s.enis[eniID]
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, u := range seen {
+		u = u.Masked()
+		if !entry.units[u] {
+			continue
+		}
+		confirmed := false
+		for a := u.Addr(); u.Contains(a); a = a.Next() {
+			if sl, ok := s.addrs[a]; ok && sl.eni == entry.ID && sl.pending {
+				sl.pending, confirmed = false, true
+			}
+		}
+		if confirmed {
+			n++
+		}
+	}
+	return n
+}
+
+// Pending returns, per ENI, its units that wait to be confirmed.
+func (s *Store) Pending() map[string][]netip.Prefix {
+	out := map[string][]netip.Prefix{}
+	for id, entry := range s.enis {
+		for u := range entry.units {
+			if sl, ok := s.addrs[u.Addr()]; ok && sl.eni == id && sl.pending {
+				out[id] = append(out[id], u)
+			}
+		}
+	}
+	return out
 }
 
 func (s *Store) dropUnit(entry *eniEntry, u netip.Prefix) []Assignment {
@@ -240,7 +292,7 @@ func (s *Store) dropUnit(entry *eniEntry, u netip.Prefix) []Assignment {
 func (s *Store) unitRemovable(u netip.Prefix, now time.Time) bool {
 	for a := u.Addr(); u.Contains(a); a = a.Next() {
 		sl, ok := s.addrs[a]
-		if ok && (sl.owner != nil || s.cooling(sl, now)) {
+		if ok && (sl.owner != nil || sl.pending || s.cooling(sl, now)) {
 			return false
 		}
 	}
@@ -291,9 +343,13 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 		}
 		return a.Less(best)
 	}
-	cooling, nextFree := 0, s.cooldown
+	cooling, pending, nextFree := 0, 0, s.cooldown
 	for a, sl := range s.addrs {
 		if sl.owner != nil {
+			continue
+		}
+		if sl.pending {
+			pending++
 			continue
 		}
 		if s.cooling(sl, now) {
@@ -309,7 +365,7 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 		if cooling == 0 {
 			nextFree = 0
 		}
-		return Assignment{}, &EmptyError{Assigned: len(s.byKey), Cooldown: cooling, NextFree: nextFree}
+		return Assignment{}, &EmptyError{Assigned: len(s.byKey), Cooldown: cooling, Pending: pending, NextFree: nextFree}
 	}
 	o.Since = now
 	bestSlot.owner = &o

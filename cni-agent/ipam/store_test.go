@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,8 +27,8 @@ func ips(s ...string) []netip.Addr {
 
 func TestAssignSameKeyAndFull(t *testing.T) {
 	s := NewStore(3, 30*time.Second)
-	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11")})
-	s.PutENI(ENI{ID: "eni-1", DeviceNumber: 1, IPs: ips("10.0.0.20", "10.0.0.21")})
+	putConfirmed(s, ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11")})
+	putConfirmed(s, ENI{ID: "eni-1", DeviceNumber: 1, IPs: ips("10.0.0.20", "10.0.0.21")})
 	seen := map[netip.Addr]bool{}
 	for i := range 3 {
 		a, err := s.Assign(Owner{Key: key(i)}, t0)
@@ -56,7 +57,7 @@ func TestAssignSameKeyAndFull(t *testing.T) {
 
 func TestCooldown(t *testing.T) {
 	s := NewStore(10, 30*time.Second)
-	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10")})
+	putConfirmed(s, ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10")})
 	a, _ := s.Assign(Owner{Key: key(1)}, t0)
 	if _, ok := s.Release(key(1), t0.Add(time.Second)); !ok {
 		t.Fatal("release lost the assignment")
@@ -77,7 +78,7 @@ func TestCooldown(t *testing.T) {
 func TestPrefixPacking(t *testing.T) {
 	s := NewStore(100, 0)
 	p1, p2 := netip.MustParsePrefix("10.0.16.0/28"), netip.MustParsePrefix("10.0.32.0/28")
-	s.PutENI(ENI{ID: "eni-0", Primary: true, Prefixes: []netip.Prefix{p1, p2}})
+	putConfirmed(s, ENI{ID: "eni-0", Primary: true, Prefixes: []netip.Prefix{p1, p2}})
 	if snap := s.Snapshot(t0); snap.Total != 32 {
 		t.Fatalf("total %d", snap.Total)
 	}
@@ -105,7 +106,7 @@ func TestPrefixPacking(t *testing.T) {
 
 func TestPutENIDropsAndTakeFree(t *testing.T) {
 	s := NewStore(10, 30*time.Second)
-	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11", "10.0.0.12")})
+	putConfirmed(s, ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11", "10.0.0.12")})
 	a, _ := s.Assign(Owner{Key: key(1)}, t0)
 	b, _ := s.Assign(Owner{Key: key(2)}, t0)
 	s.Release(key(2), t0)
@@ -125,7 +126,7 @@ func TestPutENIDropsAndTakeFree(t *testing.T) {
 
 func TestRestore(t *testing.T) {
 	s := NewStore(10, 30*time.Second)
-	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11", "10.0.0.12")})
+	putConfirmed(s, ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11", "10.0.0.12")})
 	rejected := s.Restore([]Assignment{
 		{Owner: Owner{Key: key(1)}, Address: netip.MustParseAddr("10.0.0.10")},
 		{Owner: Owner{Key: key(2)}, Address: netip.MustParseAddr("10.0.0.10")}, // duplicate address
@@ -140,5 +141,62 @@ func TestRestore(t *testing.T) {
 	a, err := s.Assign(Owner{Key: key(4)}, t0.Add(time.Second))
 	if err != nil || a.Address != netip.MustParseAddr("10.0.0.12") {
 		t.Fatalf("restored cooldown not honoured: %v %v", a.Address, err)
+	}
+}
+
+// putConfirmed puts an ENI and confirms every unit of it, as the agent does
+// once IMDS lists them.
+func putConfirmed(s *Store, e ENI) {
+	s.PutENI(e)
+	units := e.Prefixes
+	for _, ip := range e.IPs {
+		units = append(units, netip.PrefixFrom(ip, 32))
+	}
+	s.Confirm(e.ID, units)
+}
+
+// A unit new to the store waits for Confirm: it is never handed out before,
+// it counts towards the pool (Plan does not ask EC2 for it again), it is not
+// removable, and Confirm frees only the units it is given.
+func TestPendingUnits(t *testing.T) {
+	s := NewStore(10, 30*time.Second)
+	s.PutENI(ENI{ID: "eni-0", Primary: true, IPs: ips("10.0.0.10", "10.0.0.11")})
+	_, err := s.Assign(Owner{Key: key(1)}, t0)
+	var empty *EmptyError
+	if !errors.As(err, &empty) || empty.Pending != 2 || !strings.Contains(err.Error(), "2 added and waiting for IMDS") {
+		t.Fatalf("assign from two pending addresses: %v, want an EmptyError naming 2 pending", err)
+	}
+	snap := s.Snapshot(t0)
+	if snap.Total != 2 || snap.Pending != 2 || snap.Free() != 0 || snap.ENIs[0].Pending != 2 {
+		t.Fatalf("snapshot %+v: want 2 total, 2 pending, 0 free", snap)
+	}
+	for _, u := range snap.ENIs[0].Units {
+		if !u.Pending || u.Removable {
+			t.Fatalf("unit %+v: want pending and not removable", u)
+		}
+	}
+	if act := Plan(snap, Targets{WarmIP: 2}, Limits{MaxENIs: 3, UnitsPerENI: 5}); act.Kind != None {
+		t.Fatalf("plan with 2 pending and a warm target of 2: %s %d, want none (they are on their way)", act.Kind, act.Count)
+	}
+	if got := s.TakeFreeUnits("eni-0", []netip.Prefix{netip.MustParsePrefix("10.0.0.10/32")}, t0); len(got) != 0 {
+		t.Fatalf("took pending units %v", got)
+	}
+	if p := s.Pending()["eni-0"]; len(p) != 2 {
+		t.Fatalf("Pending lists %v, want the 2 units", p)
+	}
+	if n := s.Confirm("eni-0", []netip.Prefix{netip.MustParsePrefix("10.0.0.11/32"), netip.MustParsePrefix("10.9.9.9/32")}); n != 1 {
+		t.Fatalf("confirmed %d units, want 1 (10.9.9.9 is not on the ENI)", n)
+	}
+	for i := range 2 {
+		a, err := s.Assign(Owner{Key: key(10 + i)}, t0)
+		if i == 0 && (err != nil || a.Address != netip.MustParseAddr("10.0.0.11")) {
+			t.Fatalf("assign after confirming 10.0.0.11: %v %v", a.Address, err)
+		}
+		if i == 1 && !errors.As(err, &empty) {
+			t.Fatalf("second assign handed out %v (%v), the other address is still pending", a.Address, err)
+		}
+	}
+	if n := s.Confirm("eni-0", []netip.Prefix{netip.MustParsePrefix("10.0.0.11/32")}); n != 0 {
+		t.Fatalf("confirming a confirmed unit again counted %d", n)
 	}
 }

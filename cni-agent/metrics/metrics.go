@@ -117,6 +117,7 @@ func (m *Metrics) Pool(s ipam.Snapshot) {
 		m.poolAddresses.WithLabelValues(e.ID, "total").Set(float64(e.Total))
 		m.poolAddresses.WithLabelValues(e.ID, "assigned").Set(float64(e.Assigned))
 		m.poolAddresses.WithLabelValues(e.ID, "cooldown").Set(float64(e.Cooldown))
+		m.poolAddresses.WithLabelValues(e.ID, "pending").Set(float64(e.Pending))
 	}
 	m.enis.Set(float64(len(s.ENIs)))
 	m.capacity.Set(float64(s.Capacity))

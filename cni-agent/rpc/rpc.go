@@ -104,6 +104,8 @@ type ENIStatus struct {
 	Total    int            `json:"total"`
 	Assigned int            `json:"assigned"`
 	Cooldown int            `json:"cooldown"`
+	// Pending addresses are assigned in EC2 and wait for IMDS to list them.
+	Pending int `json:"pending"`
 }
 
 // Status is the agent's pool and readiness as the plugin and operators see it.
@@ -113,13 +115,16 @@ type Status struct {
 	// node failure and keeps Ready (Reason says so).
 	Ready bool `json:"ready"`
 	// Reason says why the agent is not ready.
-	Reason     string      `json:"reason,omitempty"`
-	Mode       string      `json:"mode"`
-	MaxPods    int         `json:"maxPods"`
-	Capacity   int         `json:"capacity"` // addresses the node may hand to pods (max pods - host-network pods)
-	Total      int         `json:"total"`
-	Assigned   int         `json:"assigned"`
-	Cooldown   int         `json:"cooldown"`
+	Reason   string `json:"reason,omitempty"`
+	Mode     string `json:"mode"`
+	MaxPods  int    `json:"maxPods"`
+	Capacity int    `json:"capacity"` // addresses the node may hand to pods (max pods - host-network pods)
+	Total    int    `json:"total"`
+	Assigned int    `json:"assigned"`
+	Cooldown int    `json:"cooldown"`
+	// Pending addresses are assigned in EC2 and not handed out until IMDS
+	// lists them (seconds after EC2 answered, in AWS).
+	Pending    int         `json:"pending"`
 	Free       int         `json:"free"`
 	ENIs       []ENIStatus `json:"enis,omitempty"`
 	LastErrors []string    `json:"lastErrors,omitempty"`

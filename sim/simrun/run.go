@@ -43,6 +43,10 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives the simulation's logs (default: discard).
 	Logger *slog.Logger
+	// IMDSDelay and DescribeDelay are the simulated VPC's lagging read
+	// paths (sim.Config); `eksnet sim run` sets sim.DefaultIMDSDelay and
+	// sim.DefaultDescribeDelay unless told otherwise.
+	IMDSDelay, DescribeDelay time.Duration
 	// Kubernetes, when set, runs the Kubernetes layer (see KubeOptions):
 	// nodes boot containerd, kubelet and kube-proxy, and pods are made
 	// through the API instead of by exec'ing the plugin.
@@ -121,7 +125,8 @@ func Run(ctx context.Context, spec Spec, opts Options) (_ *Report, _ *simcluster
 	}
 	r.progress("building the simulated VPC %s with %d subnets", spec.VPCCIDR, len(subnets))
 	r.c, err = simcluster.New(ctx, simcluster.Config{Binaries: opts.Binaries, Logger: opts.Logger,
-		VPC: sim.Config{Name: opts.SimName, Region: spec.Region, VPCCIDR: spec.VPCCIDR, Subnets: subnets, Limits: opts.Limits, Logger: opts.Logger}})
+		VPC: sim.Config{Name: opts.SimName, Region: spec.Region, VPCCIDR: spec.VPCCIDR, Subnets: subnets, Limits: opts.Limits, Logger: opts.Logger,
+			IMDSDelay: opts.IMDSDelay, DescribeDelay: opts.DescribeDelay}})
 	if err != nil {
 		return nil, nil, err
 	}
