@@ -85,13 +85,21 @@ func (a *Agent) expireLocked() {
 }
 
 // corrected returns a lagging view (IMDS or Describe) of the attached ENIs
-// with the agent's recent changes applied: ENIs it returned are left out,
-// ENIs it attached are kept as the agent knows them, units it released are
-// left out and units it assigned are added.
+// with the agent's recent changes applied: ENIs it returned and units it
+// released are left out (for settleWindow: either view may still show
+// them), and ENIs it attached and units it assigned are kept while IMDS has
+// not listed them yet (pending). Once IMDS lists a new unit, its absence
+// from a later view is a real change, made behind the agent's back.
 func (a *Agent) corrected(view []attached) []attached {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.expireLocked()
+	pending := map[netip.Prefix]bool{}
+	for _, units := range a.store.Pending() {
+		for _, u := range units {
+			pending[u] = true
+		}
+	}
 	out := make([]attached, 0, len(view))
 	seen := map[string]bool{}
 	for _, e := range view {
@@ -99,43 +107,44 @@ func (a *Agent) corrected(view []attached) []attached {
 			continue
 		}
 		seen[e.info.ID] = true
-		e.ips, e.prefixes = a.correctUnitsLocked(e.info.ID, e.ips, e.prefixes)
+		e.ips, e.prefixes = a.correctUnitsLocked(e.info.ID, e.ips, e.prefixes, pending)
 		out = append(out, e)
 	}
 	for id, c := range a.recentENIs {
 		info, known := a.enis[id]
-		if !c.added || seen[id] || !known {
+		if !c.added || seen[id] || !known || info.InIMDS {
 			continue
 		}
 		e := attached{info: *info}
-		e.ips, e.prefixes = a.correctUnitsLocked(id, nil, nil)
+		e.ips, e.prefixes = a.correctUnitsLocked(id, nil, nil, pending)
 		out = append(out, e)
 	}
 	slices.SortFunc(out, func(x, y attached) int { return x.info.DeviceNumber - y.info.DeviceNumber })
 	return out
 }
 
-func (a *Agent) correctUnitsLocked(eniID string, ips []netip.Addr, prefixes []netip.Prefix) ([]netip.Addr, []netip.Prefix) {
+func (a *Agent) correctUnitsLocked(eniID string, ips []netip.Addr, prefixes []netip.Prefix, pending map[netip.Prefix]bool) ([]netip.Addr, []netip.Prefix) {
 	have := map[netip.Prefix]bool{}
+	released := func(u netip.Prefix) bool {
+		c, ok := a.recentUnits[u]
+		return ok && !c.added && c.eni == eniID
+	}
 	var outIPs []netip.Addr
 	var outPfx []netip.Prefix
 	for _, ip := range ips {
-		u := netip.PrefixFrom(ip, 32)
-		if c, ok := a.recentUnits[u]; ok && !c.added && c.eni == eniID {
-			continue
+		if u := netip.PrefixFrom(ip, 32); !released(u) {
+			have[u] = true
+			outIPs = append(outIPs, ip)
 		}
-		have[u] = true
-		outIPs = append(outIPs, ip)
 	}
 	for _, p := range prefixes {
-		if c, ok := a.recentUnits[p.Masked()]; ok && !c.added && c.eni == eniID {
-			continue
+		if !released(p.Masked()) {
+			have[p.Masked()] = true
+			outPfx = append(outPfx, p)
 		}
-		have[p.Masked()] = true
-		outPfx = append(outPfx, p)
 	}
 	for u, c := range a.recentUnits {
-		if !c.added || c.eni != eniID || have[u] {
+		if !c.added || c.eni != eniID || have[u] || !pending[u] {
 			continue
 		}
 		if u.Bits() == 32 {
@@ -145,6 +154,43 @@ func (a *Agent) correctUnitsLocked(eniID string, ips []netip.Addr, prefixes []ne
 		}
 	}
 	return outIPs, outPfx
+}
+
+// withIMDS adds to EC2's view the pool units IMDS still lists on the same
+// ENI: Describe may lag behind an assignment IMDS already shows, and a unit
+// is dropped only once neither lists it.
+func withIMDS(list, imdsView []attached, pool map[string][]netip.Prefix) []attached {
+	listed := map[string]map[netip.Prefix]bool{}
+	for _, e := range imdsView {
+		m := map[netip.Prefix]bool{}
+		for _, ip := range e.ips {
+			m[netip.PrefixFrom(ip, 32)] = true
+		}
+		for _, p := range e.prefixes {
+			m[p.Masked()] = true
+		}
+		listed[e.info.ID] = m
+	}
+	for i, e := range list {
+		inEC2 := map[netip.Prefix]bool{}
+		for _, ip := range e.ips {
+			inEC2[netip.PrefixFrom(ip, 32)] = true
+		}
+		for _, p := range e.prefixes {
+			inEC2[p.Masked()] = true
+		}
+		for _, u := range pool[e.info.ID] {
+			if inEC2[u] || !listed[e.info.ID][u] {
+				continue
+			}
+			if u.Bits() == 32 {
+				list[i].ips = append(list[i].ips, u.Addr())
+			} else {
+				list[i].prefixes = append(list[i].prefixes, u)
+			}
+		}
+	}
+	return list
 }
 
 // settleLoop confirms pending units as IMDS lists them.

@@ -39,7 +39,8 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	}
 	differs := false
 	seen := 0
-	for _, e := range a.corrected(fromIMDS(ifaces)) {
+	imdsView := a.corrected(fromIMDS(ifaces))
+	for _, e := range imdsView {
 		units, ok := have[e.info.ID]
 		if !ok || !sameUnits(units, a.unitsOf(e)) {
 			differs = true
@@ -54,7 +55,7 @@ func (a *Agent) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	list = a.corrected(list)
+	list = a.corrected(withIMDS(list, imdsView, have))
 	a.mu.Lock()
 	a.syncFromEC2 = false
 	a.mu.Unlock()

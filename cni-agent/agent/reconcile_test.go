@@ -22,7 +22,7 @@ func TestReconcileAdoptsChangesMadeBehindItsBack(t *testing.T) {
 	ag := startAgent(t, node, "", map[string]string{
 		"EKSNET_MODE": "secondary", "EKSNET_WARM_IP_TARGET": "3", "EKSNET_RECONCILE_INTERVAL": "1s",
 	})
-	st := ag.waitFor("3 warm addresses", 30*time.Second, func(s rpc.Status) bool { return s.Total == 3 })
+	st := ag.waitFor("3 warm addresses", 30*time.Second, func(s rpc.Status) bool { return s.Free == 3 })
 	eni := st.ENIs[0].ID
 	ni := describeENI(t, vpc, node, eni)
 	var victim netip.Addr

@@ -43,7 +43,7 @@ func New() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		poolAddresses: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "eksnet_agent_pool_addresses",
-			Help: "Pod addresses held per ENI, by state (total, assigned, cooldown).",
+			Help: "Pod addresses held per ENI, by state (total, assigned, cooldown, pending: assigned in EC2, not listed by IMDS yet).",
 		}, []string{"eni", "state"}),
 		enis: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "eksnet_agent_enis", Help: "ENIs attached and used for pods (primary included).",
