@@ -204,6 +204,10 @@ func serveAll(t *testing.T, pods []*Pod) func() {
 func checkTraffic(t *testing.T, ctx context.Context, c *Cluster, n *Node, pods []*Pod, when string) {
 	t.Helper()
 	for i, p := range pods {
+		// Each probe on its own clock: a broken path costs seconds, not
+		// the test's whole deadline.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		next := pods[(i+1)%len(pods)]
 		if got, err := SourceSeen(ctx, p.NetNS, netip.AddrPortFrom(next.Addr, ProbePort)); err != nil || got != p.Addr {
 			t.Errorf("%s: %s -> %s: seen as %v, %v; want %s", when, p.Name, next.Name, got, err, p.Addr)
@@ -458,7 +462,10 @@ func TestAgentUpgradeInPlace(t *testing.T) {
 		defer close(probeDone)
 		for probeCtx.Err() == nil {
 			probes.Add(1)
-			if _, err := SourceSeen(ctx, pods[0].NetNS, netip.AddrPortFrom(pods[6].Addr, ProbePort)); err != nil {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := SourceSeen(pctx, pods[0].NetNS, netip.AddrPortFrom(pods[6].Addr, ProbePort))
+			cancel()
+			if err != nil {
 				failures.Add(1)
 				lastErr.Store(err.Error())
 			}
