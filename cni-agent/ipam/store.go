@@ -119,6 +119,9 @@ type Store struct {
 	enis     map[string]*eniEntry
 	addrs    map[netip.Addr]*slot
 	byKey    map[rpc.Key]netip.Addr
+	// kept finds the address kept for a pod (slot.keptFor), so Assign
+	// need not scan the pool.
+	kept map[podRef]netip.Addr
 }
 
 // NewStore returns an empty store handing out at most capacity addresses,
@@ -130,6 +133,7 @@ func NewStore(capacity int, cooldown time.Duration) *Store {
 		enis:     map[string]*eniEntry{},
 		addrs:    map[netip.Addr]*slot{},
 		byKey:    map[rpc.Key]netip.Addr{},
+		kept:     map[podRef]netip.Addr{},
 	}
 }
 
@@ -281,10 +285,11 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 		return Assignment{}, &FullError{Assigned: len(s.byKey), Capacity: s.capacity}
 	}
 	if pod := podOf(o); pod.name != "" {
-		for a, sl := range s.addrs {
-			if sl.owner == nil && sl.keptFor == pod {
+		if a, ok := s.kept[pod]; ok {
+			if sl := s.addrs[a]; sl != nil && sl.owner == nil && sl.keptFor == pod {
 				return s.take(o, a, sl, now), nil
 			}
+			delete(s.kept, pod) // the address left the pool
 		}
 	}
 	load := map[group]int{} // prefix or ENI -> assigned
@@ -338,7 +343,12 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 func (s *Store) take(o Owner, a netip.Addr, sl *slot, now time.Time) Assignment {
 	o.Since = now
 	sl.owner = &o
-	sl.keptFor = podRef{}
+	if sl.keptFor != (podRef{}) {
+		if s.kept[sl.keptFor] == a {
+			delete(s.kept, sl.keptFor)
+		}
+		sl.keptFor = podRef{}
+	}
 	s.byKey[o.Key] = a
 	return s.assignment(a, sl)
 }
@@ -379,7 +389,9 @@ func (s *Store) Release(key rpc.Key, now time.Time) (Assignment, bool) {
 func (s *Store) ReleaseKeptForPod(key rpc.Key, now time.Time) (Assignment, bool) {
 	out, ok := s.Release(key, now)
 	if ok && out.PodName != "" {
-		s.addrs[out.Address].keptFor = podOf(out.Owner)
+		pod := podOf(out.Owner)
+		s.addrs[out.Address].keptFor = pod
+		s.kept[pod] = out.Address
 	}
 	return out, ok
 }
