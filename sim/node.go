@@ -27,6 +27,9 @@ type Node struct {
 	idx    int
 	nsName string
 	nsPath string
+	// pods are the names of the pod namespaces made with
+	// Node.NewPodNamespace, which a reboot removes (guarded by vpc.mu).
+	pods []string
 }
 
 // NetNSPath is the node namespace's path (/run/netns/NAME.node.NODE).

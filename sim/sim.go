@@ -14,6 +14,9 @@
 //     and unaddressed, as the OS sees a hot-plugged ENI; the agent sets it up);
 //   - pod namespaces (NAME.pod.POD) from NewPodNamespace, empty with lo up.
 //
+// RebootNode reboots a node as EC2 does: its ENIs and addresses stay, its
+// kernel state (namespace, processes, pod namespaces) starts afresh.
+//
 // EC2 calls change the kernel: AttachNetworkInterface creates ethN in the
 // node namespace (MAC = the ENI's) plugged into the bridge, and the router
 // learns a permanent neighbour entry for the ENI's primary address; assigning

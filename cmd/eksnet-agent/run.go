@@ -74,11 +74,12 @@ func runAgent(ctx context.Context, a *app, cfg config.Config, debug bool) error 
 			_, err := cniconf.Withdraw(cfg.CNIConfDir)
 			return err
 		},
+		Version: cli.ReadBuildInfo("eksnet-agent", version).Version,
 	})
 	if err != nil {
 		return err
 	}
-	log.Info("starting eksnet-agent", "cluster", cfg.Cluster, "mode", cfg.Mode)
+	log.Info("starting eksnet-agent", "version", cli.ReadBuildInfo("eksnet-agent", version).Version, "cluster", cfg.Cluster, "mode", cfg.Mode)
 	return ag.Run(ctx)
 }
 

@@ -60,6 +60,9 @@ func printStatus(a *app, st rpc.Status, list []rpc.Allocation) error {
 		ready += " (" + st.Reason + ")"
 	}
 	fmt.Fprintf(a.stdout, "agent: %s, mode %s, max pods %d, capacity %d\n", ready, st.Mode, st.MaxPods, st.Capacity)
+	if st.Version != "" {
+		fmt.Fprintf(a.stdout, "version: %s\n", st.Version)
+	}
 	fmt.Fprintf(a.stdout, "pool: %d total, %d assigned, %d cooling down, %d waiting for IMDS, %d free\n", st.Total, st.Assigned, st.Cooldown, st.Pending, st.Free)
 	fmt.Fprintln(a.stdout, networkCardLine(st))
 	if st.AttachWaitingFor != "" {

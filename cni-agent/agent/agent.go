@@ -62,6 +62,8 @@ type Options struct {
 	WithdrawCNI func() error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Version is the agent's build version, reported by Status.
+	Version string
 }
 
 // eniInfo is what the agent knows about an attached ENI beyond the pool.
@@ -367,7 +369,8 @@ func (a *Agent) computeLimits() error {
 
 // restore binds the checkpoint's allocations to the pool and drops the ones
 // that no longer hold: the address left the ENIs, or the pod's network
-// namespace is gone (the pod was deleted while the agent was down).
+// namespace is gone (the node rebooted, or the pod was deleted while the
+// agent was down; its address is kept for the pod's next sandbox).
 func (a *Agent) restore() error {
 	now := a.now()
 	f, err := checkpoint.Load(a.cfg.CheckpointPath)
@@ -407,9 +410,13 @@ func (a *Agent) restore() error {
 				continue
 			}
 			if _, err := os.Stat(as.Netns); errors.Is(err, os.ErrNotExist) {
-				a.store.Release(as.Key, now)
+				// The sandbox died (a reboot) or was deleted while the
+				// agent was down: the address cools down, but the pod's
+				// next sandbox gets it back, so a rebooted node's pods
+				// keep their addresses and need no new ones from EC2.
+				a.store.ReleaseKeptForPod(as.Key, now)
 				gone++
-				a.log.Warn("pod network namespace gone while the agent was down; address released", "key", as.Key.String(), "address", as.Address, "netns", as.Netns)
+				a.log.Warn("pod network namespace gone while the agent was down; address released, kept for the pod's next sandbox", "key", as.Key.String(), "address", as.Address, "netns", as.Netns, "pod", as.PodNamespace+"/"+as.PodName)
 			}
 		}
 		restored := len(a.store.List())

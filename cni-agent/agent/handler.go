@@ -128,7 +128,7 @@ func (a *Agent) Status(ctx context.Context) (rpc.Status, error) {
 	defer a.mu.Unlock()
 	snap := a.store.Snapshot(a.now())
 	st := rpc.Status{
-		Mode: string(a.cfg.Mode), MaxPods: a.maxPods, Capacity: snap.Capacity,
+		Version: a.opts.Version, Mode: string(a.cfg.Mode), MaxPods: a.maxPods, Capacity: snap.Capacity,
 		Total: snap.Total, Assigned: snap.Assigned, Cooldown: snap.Cooldown, Pending: snap.Pending, Free: snap.Free(),
 		LastErrors:  append([]string(nil), a.lastErrors...),
 		NetworkCard: 0, NetworkCards: a.networkCards,

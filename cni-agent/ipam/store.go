@@ -107,7 +107,15 @@ type slot struct {
 	freedAt time.Time // when the last owner released it; zero = never owned
 	// pending: the unit is not confirmed yet (see Confirm); never handed out.
 	pending bool
+	// keptFor is the pod whose dead sandbox held the address
+	// (ReleaseKeptForPod): a new sandbox of that pod gets it back.
+	keptFor podRef
 }
+
+// podRef names a Kubernetes pod by namespace and name.
+type podRef struct{ namespace, name string }
+
+func podOf(o Owner) podRef { return podRef{o.PodNamespace, o.PodName} }
 
 type eniEntry struct {
 	ENI
@@ -122,6 +130,9 @@ type Store struct {
 	enis     map[string]*eniEntry
 	addrs    map[netip.Addr]*slot
 	byKey    map[rpc.Key]netip.Addr
+	// kept finds the address kept for a pod (slot.keptFor), so Assign
+	// need not scan the pool.
+	kept map[podRef]netip.Addr
 }
 
 // NewStore returns an empty store handing out at most capacity addresses,
@@ -133,6 +144,7 @@ func NewStore(capacity int, cooldown time.Duration) *Store {
 		enis:     map[string]*eniEntry{},
 		addrs:    map[netip.Addr]*slot{},
 		byKey:    map[rpc.Key]netip.Addr{},
+		kept:     map[podRef]netip.Addr{},
 	}
 }
 
@@ -312,12 +324,25 @@ func (s *Store) assignment(a netip.Addr, sl *slot) Assignment {
 // out of cooldown. Among free addresses it packs: it prefers the prefix (or
 // ENI) with the most assigned addresses, so whole prefixes and ENIs stay
 // free and can be returned to EC2.
+//
+// A new sandbox of a pod whose earlier sandbox died with its address
+// (ReleaseKeptForPod) gets that address back first, cooling or not: the
+// address's last user was the same pod, so nothing that still sends to it
+// can reach another pod.
 func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 	if a, ok := s.byKey[o.Key]; ok {
 		return s.assignment(a, s.addrs[a]), nil
 	}
 	if len(s.byKey) >= s.capacity {
 		return Assignment{}, &FullError{Assigned: len(s.byKey), Capacity: s.capacity}
+	}
+	if pod := podOf(o); pod.name != "" {
+		if a, ok := s.kept[pod]; ok {
+			if sl := s.addrs[a]; sl != nil && sl.owner == nil && sl.keptFor == pod {
+				return s.take(o, a, sl, now), nil
+			}
+			delete(s.kept, pod) // the address left the pool
+		}
 	}
 	load := map[group]int{} // prefix or ENI -> assigned
 	for _, sl := range s.addrs {
@@ -367,10 +392,21 @@ func (s *Store) Assign(o Owner, now time.Time) (Assignment, error) {
 		}
 		return Assignment{}, &EmptyError{Assigned: len(s.byKey), Cooldown: cooling, Pending: pending, NextFree: nextFree}
 	}
+	return s.take(o, best, bestSlot, now), nil
+}
+
+// take gives o the free address a.
+func (s *Store) take(o Owner, a netip.Addr, sl *slot, now time.Time) Assignment {
 	o.Since = now
-	bestSlot.owner = &o
-	s.byKey[o.Key] = best
-	return s.assignment(best, bestSlot), nil
+	sl.owner = &o
+	if sl.keptFor != (podRef{}) {
+		if s.kept[sl.keptFor] == a {
+			delete(s.kept, sl.keptFor)
+		}
+		sl.keptFor = podRef{}
+	}
+	s.byKey[o.Key] = a
+	return s.assignment(a, sl)
 }
 
 // group is what Assign packs addresses into: the /28 prefix in prefix mode,
@@ -399,6 +435,21 @@ func (s *Store) Release(key rpc.Key, now time.Time) (Assignment, bool) {
 	sl.freedAt = now
 	delete(s.byKey, key)
 	return out, true
+}
+
+// ReleaseKeptForPod is Release for an allocation whose sandbox died with
+// the node (a reboot) rather than being deleted: the address cools down as
+// usual for everyone but its pod (namespace and name), whose next sandbox
+// gets it back at once (Assign). The reservation lives in memory only and
+// ends when any owner takes the address. Without a pod name it is Release.
+func (s *Store) ReleaseKeptForPod(key rpc.Key, now time.Time) (Assignment, bool) {
+	out, ok := s.Release(key, now)
+	if ok && out.PodName != "" {
+		pod := podOf(out.Owner)
+		s.addrs[out.Address].keptFor = pod
+		s.kept[pod] = out.Address
+	}
+	return out, ok
 }
 
 // Assigned is the number of live assignments.

@@ -200,3 +200,41 @@ func TestPendingUnits(t *testing.T) {
 		t.Fatalf("confirming a confirmed unit again counted %d", n)
 	}
 }
+
+// A sandbox that died with its node gives its address back to its pod's
+// next sandbox at once, while to every other pod it cools down as usual.
+func TestReleaseKeptForPodGoesBackToThePod(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewStore(10, 30*time.Second)
+	putConfirmed(s, ENI{ID: "eni-1", Primary: true, IPs: []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("10.0.0.6")}})
+	owner := func(cid, pod string) Owner {
+		return Owner{Key: rpc.Key{Network: "n", ContainerID: cid, IfName: "eth0"}, PodNamespace: "ns", PodName: pod}
+	}
+	web, err := s.Assign(owner("old-web", "web"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Assign(owner("old-db", "db"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ReleaseKeptForPod(web.Key, now)
+	s.Release(db.Key, now)
+	// Another pod finds both cooling.
+	if got, err := s.Assign(owner("other", "other"), now.Add(time.Second)); err == nil {
+		t.Fatalf("another pod got %s while both addresses cool down", got.Address)
+	}
+	// web's new sandbox gets web's address back; db's (deleted, not kept) cools.
+	got, err := s.Assign(owner("new-web", "web"), now.Add(time.Second))
+	if err != nil || got.Address != web.Address {
+		t.Fatalf("web's new sandbox got %v, %v; want its old %s", got.Address, err, web.Address)
+	}
+	if got, err := s.Assign(owner("new-db", "db"), now.Add(time.Second)); err == nil {
+		t.Fatalf("db's new sandbox got %s: a plain release must cool down", got.Address)
+	}
+	// The reservation ends with the take: released again plainly, it cools.
+	s.Release(got.Key, now.Add(2*time.Second))
+	if again, err := s.Assign(owner("newer-web", "web"), now.Add(3*time.Second)); err == nil {
+		t.Fatalf("a plain release was kept for the pod: %s", again.Address)
+	}
+}

@@ -114,6 +114,9 @@ type Status struct {
 	// warm pool empty for a moment (a burst, addresses cooling down) is not a
 	// node failure and keeps Ready (Reason says so).
 	Ready bool `json:"ready"`
+	// Version is the running agent's build version (`eksnet-agent
+	// version`), so an upgrade in place can be seen to have taken.
+	Version string `json:"version,omitempty"`
 	// Reason says why the agent is not ready.
 	Reason   string `json:"reason,omitempty"`
 	Mode     string `json:"mode"`

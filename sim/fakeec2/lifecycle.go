@@ -188,3 +188,41 @@ func (c *Cloud) deleteSubnet(_ context.Context, p params) (any, error) {
 		Return bool `xml:"return"`
 	}{true}, nil
 }
+
+// RebootInstance is what a reboot does to EC2's side of an instance:
+// nothing. The instance keeps running, every ENI stays attached with its
+// addresses and prefixes, and no call is recorded. Only the host's kernel
+// starts afresh, so the Fabric is asked to plug every attached secondary
+// ENI again (AttachENI, in device order; the primary ENI is the caller's,
+// as at launch), which the caller does once it rebuilt the instance's
+// namespace. A stopped or terminated instance cannot be rebooted, and an
+// ENI already detaching stays unplugged.
+func (c *Cloud) RebootInstance(ctx context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	inst, err := c.instanceLocked(id)
+	if err != nil {
+		return err
+	}
+	if inst.state != InstanceRunning {
+		return fmt.Errorf("instance %q: %s, only a running instance can be rebooted", id, inst.state)
+	}
+	var plugged []*eni
+	for _, eid := range c.order {
+		e := c.enis[eid]
+		if e.att != nil && e.att.instanceID == id && e.att.deviceIndex > 0 && e.plugged() && !e.att.detaching {
+			plugged = append(plugged, e)
+		}
+	}
+	slices.SortFunc(plugged, func(a, b *eni) int { return a.att.deviceIndex - b.att.deviceIndex })
+	if c.cfg.Fabric == nil {
+		return nil
+	}
+	var errs []error
+	for _, e := range plugged {
+		if err := c.cfg.Fabric.AttachENI(ctx, c.refLocked(e)); err != nil {
+			errs = append(errs, fmt.Errorf("replugging %s into rebooted instance %s: %w", e.id, id, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -108,7 +108,18 @@ func BuildRaceAgent(ctx context.Context, root, outDir string) (Binaries, error) 
 	return build(ctx, root, outDir, true)
 }
 
+// BuildVersion is BuildBinaries with both binaries stamped with version
+// (-X main.version, as release builds are), which the agent reports in its
+// status: what a test of an upgrade in place tells two builds apart by.
+func BuildVersion(ctx context.Context, root, outDir, version string) (Binaries, error) {
+	return buildWith(ctx, root, outDir, false, version)
+}
+
 func build(ctx context.Context, root, outDir string, raceAgent bool) (Binaries, error) {
+	return buildWith(ctx, root, outDir, raceAgent, "")
+}
+
+func buildWith(ctx context.Context, root, outDir string, raceAgent bool, version string) (Binaries, error) {
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		return Binaries{}, fmt.Errorf("building %s and %s from %s: no go tool on PATH: %w", AgentBinary, PluginBinary, root, err)
@@ -126,7 +137,11 @@ func build(ctx context.Context, root, outDir string, raceAgent bool) (Binaries, 
 		steps = [][]string{{"CGO_ENABLED=0", "./cmd/" + PluginBinary}, {"CGO_ENABLED=1", "-race", "./cmd/" + AgentBinary}}
 	}
 	for _, st := range steps {
-		args := append([]string{"build", "-trimpath", "-o", outDir + string(filepath.Separator)}, st[1:]...)
+		args := []string{"build", "-trimpath", "-o", outDir + string(filepath.Separator)}
+		if version != "" {
+			args = append(args, "-ldflags=-X main.version="+version)
+		}
+		args = append(args, st[1:]...)
 		cmd := exec.CommandContext(ctx, goTool, args...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), st[0])

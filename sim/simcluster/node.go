@@ -33,9 +33,13 @@ type Node struct {
 	c   *Cluster
 	sim *sim.Node
 	dir string
-	env map[string]string
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// bins are the agent and plugin installed on the node (the cluster's
+	// until Upgrade); env the agent's settings. Both change only while the
+	// agent is stopped.
+	bins   Binaries
+	env    map[string]string
 	proc   *exec.Cmd
 	done   chan struct{} // closed when proc has exited
 	exit   error         // proc's exit, valid once done is closed
@@ -54,7 +58,7 @@ func newNode(c *Cluster, sn *sim.Node, dir string, env map[string]string) *Node 
 	// the simulation shares the host's filesystem.
 	maps.Copy(full, map[string]string{
 		"EKSNET_CHECKPOINT_PATH":   filepath.Join(dir, "checkpoint.json"),
-		"EKSNET_SOCKET_PATH":       filepath.Join(dir, "agent.sock"),
+		"EKSNET_SOCKET_PATH":       filepath.Join(runDir(dir), "agent.sock"),
 		"EKSNET_METRICS_ADDR":      "",
 		"EKSNET_CNI_CONF_DIR":      filepath.Join(dir, "net.d"),
 		"EKSNET_CNI_BIN_DIR":       filepath.Join(dir, "bin"),
@@ -65,13 +69,18 @@ func newNode(c *Cluster, sn *sim.Node, dir string, env map[string]string) *Node 
 	// host's, so the node gets its own. The simulated node has no nodeadm;
 	// AddNode writes the marker at boot, as nodeadm's run phase would.
 	if full["EKSNET_ATTACH_AFTER"] != "" {
-		full["EKSNET_ATTACH_AFTER"] = filepath.Join(dir, "nodeadm", "init")
+		full["EKSNET_ATTACH_AFTER"] = filepath.Join(runDir(dir), "nodeadm", "init")
 	}
 	if full["EKSNET_NETWORKD_DIR"] != "" {
 		full["EKSNET_NETWORKD_DIR"] = filepath.Join(dir, "systemd-network")
 	}
-	return &Node{c: c, sim: sn, dir: dir, env: full}
+	return &Node{c: c, sim: sn, dir: dir, env: full, bins: c.bins}
 }
+
+// runDir is the node's /run: the agent's socket and nodeadm's marker live
+// there, and a reboot empties it (tmpfs). Everything else in the node's
+// directory is its disk (/var/lib/eksnet, /etc, /opt/cni) and survives.
+func runDir(dir string) string { return filepath.Join(dir, "run") }
 
 // writeNodeadmMarker plays nodeadm for a node whose agent waits for its
 // marker (EKSNET_ATTACH_AFTER): nodeadm writes it once its run phase is done.
@@ -95,11 +104,25 @@ func (n *Node) Name() string { return n.sim.Name }
 // Sim is the simulated instance: primary IP, instance type, namespace.
 func (n *Node) Sim() *sim.Node { return n.sim }
 
-// Dir is the node's state directory.
+// Dir is the node's state directory: its disk, which a reboot keeps.
 func (n *Node) Dir() string { return n.dir }
 
+// RunDir is the node's /run (inside Dir), which a reboot empties.
+func (n *Node) RunDir() string { return runDir(n.dir) }
+
 // Env returns the agent's settings (user data's plus the node's paths).
-func (n *Node) Env() map[string]string { return maps.Clone(n.env) }
+func (n *Node) Env() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return maps.Clone(n.env)
+}
+
+// Binaries are the agent and plugin installed on the node.
+func (n *Node) Binaries() Binaries {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.bins
+}
 
 // EnvFile is the agent.env written for this node, in user data's format.
 func (n *Node) EnvFile() string { return filepath.Join(n.dir, "agent.env") }
@@ -133,6 +156,12 @@ func (n *Node) Status(ctx context.Context) (rpc.Status, error) {
 
 // writeEnvFile writes agent.env as user data does, sorted so it diffs well.
 func (n *Node) writeEnvFile() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.writeEnvFileLocked()
+}
+
+func (n *Node) writeEnvFileLocked() error {
 	var b strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(n.env)) {
 		fmt.Fprintf(&b, "%s=%s\n", k, n.env[k])
@@ -145,9 +174,9 @@ func (n *Node) writeEnvFile() error {
 
 // command runs the agent binary with args inside the node, with the node's
 // AWS environment (endpoints of the fakes) and the agent's settings, as
-// systemd's EnvironmentFile gives them.
+// systemd's EnvironmentFile gives them; n.mu held.
 func (n *Node) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := n.sim.Command(ctx, n.c.bins.Agent, args...)
+	cmd := n.sim.Command(ctx, n.bins.Agent, args...)
 	for _, k := range slices.Sorted(maps.Keys(n.env)) {
 		cmd.Env = append(cmd.Env, k+"="+n.env[k])
 	}
@@ -208,7 +237,9 @@ func (n *Node) stopPost(ctx context.Context, exit crashloop.Exit) {
 		return
 	}
 	defer logf.Close()
+	n.mu.Lock()
 	hook := n.command(context.WithoutCancel(ctx), "withdraw")
+	n.mu.Unlock()
 	hook.Env = append(hook.Env, exit.Env()...)
 	hook.Stdout, hook.Stderr = logf, logf
 	if err := hook.Run(); err != nil {

@@ -35,6 +35,8 @@ type Pod struct {
 	Result json.RawMessage
 	// Addr is the pod's eth0 address from the ADD result.
 	Addr netip.Addr
+	// Sandbox counts the pod's sandboxes before this one (NewSandbox).
+	Sandbox int
 }
 
 // CNIError is a CNI error result the plugin printed (code, msg, details).
@@ -63,12 +65,27 @@ func Retriable(err error) bool {
 
 // NewPod creates the pod's network namespace (empty, lo up), as the runtime
 // does before ADD. name must be unique in the cluster: 1-32 of a-z, 0-9, '-'.
+// The namespace is the node's: a reboot of the node removes it.
 func (n *Node) NewPod(name string) (*Pod, error) {
-	path, err := n.c.vpc.NewPodNamespace(name)
+	path, err := n.sim.NewPodNamespace(name)
 	if err != nil {
 		return nil, fmt.Errorf("creating the sandbox of pod %s on %s: %w", name, n.Name(), err)
 	}
 	return &Pod{Name: name, NetNS: path, ContainerID: "sandbox-" + name, Node: n}, nil
+}
+
+// NewSandbox is what the runtime does for a pod whose sandbox died (the
+// node rebooted): a new sandbox for the same pod, with a new container ID
+// and a new network namespace, not yet added. p is left as it was, so a
+// runtime's DEL of the dead sandbox can still be replayed with it.
+func (n *Node) NewSandbox(p *Pod) (*Pod, error) {
+	gen := p.Sandbox + 1
+	ns := fmt.Sprintf("%s-s%d", p.Name, gen)
+	path, err := n.sim.NewPodNamespace(ns)
+	if err != nil {
+		return nil, fmt.Errorf("creating sandbox %d of pod %s on %s: %w", gen, p.Name, n.Name(), err)
+	}
+	return &Pod{Name: p.Name, NetNS: path, ContainerID: fmt.Sprintf("sandbox-%s-%d", p.Name, gen), Node: n, Sandbox: gen}, nil
 }
 
 // pluginConf is the conflist's plugin entry with the list's cniVersion and
