@@ -288,6 +288,16 @@ func (a *Agent) attachInDoubt() bool {
 	return len(a.limbo) > 0
 }
 
+// inFlight says an ENI waits in limbo or was attached by the agent within
+// settleWindow: leaked-ENI collection must not take it for a leaked one.
+func (a *Agent) inFlight(eniID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, inLimbo := a.limbo[eniID]
+	c, recent := a.recentENIs[eniID]
+	return inLimbo || recent && c.added
+}
+
 // reservedDevicesLocked are the device indexes of ENIs in limbo.
 func (a *Agent) reservedDevicesLocked() map[int]bool {
 	out := map[int]bool{}

@@ -127,6 +127,11 @@ func (a *Agent) collectLeaked(ctx context.Context) error {
 		return err
 	}
 	for _, e := range list {
+		if a.inFlight(e.ID) {
+			// Describe lags: an ENI whose attach is in doubt or was made
+			// moments ago can still show as available.
+			continue
+		}
 		own := e.Tags[cloud.TagInstanceID] == a.instance.ID
 		created, perr := time.Parse(time.RFC3339, e.Tags[cloud.TagCreatedAt])
 		old := perr == nil && a.now().Sub(created) >= leakedMinAge
